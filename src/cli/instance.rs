@@ -1,0 +1,270 @@
+//! `cdp-auth instance create|list|show|disable|enable|rotate-password`.
+
+use clap::Subcommand;
+use serde::Serialize;
+
+use super::print_json;
+use crate::app::Services;
+use crate::config::Config;
+use crate::domain::admin::{InstanceSummary, IssuedPassword};
+use crate::domain::clock;
+use crate::domain::model::InstanceType;
+
+#[derive(Debug, Subcommand)]
+pub enum InstanceCommand {
+    /// Create an instance; its password is shown this once.
+    Create {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: String,
+        /// Instance name.
+        #[arg(long)]
+        name: String,
+        /// dw-tracker, profiles-360 or webtag.
+        #[arg(long = "type")]
+        instance_type: InstanceType,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List instances.
+    List {
+        /// Only this tenant's (id or name).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Print one JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one instance.
+    Show {
+        /// Instance id or username.
+        instance: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable an instance: its password and tokens stop working.
+    Disable {
+        /// Instance id or username.
+        instance: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enable a disabled instance.
+    Enable {
+        /// Instance id or username.
+        instance: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace the password with a new one, shown this once; tokens stay valid.
+    RotatePassword {
+        /// Instance id or username.
+        instance: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl clap::ValueEnum for InstanceType {
+    fn value_variants<'a>() -> &'a [Self] {
+        &InstanceType::ALL
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
+    }
+}
+
+#[derive(Serialize)]
+struct CreatedJson<'a> {
+    id: String,
+    tenant_id: String,
+    name: &'a str,
+    #[serde(rename = "type")]
+    instance_type: InstanceType,
+    api_host_url: &'a str,
+    auth_host_url: &'a str,
+    username: &'a str,
+    password: &'a str,
+    password_expiry_date: String,
+}
+
+#[derive(Serialize)]
+struct InstanceJson<'a> {
+    id: String,
+    tenant_id: String,
+    name: &'a str,
+    #[serde(rename = "type")]
+    instance_type: InstanceType,
+    username: &'a str,
+    created_at: String,
+    password_expiry_date: String,
+    disabled: bool,
+    active_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct RotatedJson<'a> {
+    id: String,
+    username: &'a str,
+    password: &'a str,
+    password_expiry_date: String,
+}
+
+fn instance_json(summary: &InstanceSummary) -> InstanceJson<'_> {
+    let i = &summary.instance;
+    InstanceJson {
+        id: i.id.to_string(),
+        tenant_id: i.tenant_id.to_string(),
+        name: &i.name,
+        instance_type: i.instance_type,
+        username: &i.username,
+        created_at: clock::rfc3339(i.created_at),
+        password_expiry_date: clock::iso_without_zone(i.password_expires_at),
+        disabled: i.disabled_at.is_some(),
+        active_tokens: summary.active_tokens,
+    }
+}
+
+fn print_instance(summary: &InstanceSummary) {
+    let j = instance_json(summary);
+    println!("id:                   {}", j.id);
+    println!("tenant_id:            {}", j.tenant_id);
+    println!("name:                 {}", j.name);
+    println!("type:                 {}", j.instance_type.label());
+    println!("username:             {}", j.username);
+    println!("created_at:           {}", j.created_at);
+    println!("password_expiry_date: {}", j.password_expiry_date);
+    println!("disabled:             {}", j.disabled);
+    println!("active_tokens:        {}", j.active_tokens);
+}
+
+fn print_issued(issued: &IssuedPassword, config: &Config) {
+    println!("API Host URL:            {}", config.api_host_url);
+    println!("Authentication Host URL: {}", config.auth_host_url);
+    println!("UserName:                {}", issued.instance.username);
+    println!("Password:                {}", issued.password.expose());
+    println!(
+        "Password expires:        {}",
+        clock::iso_without_zone(issued.instance.password_expires_at)
+    );
+    println!("Keep these credentials now: the password cannot be shown again.");
+}
+
+pub async fn run(
+    command: InstanceCommand,
+    config: &Config,
+    services: &Services,
+) -> Result<(), String> {
+    let admin = &services.admin;
+    let fail = |e: crate::domain::DomainError| e.to_string();
+    match command {
+        InstanceCommand::Create {
+            tenant,
+            name,
+            instance_type,
+            json,
+        } => {
+            let issued = admin
+                .create_instance(&tenant, &name, instance_type)
+                .await
+                .map_err(fail)?;
+            if json {
+                print_json(&CreatedJson {
+                    id: issued.instance.id.to_string(),
+                    tenant_id: issued.tenant.id.to_string(),
+                    name: &issued.instance.name,
+                    instance_type: issued.instance.instance_type,
+                    api_host_url: &config.api_host_url,
+                    auth_host_url: &config.auth_host_url,
+                    username: &issued.instance.username,
+                    password: issued.password.expose(),
+                    password_expiry_date: clock::iso_without_zone(
+                        issued.instance.password_expires_at,
+                    ),
+                })
+            } else {
+                print_issued(&issued, config);
+                Ok(())
+            }
+        }
+        InstanceCommand::List { tenant, json } => {
+            let list = admin.instances(tenant.as_deref()).await.map_err(fail)?;
+            if json {
+                print_json(&list.iter().map(instance_json).collect::<Vec<_>>())
+            } else {
+                println!(
+                    "{:>5} {:>6}  {:<13} {:<18} {:>6}  name",
+                    "id", "tenant", "type", "username", "tokens"
+                );
+                for s in &list {
+                    let i = &s.instance;
+                    println!(
+                        "{:>5} {:>6}  {:<13} {:<18} {:>6}  {}{}",
+                        i.id,
+                        i.tenant_id,
+                        i.instance_type,
+                        i.username,
+                        s.active_tokens,
+                        i.name,
+                        if i.disabled_at.is_some() {
+                            " (disabled)"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+                Ok(())
+            }
+        }
+        InstanceCommand::Show { instance, json } => show(
+            &admin.instance_summary(&instance).await.map_err(fail)?,
+            json,
+        ),
+        InstanceCommand::Disable { instance, json } => {
+            let instance = admin.disable_instance(&instance).await.map_err(fail)?;
+            let summary = admin
+                .instance_summary(&instance.id.to_string())
+                .await
+                .map_err(fail)?;
+            show(&summary, json)
+        }
+        InstanceCommand::Enable { instance, json } => {
+            let instance = admin.enable_instance(&instance).await.map_err(fail)?;
+            let summary = admin
+                .instance_summary(&instance.id.to_string())
+                .await
+                .map_err(fail)?;
+            show(&summary, json)
+        }
+        InstanceCommand::RotatePassword { instance, json } => {
+            let issued = admin.rotate_password(&instance).await.map_err(fail)?;
+            if json {
+                print_json(&RotatedJson {
+                    id: issued.instance.id.to_string(),
+                    username: &issued.instance.username,
+                    password: issued.password.expose(),
+                    password_expiry_date: clock::iso_without_zone(
+                        issued.instance.password_expires_at,
+                    ),
+                })
+            } else {
+                print_issued(&issued, config);
+                Ok(())
+            }
+        }
+    }
+}
+
+fn show(summary: &InstanceSummary, json: bool) -> Result<(), String> {
+    if json {
+        print_json(&instance_json(summary))
+    } else {
+        print_instance(summary);
+        Ok(())
+    }
+}

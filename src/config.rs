@@ -1,0 +1,413 @@
+//! Configuration, layered `--flag` > `CDP_AUTH_*` environment variable > `cdp-auth.toml` >
+//! defaults, resolved once into one typed [`Config`].
+//!
+//! clap supplies the first two layers (each flag names its variable); the file fills what both
+//! left unset. Secrets are never flags: the server key comes only from a file or
+//! `CDP_AUTH_SERVER_KEY`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::domain::policy::Policy;
+
+/// Name of the configuration file read from the working folder when `--config` is not given.
+pub const DEFAULT_CONFIG_FILE: &str = "cdp-auth.toml";
+/// Database used when none is configured: a SQLite file in the working folder.
+pub const DEFAULT_DATABASE: &str = "sqlite://cdp-auth.db";
+/// Address served when none is configured.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// Configuration problems, reported before anything starts.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file named by `--config` (or the default one) could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML of the expected shape.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid setting {name}: {message}")]
+    Invalid {
+        /// The setting.
+        name: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The settings every command accepts, as flags or `CDP_AUTH_*` variables.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConfigArgs {
+    /// Configuration file (TOML); `cdp-auth.toml` in the working folder is read if present.
+    #[arg(long, global = true, env = "CDP_AUTH_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Database URL: `sqlite://PATH` (created on first use).
+    #[arg(long, global = true, env = "CDP_AUTH_DATABASE", value_name = "URL")]
+    pub database: Option<String>,
+    /// Address and port to serve on.
+    #[arg(long, global = true, env = "CDP_AUTH_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Base URL clients reach this server at; API and auth host URLs default to it.
+    #[arg(long, global = true, env = "CDP_AUTH_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// API Host URL shown with new instances.
+    #[arg(long, global = true, env = "CDP_AUTH_API_HOST_URL", value_name = "URL")]
+    pub api_host_url: Option<String>,
+    /// Authentication Host URL shown with new instances.
+    #[arg(
+        long,
+        global = true,
+        env = "CDP_AUTH_AUTH_HOST_URL",
+        value_name = "URL"
+    )]
+    pub auth_host_url: Option<String>,
+    /// File holding the server key (created with mode 0600 on first start). Default: beside
+    /// the SQLite file, with extension `.key`.
+    #[arg(
+        long,
+        global = true,
+        env = "CDP_AUTH_SERVER_KEY_FILE",
+        value_name = "FILE"
+    )]
+    pub server_key_file: Option<PathBuf>,
+    /// Token lifetime in Customer Sandbox tenants (e.g. `90d`).
+    #[arg(long, global = true, env = "CDP_AUTH_TOKEN_LIFETIME_CS", value_parser = humantime::parse_duration)]
+    pub token_lifetime_cs: Option<Duration>,
+    /// Token lifetime in UAT tenants (e.g. `180d`).
+    #[arg(long, global = true, env = "CDP_AUTH_TOKEN_LIFETIME_UAT", value_parser = humantime::parse_duration)]
+    pub token_lifetime_uat: Option<Duration>,
+    /// Token lifetime in production tenants (e.g. `180d`).
+    #[arg(long, global = true, env = "CDP_AUTH_TOKEN_LIFETIME_PROD", value_parser = humantime::parse_duration)]
+    pub token_lifetime_prod: Option<Duration>,
+    /// How far extends may push a token past its issue time (e.g. `365d`).
+    #[arg(long, global = true, env = "CDP_AUTH_MAX_TOKEN_AGE", value_parser = humantime::parse_duration)]
+    pub max_token_age: Option<Duration>,
+    /// How long a generated instance password logs in (e.g. `365d`).
+    #[arg(long, global = true, env = "CDP_AUTH_PASSWORD_LIFETIME", value_parser = humantime::parse_duration)]
+    pub password_lifetime: Option<Duration>,
+    /// Active tokens an instance may hold in Customer Sandbox tenants.
+    #[arg(long, global = true, env = "CDP_AUTH_MAX_ACTIVE_TOKENS_CS")]
+    pub max_active_tokens_cs: Option<u32>,
+    /// Active tokens an instance may hold in UAT and production tenants.
+    #[arg(long, global = true, env = "CDP_AUTH_MAX_ACTIVE_TOKENS_UAT_PROD")]
+    pub max_active_tokens_uat_prod: Option<u32>,
+    /// Instances of each type a tenant may hold.
+    #[arg(long, global = true, env = "CDP_AUTH_MAX_INSTANCES_PER_TYPE")]
+    pub max_instances_per_type: Option<u32>,
+    /// Log filter (`info`, `debug`, `cdp_auth=debug,tower_http=info`, …).
+    #[arg(long, global = true, env = "CDP_AUTH_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+}
+
+/// The file layer: the same settings, in TOML.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    database: Option<String>,
+    listen: Option<SocketAddr>,
+    public_url: Option<String>,
+    api_host_url: Option<String>,
+    auth_host_url: Option<String>,
+    server_key_file: Option<PathBuf>,
+    #[serde(default, with = "humantime_opt")]
+    token_lifetime_cs: Option<Duration>,
+    #[serde(default, with = "humantime_opt")]
+    token_lifetime_uat: Option<Duration>,
+    #[serde(default, with = "humantime_opt")]
+    token_lifetime_prod: Option<Duration>,
+    #[serde(default, with = "humantime_opt")]
+    max_token_age: Option<Duration>,
+    #[serde(default, with = "humantime_opt")]
+    password_lifetime: Option<Duration>,
+    max_active_tokens_cs: Option<u32>,
+    max_active_tokens_uat_prod: Option<u32>,
+    max_instances_per_type: Option<u32>,
+    log: Option<String>,
+}
+
+mod humantime_opt {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let text: Option<String> = Option::deserialize(d)?;
+        text.map(|t| humantime::parse_duration(&t).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+/// Where the server key comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// `CDP_AUTH_SERVER_KEY`: base64 of 32 bytes, for deployments that inject secrets.
+    Env(String),
+    /// A key file, created on first start when the database is new.
+    File(PathBuf),
+}
+
+/// Every setting, resolved.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Database URL.
+    pub database: String,
+    /// Address to serve on.
+    pub listen: SocketAddr,
+    /// API Host URL shown with new instances.
+    pub api_host_url: String,
+    /// Authentication Host URL shown with new instances.
+    pub auth_host_url: String,
+    /// Where the server key lives.
+    pub server_key: KeySource,
+    /// Lifetimes and limits.
+    pub policy: Policy,
+    /// Log filter.
+    pub log: String,
+}
+
+impl Config {
+    /// Resolves flags and environment (already merged by clap) over the config file over the
+    /// defaults. `server_key_env` is `CDP_AUTH_SERVER_KEY`, read by the caller.
+    pub fn resolve(args: &ConfigArgs, server_key_env: Option<String>) -> Result<Self, ConfigError> {
+        let file = load_file(args.config.as_deref())?;
+        let database = args
+            .database
+            .clone()
+            .or(file.database)
+            .unwrap_or_else(|| DEFAULT_DATABASE.to_owned());
+        let listen = args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("default address parses"));
+        let public_url = args
+            .public_url
+            .clone()
+            .or(file.public_url)
+            .unwrap_or_else(|| default_public_url(listen));
+        let public_url = public_url.trim_end_matches('/').to_owned();
+        let api_host_url = args
+            .api_host_url
+            .clone()
+            .or(file.api_host_url)
+            .unwrap_or_else(|| public_url.clone());
+        let auth_host_url = args
+            .auth_host_url
+            .clone()
+            .or(file.auth_host_url)
+            .unwrap_or_else(|| public_url.clone());
+        let server_key = match server_key_env.filter(|k| !k.trim().is_empty()) {
+            Some(key) => KeySource::Env(key),
+            None => KeySource::File(
+                args.server_key_file
+                    .clone()
+                    .or(file.server_key_file)
+                    .unwrap_or_else(|| default_key_file(&database)),
+            ),
+        };
+        let defaults = Policy::default();
+        let policy = Policy {
+            token_lifetime_cs: args
+                .token_lifetime_cs
+                .or(file.token_lifetime_cs)
+                .unwrap_or(defaults.token_lifetime_cs),
+            token_lifetime_uat: args
+                .token_lifetime_uat
+                .or(file.token_lifetime_uat)
+                .unwrap_or(defaults.token_lifetime_uat),
+            token_lifetime_prod: args
+                .token_lifetime_prod
+                .or(file.token_lifetime_prod)
+                .unwrap_or(defaults.token_lifetime_prod),
+            max_token_age: args
+                .max_token_age
+                .or(file.max_token_age)
+                .unwrap_or(defaults.max_token_age),
+            password_lifetime: args
+                .password_lifetime
+                .or(file.password_lifetime)
+                .unwrap_or(defaults.password_lifetime),
+            max_active_tokens_cs: args
+                .max_active_tokens_cs
+                .or(file.max_active_tokens_cs)
+                .unwrap_or(defaults.max_active_tokens_cs),
+            max_active_tokens_uat_prod: args
+                .max_active_tokens_uat_prod
+                .or(file.max_active_tokens_uat_prod)
+                .unwrap_or(defaults.max_active_tokens_uat_prod),
+            max_instances_per_type: args
+                .max_instances_per_type
+                .or(file.max_instances_per_type)
+                .unwrap_or(defaults.max_instances_per_type),
+        };
+        for (name, lifetime) in [
+            ("token_lifetime_cs", policy.token_lifetime_cs),
+            ("token_lifetime_uat", policy.token_lifetime_uat),
+            ("token_lifetime_prod", policy.token_lifetime_prod),
+            ("max_token_age", policy.max_token_age),
+        ] {
+            if lifetime.as_secs() == 0 {
+                return Err(ConfigError::Invalid {
+                    name,
+                    message: "must be at least one second".into(),
+                });
+            }
+        }
+        let log = args
+            .log
+            .clone()
+            .or(file.log)
+            .unwrap_or_else(|| "info".to_owned());
+        Ok(Config {
+            database,
+            listen,
+            api_host_url,
+            auth_host_url,
+            server_key,
+            policy,
+            log,
+        })
+    }
+}
+
+fn load_file(explicit: Option<&Path>) -> Result<FileConfig, ConfigError> {
+    let path = match explicit {
+        Some(path) => path.to_path_buf(),
+        None => {
+            let default = PathBuf::from(DEFAULT_CONFIG_FILE);
+            if !default.exists() {
+                return Ok(FileConfig::default());
+            }
+            default
+        }
+    };
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path,
+        message: e.to_string(),
+    })
+}
+
+/// `http://127.0.0.1:8080` for the default listen address; an unspecified address
+/// (`0.0.0.0`) is shown as loopback, which at least works on the server itself.
+fn default_public_url(listen: SocketAddr) -> String {
+    let host = if listen.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else if listen.is_ipv6() {
+        format!("[{}]", listen.ip())
+    } else {
+        listen.ip().to_string()
+    };
+    format!("http://{host}:{}", listen.port())
+}
+
+/// The key file lives beside the SQLite file (`cdp-auth.db` → `cdp-auth.key`), so a folder
+/// holds one deployment; other databases use `cdp-auth.key` in the working folder.
+fn default_key_file(database: &str) -> PathBuf {
+    let path = database
+        .strip_prefix("sqlite://")
+        .or_else(|| database.strip_prefix("sqlite:"))
+        .map(|rest| rest.split('?').next().unwrap_or(rest))
+        .filter(|p| !p.is_empty() && !p.starts_with(':'));
+    match path {
+        Some(path) => Path::new(path).with_extension("key"),
+        None => PathBuf::from("cdp-auth.key"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_file_follows_the_sqlite_file() {
+        assert_eq!(
+            default_key_file("sqlite://cdp-auth.db"),
+            PathBuf::from("cdp-auth.key")
+        );
+        assert_eq!(
+            default_key_file("sqlite:///var/lib/x/auth.db?mode=rwc"),
+            PathBuf::from("/var/lib/x/auth.key")
+        );
+        assert_eq!(
+            default_key_file("sqlite::memory:"),
+            PathBuf::from("cdp-auth.key")
+        );
+    }
+
+    #[test]
+    fn public_url_from_listen_address() {
+        assert_eq!(
+            default_public_url("127.0.0.1:8080".parse().unwrap()),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            default_public_url("0.0.0.0:9000".parse().unwrap()),
+            "http://127.0.0.1:9000"
+        );
+    }
+
+    #[test]
+    fn flags_beat_the_file_which_beats_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "database = \"sqlite://file.db\"\nlisten = \"127.0.0.1:9999\"\ntoken_lifetime_cs = \"2d\"\n",
+        )
+        .unwrap();
+        let args = ConfigArgs {
+            config: Some(file),
+            listen: Some("127.0.0.1:7000".parse().unwrap()),
+            ..ConfigArgs::default()
+        };
+        let config = Config::resolve(&args, None).unwrap();
+        assert_eq!(config.listen.port(), 7000);
+        assert_eq!(config.database, "sqlite://file.db");
+        assert_eq!(
+            config.policy.token_lifetime_cs,
+            Duration::from_secs(2 * 86_400)
+        );
+        assert_eq!(
+            config.policy.token_lifetime_uat,
+            Policy::default().token_lifetime_uat
+        );
+        assert_eq!(config.auth_host_url, "http://127.0.0.1:7000");
+        assert_eq!(
+            config.server_key,
+            KeySource::File(PathBuf::from("file.key"))
+        );
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "databse = \"x\"\n").unwrap();
+        let args = ConfigArgs {
+            config: Some(file),
+            ..ConfigArgs::default()
+        };
+        assert!(matches!(
+            Config::resolve(&args, None),
+            Err(ConfigError::Parse { .. })
+        ));
+    }
+}

@@ -1,0 +1,260 @@
+//! The a1user dialect (Acquia CDP / AgilOne): Basic-credential login and daily retrieve,
+//! token create, extend and revoke. Each public method is one request of SPEC's table and does
+//! its own authentication, so a handler only parses and maps.
+
+use std::sync::Arc;
+
+use super::clock::{self, UnixTime};
+use super::error::DomainError;
+use super::model::{InstanceCredentials, NewToken, StoredToken};
+use super::policy::Policy;
+use super::secrets::{self, Secret, ServerKeys};
+use crate::store::{BearerContext, DynStore};
+
+/// Bearer strings longer than this cannot be ours; refusing them early keeps hashing cheap.
+const MAX_TOKEN_LEN: usize = 512;
+
+/// Username and password from a Basic `Authorization` header.
+#[derive(Debug, Clone)]
+pub struct BasicCredentials {
+    /// The instance username.
+    pub username: String,
+    /// The password, never printed.
+    pub password: Secret,
+}
+
+/// What every a1user token response carries.
+#[derive(Debug, Clone)]
+pub struct TokenGrant {
+    /// The token string.
+    pub access_token: Secret,
+    /// Whole seconds until it expires.
+    pub expires_in: i64,
+    /// The vendor's `tenantId`.
+    pub tenant_id: i64,
+    /// The instance username.
+    pub username: String,
+    /// When the instance password expires.
+    pub password_expires_at: UnixTime,
+}
+
+/// The a1user token authority over the shared store.
+#[derive(Clone)]
+pub struct A1User {
+    store: DynStore,
+    keys: Arc<ServerKeys>,
+    policy: Arc<Policy>,
+}
+
+impl A1User {
+    /// Builds the authority.
+    pub fn new(store: DynStore, keys: Arc<ServerKeys>, policy: Arc<Policy>) -> Self {
+        A1User {
+            store,
+            keys,
+            policy,
+        }
+    }
+
+    /// `POST /authentication?action=login`: the newest active token, minting one only when the
+    /// instance has none, so repeating the login mints nothing. `tenant_name`, when given, must
+    /// name the instance's tenant.
+    pub async fn login(
+        &self,
+        credentials: &BasicCredentials,
+        tenant_name: Option<&str>,
+    ) -> Result<TokenGrant, DomainError> {
+        let owner = self.authenticate(credentials).await?;
+        if tenant_name.is_some_and(|name| name != owner.tenant.name) {
+            return Err(DomainError::InvalidCredentials);
+        }
+        // Two racing logins: one insert wins, the other finds the winner's token.
+        for _ in 0..3 {
+            let now = clock::now();
+            if let Some(token) = self
+                .store
+                .newest_active_token(owner.instance.id, now)
+                .await?
+            {
+                return self.grant_from_stored(&owner, &token, now);
+            }
+            let (token, row) = self.mint(&owner, now)?;
+            if self.store.insert_token_if_none_active(&row, now).await? {
+                return Ok(self.grant(&owner, token, row.expires_at, now));
+            }
+        }
+        Err(DomainError::Internal(
+            "login could not settle on a token".into(),
+        ))
+    }
+
+    /// `GET /token?scheme=a1user`: the newest active token.
+    pub async fn retrieve(
+        &self,
+        credentials: &BasicCredentials,
+    ) -> Result<TokenGrant, DomainError> {
+        let owner = self.authenticate(credentials).await?;
+        let now = clock::now();
+        match self
+            .store
+            .newest_active_token(owner.instance.id, now)
+            .await?
+        {
+            Some(token) => self.grant_from_stored(&owner, &token, now),
+            None => Err(DomainError::NoActiveToken),
+        }
+    }
+
+    /// `POST /token?scheme=a1user&action=create`: a new token beside the old ones, within
+    /// `max_active_tokens`.
+    pub async fn create(&self, credentials: &BasicCredentials) -> Result<TokenGrant, DomainError> {
+        let owner = self.authenticate(credentials).await?;
+        let now = clock::now();
+        let max = self.policy.max_active_tokens(owner.tenant.environment);
+        let (token, row) = self.mint(&owner, now)?;
+        if self.store.insert_token_within_limit(&row, now, max).await? {
+            Ok(self.grant(&owner, token, row.expires_at, now))
+        } else {
+            Err(DomainError::TokenLimitReached { max })
+        }
+    }
+
+    /// `DELETE /token?scheme=a1user` with Basic: revokes every token of the instance.
+    pub async fn revoke_all(&self, credentials: &BasicCredentials) -> Result<u64, DomainError> {
+        let owner = self.authenticate(credentials).await?;
+        Ok(self
+            .store
+            .revoke_instance_tokens(owner.instance.id, clock::now())
+            .await?)
+    }
+
+    /// `POST /token?scheme=a1user&action=extend`: moves the token's expiry to now + lifetime,
+    /// refused once that would pass issue time + `max_token_age`.
+    pub async fn extend(&self, token: &Secret) -> Result<TokenGrant, DomainError> {
+        let context = self.authenticate_bearer(token).await?;
+        let now = clock::now();
+        let expires_at = now + self.policy.token_lifetime_secs(context.tenant.environment);
+        if expires_at > context.token.issued_at + self.policy.max_token_age_secs() {
+            return Err(DomainError::ExtensionLimitReached);
+        }
+        if !self
+            .store
+            .extend_token(context.token.id, expires_at, now)
+            .await?
+        {
+            return Err(DomainError::InvalidToken);
+        }
+        let owner = InstanceCredentials {
+            instance: context.instance,
+            tenant: context.tenant,
+            password_hash: Vec::new(),
+        };
+        Ok(self.grant(&owner, token.clone(), expires_at, now))
+    }
+
+    /// `DELETE /token?scheme=a1user` with Bearer: revokes that one token.
+    pub async fn revoke(&self, token: &Secret) -> Result<u64, DomainError> {
+        let context = self.authenticate_bearer(token).await?;
+        Ok(self
+            .store
+            .revoke_token(context.token.id, clock::now())
+            .await?)
+    }
+
+    /// Resolves a bearer token to its active row, instance and tenant: one keyed hash and one
+    /// indexed read.
+    pub async fn authenticate_bearer(&self, token: &Secret) -> Result<BearerContext, DomainError> {
+        let token = token.expose();
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+            return Err(DomainError::InvalidToken);
+        }
+        let hash = self.keys.token_hash(token);
+        let context = self
+            .store
+            .active_token_by_hash(&hash, clock::now())
+            .await?
+            .ok_or(DomainError::InvalidToken)?;
+        if context.instance.disabled_at.is_some() {
+            return Err(DomainError::InstanceDisabled);
+        }
+        Ok(context)
+    }
+
+    /// Checks Basic credentials. An unknown username and a wrong password do the same work (one
+    /// read, one keyed hash, one constant-time compare) and fail with the same error. Only a
+    /// caller who knows the password learns that it expired or that the instance is disabled.
+    async fn authenticate(
+        &self,
+        credentials: &BasicCredentials,
+    ) -> Result<InstanceCredentials, DomainError> {
+        let found = self
+            .store
+            .credentials_by_username(&credentials.username)
+            .await?;
+        let verified = self.keys.verify_password(
+            credentials.password.expose(),
+            found.as_ref().map(|c| c.password_hash.as_slice()),
+        );
+        let owner = match found {
+            Some(owner) if verified => owner,
+            _ => return Err(DomainError::InvalidCredentials),
+        };
+        if owner.instance.disabled_at.is_some() {
+            return Err(DomainError::InstanceDisabled);
+        }
+        if owner.instance.password_expires_at <= clock::now() {
+            return Err(DomainError::PasswordExpired);
+        }
+        Ok(owner)
+    }
+
+    /// A fresh token and the row that stores it (hash + sealed copy, never the string).
+    fn mint(
+        &self,
+        owner: &InstanceCredentials,
+        now: UnixTime,
+    ) -> Result<(Secret, NewToken), DomainError> {
+        let token = secrets::new_a1user_token()?;
+        let token_hash = self.keys.token_hash(token.expose());
+        let sealed = self.keys.seal(token.expose(), &token_hash)?;
+        let lifetime = self
+            .policy
+            .token_lifetime_secs(owner.tenant.environment)
+            .min(self.policy.max_token_age_secs());
+        let row = NewToken {
+            instance_id: owner.instance.id,
+            tenant_id: owner.tenant.id,
+            token_hash,
+            sealed,
+            issued_at: now,
+            expires_at: now + lifetime,
+        };
+        Ok((token, row))
+    }
+
+    fn grant_from_stored(
+        &self,
+        owner: &InstanceCredentials,
+        token: &StoredToken,
+        now: UnixTime,
+    ) -> Result<TokenGrant, DomainError> {
+        let plain = self.keys.unseal(&token.sealed, &token.token_hash)?;
+        Ok(self.grant(owner, Secret::new(plain), token.expires_at, now))
+    }
+
+    fn grant(
+        &self,
+        owner: &InstanceCredentials,
+        token: Secret,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> TokenGrant {
+        TokenGrant {
+            access_token: token,
+            expires_in: (expires_at - now).max(0),
+            tenant_id: owner.tenant.id,
+            username: owner.instance.username.clone(),
+            password_expires_at: owner.instance.password_expires_at,
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! Administration of tenants and instances: what the CLI (and later the admin API and UI) do.
+//! Generated secrets are returned once, in [`Secret`]s, and only their hashes are stored.
+
+use std::sync::Arc;
+
+use super::clock;
+use super::error::DomainError;
+use super::model::{Environment, Instance, InstanceType, Tenant};
+use super::policy::Policy;
+use super::secrets::{self, LOWER_ALPHANUMERIC, Secret, ServerKeys};
+use crate::store::{DynStore, NewInstance, NewTenant, StoreError};
+
+/// Longest tenant or instance name accepted.
+const MAX_NAME_LEN: usize = 100;
+
+/// A tenant just created, with its `oauth_key_secret` shown this once.
+#[derive(Debug)]
+pub struct CreatedTenant {
+    /// The stored tenant.
+    pub tenant: Tenant,
+    /// The secret, when OAuth is enabled.
+    pub oauth_key_secret: Option<Secret>,
+}
+
+/// An instance with its generated password, shown this once.
+#[derive(Debug)]
+pub struct IssuedPassword {
+    /// The stored instance.
+    pub instance: Instance,
+    /// Its tenant.
+    pub tenant: Tenant,
+    /// The password in the clear; only its keyed hash is stored.
+    pub password: Secret,
+}
+
+/// An instance with what a listing shows about it.
+#[derive(Debug)]
+pub struct InstanceSummary {
+    /// The instance.
+    pub instance: Instance,
+    /// How many tokens are active now.
+    pub active_tokens: u64,
+}
+
+/// Tenant and instance administration.
+#[derive(Clone)]
+pub struct Admin {
+    store: DynStore,
+    keys: Arc<ServerKeys>,
+    policy: Arc<Policy>,
+}
+
+impl Admin {
+    /// Builds the administration service.
+    pub fn new(store: DynStore, keys: Arc<ServerKeys>, policy: Arc<Policy>) -> Self {
+        Admin {
+            store,
+            keys,
+            policy,
+        }
+    }
+
+    /// Creates a tenant with a fresh `tenant_hash` and, unless OAuth is off, a fresh
+    /// `oauth_key_secret` (16 hex chars, stored as argon2id).
+    pub async fn create_tenant(
+        &self,
+        name: &str,
+        environment: Environment,
+        oauth_enabled: bool,
+    ) -> Result<CreatedTenant, DomainError> {
+        let name = valid_name(name, "tenant")?;
+        if name.parse::<i64>().is_ok() {
+            return Err(DomainError::InvalidRequest(
+                "A tenant name cannot be a number: numbers name tenants by id.".into(),
+            ));
+        }
+        let secret = if oauth_enabled {
+            Some(Secret::new(secrets::random_hex(8)?))
+        } else {
+            None
+        };
+        let oauth_secret_hash = match &secret {
+            Some(secret) => Some(hash_slowly(secret.clone()).await?),
+            None => None,
+        };
+        let tenant = self
+            .store
+            .create_tenant(NewTenant {
+                name: name.to_owned(),
+                environment,
+                tenant_hash: secrets::random_hex(16)?,
+                oauth_enabled,
+                oauth_secret_hash,
+                created_at: clock::now(),
+            })
+            .await
+            .map_err(|e| conflict(e, format!("A tenant named {name:?} already exists.")))?;
+        Ok(CreatedTenant {
+            tenant,
+            oauth_key_secret: secret,
+        })
+    }
+
+    /// A tenant by id (`7`) or by name.
+    pub async fn tenant(&self, key: &str) -> Result<Tenant, DomainError> {
+        let found = match key.parse::<i64>() {
+            Ok(id) => self.store.tenant_by_id(id).await?,
+            Err(_) => self.store.tenant_by_name(key).await?,
+        };
+        found.ok_or_else(|| DomainError::NotFound(format!("Tenant {key:?}")))
+    }
+
+    /// Every tenant.
+    pub async fn tenants(&self) -> Result<Vec<Tenant>, DomainError> {
+        Ok(self.store.tenants().await?)
+    }
+
+    /// Creates an instance with a generated username and password, within the per-type limit.
+    pub async fn create_instance(
+        &self,
+        tenant: &str,
+        name: &str,
+        instance_type: InstanceType,
+    ) -> Result<IssuedPassword, DomainError> {
+        let tenant = self.tenant(tenant).await?;
+        let name = valid_name(name, "instance")?;
+        let max = self.policy.max_instances_per_type;
+        // A username collision is one in two billion; retry a few times rather than fail.
+        for _ in 0..5 {
+            let password = secrets::new_instance_password()?;
+            let now = clock::now();
+            let username = format!(
+                "{}{}",
+                instance_type.username_prefix(),
+                secrets::random_string(LOWER_ALPHANUMERIC, 6)?
+            );
+            let created = self
+                .store
+                .create_instance(
+                    NewInstance {
+                        tenant_id: tenant.id,
+                        name: name.to_owned(),
+                        instance_type,
+                        username,
+                        password_hash: self.keys.password_hash(password.expose()),
+                        password_expires_at: now + self.policy.password_lifetime_secs(),
+                        created_at: now,
+                    },
+                    max,
+                )
+                .await;
+            match created {
+                Ok(instance) => {
+                    return Ok(IssuedPassword {
+                        instance,
+                        tenant,
+                        password,
+                    });
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(StoreError::LimitReached) => {
+                    return Err(DomainError::InstanceLimitReached {
+                        max,
+                        instance_type: instance_type.to_string(),
+                    });
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(DomainError::Internal(
+            "could not find a free username".into(),
+        ))
+    }
+
+    /// An instance by id or username.
+    pub async fn instance(&self, key: &str) -> Result<Instance, DomainError> {
+        let found = match key.parse::<i64>() {
+            Ok(id) => self.store.instance_by_id(id).await?,
+            Err(_) => self.store.instance_by_username(key).await?,
+        };
+        found.ok_or_else(|| DomainError::NotFound(format!("Instance {key:?}")))
+    }
+
+    /// Instances of one tenant (id or name) or of all, with their active token counts.
+    pub async fn instances(
+        &self,
+        tenant: Option<&str>,
+    ) -> Result<Vec<InstanceSummary>, DomainError> {
+        let tenant_id = match tenant {
+            Some(key) => Some(self.tenant(key).await?.id),
+            None => None,
+        };
+        let now = clock::now();
+        let mut summaries = Vec::new();
+        for instance in self.store.instances(tenant_id).await? {
+            let active_tokens = self.store.count_active_tokens(instance.id, now).await?;
+            summaries.push(InstanceSummary {
+                instance,
+                active_tokens,
+            });
+        }
+        Ok(summaries)
+    }
+
+    /// One instance with its active token count.
+    pub async fn instance_summary(&self, key: &str) -> Result<InstanceSummary, DomainError> {
+        let instance = self.instance(key).await?;
+        let active_tokens = self
+            .store
+            .count_active_tokens(instance.id, clock::now())
+            .await?;
+        Ok(InstanceSummary {
+            instance,
+            active_tokens,
+        })
+    }
+
+    /// Disables an instance: its password stops logging in and its tokens stop working until
+    /// it is enabled again.
+    pub async fn disable_instance(&self, key: &str) -> Result<Instance, DomainError> {
+        let instance = self.instance(key).await?;
+        let at = instance.disabled_at.unwrap_or_else(clock::now);
+        self.store
+            .set_instance_disabled(instance.id, Some(at))
+            .await?;
+        self.instance(&instance.id.to_string()).await
+    }
+
+    /// Enables a disabled instance again.
+    pub async fn enable_instance(&self, key: &str) -> Result<Instance, DomainError> {
+        let instance = self.instance(key).await?;
+        self.store.set_instance_disabled(instance.id, None).await?;
+        self.instance(&instance.id.to_string()).await
+    }
+
+    /// Replaces an instance's password with a new generated one (shown once) and restarts its
+    /// expiry. Existing tokens stay valid.
+    pub async fn rotate_password(&self, key: &str) -> Result<IssuedPassword, DomainError> {
+        let instance = self.instance(key).await?;
+        let tenant = self.tenant(&instance.tenant_id.to_string()).await?;
+        let password = secrets::new_instance_password()?;
+        let expires_at = clock::now() + self.policy.password_lifetime_secs();
+        self.store
+            .set_instance_password(
+                instance.id,
+                &self.keys.password_hash(password.expose()),
+                expires_at,
+            )
+            .await?;
+        let instance = self.instance(&instance.id.to_string()).await?;
+        Ok(IssuedPassword {
+            instance,
+            tenant,
+            password,
+        })
+    }
+}
+
+/// argon2id is slow on purpose; keep it off the async worker threads.
+async fn hash_slowly(secret: Secret) -> Result<String, DomainError> {
+    tokio::task::spawn_blocking(move || secrets::argon2_hash(secret.expose()))
+        .await
+        .map_err(|e| DomainError::Internal(format!("hashing task failed: {e}")))?
+}
+
+fn conflict(error: StoreError, message: String) -> DomainError {
+    match error {
+        StoreError::Conflict(_) => DomainError::Conflict(message),
+        other => other.into(),
+    }
+}
+
+fn valid_name<'a>(name: &'a str, what: &str) -> Result<&'a str, DomainError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_LEN {
+        return Err(DomainError::InvalidRequest(format!(
+            "The {what} name must have 1 to {MAX_NAME_LEN} characters."
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(DomainError::InvalidRequest(format!(
+            "The {what} name cannot contain control characters."
+        )));
+    }
+    Ok(name)
+}

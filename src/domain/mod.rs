@@ -1,0 +1,13 @@
+//! The rules of cdp-auth, free of I/O frameworks: what tenants, instances and tokens are, how
+//! secrets are made and kept, and what each a1user request does. HTTP and the CLI call into
+//! this module; it calls the [`crate::store::Store`] trait and nothing else.
+
+pub mod a1user;
+pub mod admin;
+pub mod clock;
+pub mod error;
+pub mod model;
+pub mod policy;
+pub mod secrets;
+
+pub use error::DomainError;

@@ -1,0 +1,213 @@
+//! The nouns of the domain, parsed once at the edge so that wrong states cannot be said:
+//! environments, instance types, and the records the store hands back.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::clock::UnixTime;
+
+/// Row id of a tenant: the vendor's `tenantId`, a positive integer allocated in order.
+pub type TenantId = i64;
+/// Row id of an instance.
+pub type InstanceId = i64;
+/// Row id of a token.
+pub type TokenId = i64;
+
+/// The kind of deployment a tenant is; it sets token lifetimes and limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    /// Customer Sandbox.
+    Cs,
+    /// User acceptance testing.
+    Uat,
+    /// Production.
+    Prod,
+}
+
+impl Environment {
+    /// The word used in the CLI, JSON and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Cs => "cs",
+            Environment::Uat => "uat",
+            Environment::Prod => "prod",
+        }
+    }
+}
+
+impl fmt::Display for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Environment {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cs" => Ok(Environment::Cs),
+            "uat" => Ok(Environment::Uat),
+            "prod" => Ok(Environment::Prod),
+            other => Err(format!(
+                "unknown environment {other:?}: expected cs, uat or prod"
+            )),
+        }
+    }
+}
+
+/// What an integration instance is for; it fixes the username prefix and what the instance
+/// may call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum InstanceType {
+    /// Integration user: pushes upstream payloads.
+    #[serde(rename = "dw-tracker")]
+    DwTracker,
+    /// 360 Profile user: pulls unified records.
+    #[serde(rename = "profiles-360")]
+    Profiles360,
+    /// WebTag service user: website tracking.
+    #[serde(rename = "webtag")]
+    Webtag,
+}
+
+impl InstanceType {
+    /// Every type, in the order the UI lists them.
+    pub const ALL: [InstanceType; 3] = [
+        InstanceType::DwTracker,
+        InstanceType::Profiles360,
+        InstanceType::Webtag,
+    ];
+
+    /// The word used in the CLI, JSON and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstanceType::DwTracker => "dw-tracker",
+            InstanceType::Profiles360 => "profiles-360",
+            InstanceType::Webtag => "webtag",
+        }
+    }
+
+    /// The label the self-service UI shows.
+    pub fn label(self) -> &'static str {
+        match self {
+            InstanceType::DwTracker => "DW Tracker",
+            InstanceType::Profiles360 => "360 Profiles",
+            InstanceType::Webtag => "WebTag",
+        }
+    }
+
+    /// The prefix of generated usernames, so an operator can tell a user's role at a glance.
+    pub fn username_prefix(self) -> &'static str {
+        match self {
+            InstanceType::DwTracker => "tracker_",
+            InstanceType::Profiles360 => "profiles_",
+            InstanceType::Webtag => "webtag_",
+        }
+    }
+}
+
+impl fmt::Display for InstanceType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for InstanceType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        InstanceType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown instance type {s:?}: expected dw-tracker, profiles-360 or webtag")
+            })
+    }
+}
+
+/// A tenant as stored: one CDP customer account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    /// The vendor's `tenantId`.
+    pub id: TenantId,
+    /// Unique display name; login bodies may name it as `tenantName`.
+    pub name: String,
+    /// Deployment kind, which sets lifetimes and limits.
+    pub environment: Environment,
+    /// Public identifier for the secureApi dialect (32 lowercase hex chars).
+    pub tenant_hash: String,
+    /// Whether secureApi callers must present `oauth_key_secret`.
+    pub oauth_enabled: bool,
+    /// When the tenant was created.
+    pub created_at: UnixTime,
+}
+
+/// An instance as stored, without its password hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    /// Row id.
+    pub id: InstanceId,
+    /// The tenant it belongs to.
+    pub tenant_id: TenantId,
+    /// Name the data engineer gave it.
+    pub name: String,
+    /// Its role.
+    pub instance_type: InstanceType,
+    /// Generated username (prefix + 6 lowercase alphanumerics).
+    pub username: String,
+    /// After this moment the password no longer logs in.
+    pub password_expires_at: UnixTime,
+    /// Set while the instance is disabled.
+    pub disabled_at: Option<UnixTime>,
+    /// When the instance was created.
+    pub created_at: UnixTime,
+}
+
+/// What a Basic-credential check needs in one read: the instance, its tenant and the keyed
+/// hash of its password.
+#[derive(Debug, Clone)]
+pub struct InstanceCredentials {
+    /// The instance the username names.
+    pub instance: Instance,
+    /// The tenant that owns it.
+    pub tenant: Tenant,
+    /// HMAC-SHA256 of the password under the server's password key.
+    pub password_hash: Vec<u8>,
+}
+
+/// A token row as the store returns it for a bearer check or a retrieve.
+#[derive(Debug, Clone)]
+pub struct StoredToken {
+    /// Row id.
+    pub id: TokenId,
+    /// The instance the token belongs to.
+    pub instance_id: InstanceId,
+    /// The token encrypted under the server's sealing key, so retrieve can hand the same string
+    /// back without the database ever holding it in the clear.
+    pub sealed: Vec<u8>,
+    /// The keyed hash the token is looked up by.
+    pub token_hash: Vec<u8>,
+    /// When it was minted; `max_token_age` counts from here.
+    pub issued_at: UnixTime,
+    /// When it stops working unless extended.
+    pub expires_at: UnixTime,
+}
+
+/// A new token row.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    /// Owner.
+    pub instance_id: InstanceId,
+    /// The owner's tenant, kept on the row so tenant-wide checks need no join.
+    pub tenant_id: TenantId,
+    /// Keyed hash of the token string (the lookup key).
+    pub token_hash: Vec<u8>,
+    /// The token string, sealed.
+    pub sealed: Vec<u8>,
+    /// Issue time.
+    pub issued_at: UnixTime,
+    /// Expiry time.
+    pub expires_at: UnixTime,
+}

@@ -1,0 +1,194 @@
+//! The a1user dialect on the wire: `POST /authentication?action=login` and the `/token`
+//! requests, answered in the vendor's exact shapes. Handlers parse, call one domain method,
+//! and map the result.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::credentials::{Presented, presented, require_basic, require_bearer};
+use super::error::{ApiError, Challenge};
+use crate::app::Services;
+use crate::domain::a1user::TokenGrant;
+use crate::domain::clock;
+
+/// The vendor's token response; the field order is the vendor's.
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: i64,
+    #[serde(rename = "tenantId")]
+    tenant_id: String,
+    username: String,
+    #[serde(rename = "userType")]
+    user_type: &'static str,
+    #[serde(rename = "passwordExpiryDate")]
+    password_expiry_date: String,
+}
+
+impl From<TokenGrant> for TokenResponse {
+    fn from(grant: TokenGrant) -> Self {
+        TokenResponse {
+            access_token: grant.access_token.expose().to_owned(),
+            token_type: "bearer",
+            expires_in: grant.expires_in,
+            tenant_id: grant.tenant_id.to_string(),
+            username: grant.username,
+            user_type: "CLIENT",
+            password_expiry_date: clock::iso_without_zone(grant.password_expires_at),
+        }
+    }
+}
+
+/// `{"revoked": N}`.
+#[derive(Debug, Serialize)]
+pub struct RevokedResponse {
+    revoked: u64,
+}
+
+/// The query parameters the a1user requests use. Others are ignored; a repeated one is an
+/// error, since which copy to believe would be a guess.
+#[derive(Debug, Default, Deserialize)]
+struct A1Query {
+    scheme: Option<String>,
+    action: Option<String>,
+}
+
+/// The optional login body.
+#[derive(Debug, Deserialize)]
+struct LoginBody {
+    #[serde(rename = "tenantName")]
+    tenant_name: Option<String>,
+}
+
+fn parse_query(raw: Option<String>) -> Result<A1Query, ApiError> {
+    match raw {
+        None => Ok(A1Query::default()),
+        Some(raw) => serde_urlencoded::from_str(&raw).map_err(|_| {
+            ApiError::invalid_request("The query string is malformed or repeats a parameter.")
+        }),
+    }
+}
+
+/// `/token` answers only `scheme=a1user` (the WebTag scheme comes with the CDP API).
+fn require_a1user_scheme(query: &A1Query) -> Result<(), ApiError> {
+    match query.scheme.as_deref() {
+        Some("a1user") => Ok(()),
+        None => Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "unsupported_scheme",
+            "The scheme query parameter is required: use scheme=a1user.",
+        )),
+        Some(_) => Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "unsupported_scheme",
+            "Unsupported scheme: use scheme=a1user.",
+        )),
+    }
+}
+
+fn unknown_action(allowed: &str) -> ApiError {
+    ApiError::invalid_request(format!("Unknown or missing action: {allowed}."))
+}
+
+fn token_response(grant: TokenGrant) -> Response {
+    Json(TokenResponse::from(grant)).into_response()
+}
+
+/// `POST /authentication?action=login` (Basic): the one-time login.
+pub async fn login(
+    State(services): State<Services>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let query = parse_query(raw)?;
+    if query.action.as_deref() != Some("login") {
+        return Err(unknown_action("use action=login"));
+    }
+    let credentials = require_basic(&headers)?;
+    let tenant_name = parse_login_body(&body)?;
+    let grant = services
+        .a1user
+        .login(&credentials, tenant_name.as_deref())
+        .await?;
+    Ok(token_response(grant))
+}
+
+/// An empty body (even with `Content-Type: application/json`) is fine; otherwise it must be
+/// the JSON object `{"tenantName": "…"}`.
+fn parse_login_body(body: &Bytes) -> Result<Option<String>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice::<LoginBody>(body)
+        .map(|b| b.tenant_name)
+        .map_err(|_| {
+            ApiError::invalid_request(
+                "The login body must be empty or a JSON object like {\"tenantName\":\"…\"}.",
+            )
+        })
+}
+
+/// `GET /token?scheme=a1user` (Basic): the daily retrieve.
+pub async fn retrieve(
+    State(services): State<Services>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let query = parse_query(raw)?;
+    require_a1user_scheme(&query)?;
+    if query.action.is_some() {
+        return Err(unknown_action("GET /token takes no action"));
+    }
+    let credentials = require_basic(&headers)?;
+    Ok(token_response(
+        services.a1user.retrieve(&credentials).await?,
+    ))
+}
+
+/// `POST /token?scheme=a1user&action=extend|create`.
+pub async fn extend_or_create(
+    State(services): State<Services>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let query = parse_query(raw)?;
+    require_a1user_scheme(&query)?;
+    let grant = match query.action.as_deref() {
+        Some("extend") => services.a1user.extend(&require_bearer(&headers)?).await?,
+        Some("create") => services.a1user.create(&require_basic(&headers)?).await?,
+        _ => return Err(unknown_action("use action=extend or action=create")),
+    };
+    Ok(token_response(grant))
+}
+
+/// `DELETE /token?scheme=a1user`: Bearer revokes that token, Basic revokes them all.
+pub async fn revoke(
+    State(services): State<Services>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let query = parse_query(raw)?;
+    require_a1user_scheme(&query)?;
+    if query.action.is_some() {
+        return Err(unknown_action("DELETE /token takes no action"));
+    }
+    let revoked = match presented(&headers)? {
+        Presented::Bearer(token) => services.a1user.revoke(&token).await?,
+        Presented::Basic(credentials) => services.a1user.revoke_all(&credentials).await?,
+        Presented::Missing | Presented::Other => {
+            return Err(ApiError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "Send a Bearer token to revoke it, or Basic credentials to revoke every token.",
+            )
+            .with_challenge(Challenge::BasicOrBearer));
+        }
+    };
+    Ok(Json(RevokedResponse { revoked }).into_response())
+}

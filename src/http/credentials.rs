@@ -1,0 +1,146 @@
+//! Parsing the `Authorization` header into Basic credentials or a Bearer token. Malformed
+//! headers are a clear 400, never a panic; which kind a request needs is decided by the caller.
+
+use axum::http::{HeaderMap, header};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use super::error::{ApiError, Challenge};
+use crate::domain::a1user::BasicCredentials;
+use crate::domain::secrets::Secret;
+
+/// What a request presented.
+#[derive(Debug)]
+pub enum Presented {
+    /// No `Authorization` header.
+    Missing,
+    /// `Basic base64(username:password)`.
+    Basic(BasicCredentials),
+    /// `Bearer token`.
+    Bearer(Secret),
+    /// Some other scheme (`Digest`, …).
+    Other,
+}
+
+/// Reads the `Authorization` header.
+pub fn presented(headers: &HeaderMap) -> Result<Presented, ApiError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(Presented::Missing);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::invalid_request(
+            "Send exactly one Authorization header.",
+        ));
+    }
+    let value = value.to_str().map_err(|_| {
+        ApiError::invalid_request("The Authorization header must be printable ASCII.")
+    })?;
+    let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("basic") {
+        parse_basic(rest).map(Presented::Basic)
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        Ok(Presented::Bearer(Secret::new(rest)))
+    } else {
+        Ok(Presented::Other)
+    }
+}
+
+fn parse_basic(encoded: &str) -> Result<BasicCredentials, ApiError> {
+    let malformed = || {
+        ApiError::invalid_request(
+            "The Authorization header is not valid Basic credentials (base64 of username:password).",
+        )
+    };
+    let decoded = STANDARD.decode(encoded).map_err(|_| malformed())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (username, password) = decoded.split_once(':').ok_or_else(malformed)?;
+    Ok(BasicCredentials {
+        username: username.to_owned(),
+        password: Secret::new(password),
+    })
+}
+
+/// The Basic credentials a request must carry; anything else is a 401 asking for them.
+pub fn require_basic(headers: &HeaderMap) -> Result<BasicCredentials, ApiError> {
+    match presented(headers)? {
+        Presented::Basic(credentials) => Ok(credentials),
+        Presented::Missing => Err(ApiError::basic_required(
+            "This request needs Basic credentials (instance username and password).",
+        )),
+        Presented::Bearer(_) | Presented::Other => Err(ApiError::basic_required(
+            "This request needs Basic credentials, not a token.",
+        )),
+    }
+}
+
+/// The Bearer token a request must carry; anything else is a 401 asking for one.
+pub fn require_bearer(headers: &HeaderMap) -> Result<Secret, ApiError> {
+    match presented(headers)? {
+        Presented::Bearer(token) => Ok(token),
+        Presented::Missing => Err(ApiError::bearer_required(
+            "This request needs a Bearer token.",
+            Challenge::BearerMissing,
+        )),
+        Presented::Basic(_) | Presented::Other => Err(ApiError::bearer_required(
+            "This request needs a Bearer token, not a username and password.",
+            Challenge::BearerInvalid,
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn with(value: &[u8]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_bytes(value).unwrap(),
+        );
+        headers
+    }
+
+    #[test]
+    fn basic_is_decoded_and_split_at_the_first_colon() {
+        let encoded = STANDARD.encode("tracker_abc123:pa:ss");
+        let Presented::Basic(c) = presented(&with(format!("basic {encoded}").as_bytes())).unwrap()
+        else {
+            panic!("not basic")
+        };
+        assert_eq!(c.username, "tracker_abc123");
+        assert_eq!(c.password.expose(), "pa:ss");
+    }
+
+    #[test]
+    fn malformed_basic_is_a_400() {
+        for value in [
+            &b"Basic !!!"[..],
+            b"Basic dXNlcg==",
+            b"Basic /w==",
+            b"Basic \xff\xfe",
+        ] {
+            let err = presented(&with(value)).unwrap_err();
+            assert_eq!(err.status, 400, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn wrong_kind_is_a_401_with_the_right_challenge() {
+        let bearer = with(b"Bearer abc");
+        let err = require_basic(&bearer).unwrap_err();
+        assert_eq!(
+            (err.status.as_u16(), err.challenge),
+            (401, Challenge::Basic)
+        );
+        let basic = with(format!("Basic {}", STANDARD.encode("a:b")).as_bytes());
+        let err = require_bearer(&basic).unwrap_err();
+        assert_eq!(err.challenge, Challenge::BearerInvalid);
+        let err = require_bearer(&HeaderMap::new()).unwrap_err();
+        assert_eq!(err.challenge, Challenge::BearerMissing);
+    }
+}

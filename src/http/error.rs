@@ -1,0 +1,185 @@
+//! The one place where domain errors become HTTP responses: status, the `error` code of SPEC,
+//! a human sentence, and the `WWW-Authenticate` challenge on every 401.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::domain::DomainError;
+
+/// Realm named in every challenge.
+pub const REALM: &str = "cdp-auth";
+
+/// Which credentials a 401 asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Challenge {
+    /// Not a 401.
+    None,
+    /// `Basic realm="cdp-auth"`.
+    Basic,
+    /// `Bearer realm="cdp-auth"`: no token was sent (RFC 6750 §3.1: no error attribute).
+    BearerMissing,
+    /// `Bearer realm="cdp-auth", error="invalid_token"`.
+    BearerInvalid,
+    /// Either kind will do (`DELETE /token`).
+    BasicOrBearer,
+}
+
+/// An error answer: `{"error": code, "error_description": sentence}`.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Machine-readable code from SPEC's list.
+    pub code: &'static str,
+    /// A sentence for humans; never holds a secret.
+    pub description: String,
+    /// The challenge sent with a 401.
+    pub challenge: Challenge,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    error_description: &'a str,
+}
+
+impl ApiError {
+    /// An error with no challenge.
+    pub fn new(status: StatusCode, code: &'static str, description: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            description: description.into(),
+            challenge: Challenge::None,
+        }
+    }
+
+    /// `400 invalid_request`.
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+
+    /// Adds a challenge.
+    pub fn with_challenge(mut self, challenge: Challenge) -> Self {
+        self.challenge = challenge;
+        self
+    }
+
+    /// `401 invalid_client` asking for Basic credentials.
+    pub fn basic_required(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_client", description)
+            .with_challenge(Challenge::Basic)
+    }
+
+    /// `401 invalid_token` asking for a Bearer token.
+    pub fn bearer_required(description: impl Into<String>, challenge: Challenge) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_token", description).with_challenge(challenge)
+    }
+
+    /// The error code and sentence used for a bare status from the framework (unknown route,
+    /// wrong method, oversized body…), so every error is JSON.
+    pub fn for_status(status: StatusCode) -> Self {
+        let (code, description) = match status {
+            StatusCode::NOT_FOUND => ("not_found", "No such endpoint."),
+            StatusCode::METHOD_NOT_ALLOWED => (
+                "method_not_allowed",
+                "This endpoint does not accept that HTTP method.",
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                ("payload_too_large", "The request body is too large.")
+            }
+            StatusCode::REQUEST_TIMEOUT => ("request_timeout", "The request took too long."),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+                "invalid_request",
+                "The request body has an unsupported content type.",
+            ),
+            s if s.is_server_error() => ("server_error", "An internal error occurred."),
+            _ => ("invalid_request", "The request is malformed."),
+        };
+        Self::new(status, code, description)
+    }
+}
+
+fn challenge_header(challenge: Challenge) -> Vec<HeaderValue> {
+    let basic = || HeaderValue::from_static("Basic realm=\"cdp-auth\", charset=\"UTF-8\"");
+    let bearer = || HeaderValue::from_static("Bearer realm=\"cdp-auth\"");
+    match challenge {
+        Challenge::None => vec![],
+        Challenge::Basic => vec![basic()],
+        Challenge::BearerMissing => vec![bearer()],
+        Challenge::BearerInvalid => vec![HeaderValue::from_static(
+            "Bearer realm=\"cdp-auth\", error=\"invalid_token\"",
+        )],
+        Challenge::BasicOrBearer => vec![basic(), bearer()],
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&ErrorBody {
+            error: self.code,
+            error_description: &self.description,
+        })
+        .unwrap_or_default();
+        let mut response = (self.status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        for value in challenge_header(self.challenge) {
+            headers.append(header::WWW_AUTHENTICATE, value);
+        }
+        response
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(error: DomainError) -> Self {
+        let description = error.to_string();
+        match error {
+            DomainError::InvalidCredentials => ApiError::basic_required(description),
+            DomainError::InvalidToken => {
+                ApiError::bearer_required(description, Challenge::BearerInvalid)
+            }
+            DomainError::PasswordExpired => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "password_expired", description)
+                    .with_challenge(Challenge::Basic)
+            }
+            DomainError::InstanceDisabled => {
+                ApiError::new(StatusCode::FORBIDDEN, "instance_disabled", description)
+            }
+            DomainError::NoActiveToken => {
+                ApiError::new(StatusCode::NOT_FOUND, "no_active_token", description)
+            }
+            DomainError::TokenLimitReached { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "token_limit_reached", description)
+            }
+            DomainError::ExtensionLimitReached => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "extension_limit_reached",
+                description,
+            ),
+            DomainError::InstanceLimitReached { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "instance_limit_reached", description)
+            }
+            DomainError::NotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", description)
+            }
+            DomainError::Conflict(_) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", description)
+            }
+            DomainError::InvalidRequest(_) => ApiError::invalid_request(description),
+            DomainError::Store(store) => {
+                tracing::error!(error = %store, "storage failure");
+                ApiError::for_status(StatusCode::SERVICE_UNAVAILABLE)
+            }
+            DomainError::Internal(message) => {
+                tracing::error!(error = %message, "internal failure");
+                ApiError::for_status(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Persistence behind one trait whose methods read like the domain. Each method that must be
+//! atomic is one statement or one transaction in every implementation, so two servers (or two
+//! requests) racing cannot break a limit.
+
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use thiserror::Error;
+
+use crate::domain::clock::UnixTime;
+use crate::domain::model::{
+    Environment, Instance, InstanceCredentials, InstanceId, InstanceType, NewToken, StoredToken,
+    Tenant, TenantId, TokenId,
+};
+
+pub use sqlite::SqliteStore;
+
+/// What can go wrong below the domain.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// A unique value (name, username, hash) is already taken.
+    #[error("{0} is already taken")]
+    Conflict(&'static str),
+    /// A per-tenant limit on instances would be exceeded.
+    #[error("limit reached")]
+    LimitReached,
+    /// The database URL names no backend we support.
+    #[error("unsupported database URL {0:?}: use sqlite://PATH")]
+    UnsupportedUrl(String),
+    /// The database itself failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// Migrations could not be applied.
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value is not one the code knows (a corrupted or newer database).
+    #[error("unreadable stored value: {0}")]
+    Corrupt(String),
+}
+
+/// A tenant to insert.
+#[derive(Debug, Clone)]
+pub struct NewTenant {
+    /// Unique name.
+    pub name: String,
+    /// Environment.
+    pub environment: Environment,
+    /// Public identifier.
+    pub tenant_hash: String,
+    /// Whether secureApi callers must present a secret.
+    pub oauth_enabled: bool,
+    /// argon2id PHC string of `oauth_key_secret`, when OAuth is enabled.
+    pub oauth_secret_hash: Option<String>,
+    /// Creation time.
+    pub created_at: UnixTime,
+}
+
+/// An instance to insert.
+#[derive(Debug, Clone)]
+pub struct NewInstance {
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub instance_type: InstanceType,
+    /// Generated username.
+    pub username: String,
+    /// Keyed hash of the generated password.
+    pub password_hash: Vec<u8>,
+    /// Password expiry.
+    pub password_expires_at: UnixTime,
+    /// Creation time.
+    pub created_at: UnixTime,
+}
+
+/// A token found by its hash, with the instance and tenant it acts for.
+#[derive(Debug, Clone)]
+pub struct BearerContext {
+    /// The token row.
+    pub token: StoredToken,
+    /// Its instance.
+    pub instance: Instance,
+    /// Its tenant.
+    pub tenant: Tenant,
+}
+
+/// Shared handle to whichever backend the database URL selected.
+pub type DynStore = Arc<dyn Store>;
+
+/// Everything the domain asks of storage.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The fingerprint of the server key this database was first used with.
+    async fn server_key_fingerprint(&self) -> Result<Option<String>, StoreError>;
+    /// Records the fingerprint of the server key on first use.
+    async fn set_server_key_fingerprint(&self, fingerprint: &str) -> Result<(), StoreError>;
+
+    /// Inserts a tenant; `Conflict` when the name or hash is taken.
+    async fn create_tenant(&self, tenant: NewTenant) -> Result<Tenant, StoreError>;
+    /// A tenant by id.
+    async fn tenant_by_id(&self, id: TenantId) -> Result<Option<Tenant>, StoreError>;
+    /// A tenant by its unique name.
+    async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>, StoreError>;
+    /// Every tenant, oldest first.
+    async fn tenants(&self) -> Result<Vec<Tenant>, StoreError>;
+
+    /// Inserts an instance unless the tenant already holds `max_per_type` of its type
+    /// (`LimitReached`) or the username is taken (`Conflict`). Atomic.
+    async fn create_instance(
+        &self,
+        instance: NewInstance,
+        max_per_type: u32,
+    ) -> Result<Instance, StoreError>;
+    /// An instance by id.
+    async fn instance_by_id(&self, id: InstanceId) -> Result<Option<Instance>, StoreError>;
+    /// An instance by username.
+    async fn instance_by_username(&self, username: &str) -> Result<Option<Instance>, StoreError>;
+    /// Instances, of one tenant or all, oldest first.
+    async fn instances(&self, tenant: Option<TenantId>) -> Result<Vec<Instance>, StoreError>;
+    /// What a Basic check needs, in one read.
+    async fn credentials_by_username(
+        &self,
+        username: &str,
+    ) -> Result<Option<InstanceCredentials>, StoreError>;
+    /// Disables (`Some(time)`) or enables (`None`) an instance; false if it does not exist.
+    async fn set_instance_disabled(
+        &self,
+        id: InstanceId,
+        disabled_at: Option<UnixTime>,
+    ) -> Result<bool, StoreError>;
+    /// Replaces an instance's password hash and expiry; false if it does not exist.
+    async fn set_instance_password(
+        &self,
+        id: InstanceId,
+        password_hash: &[u8],
+        expires_at: UnixTime,
+    ) -> Result<bool, StoreError>;
+
+    /// The instance's newest token that is neither revoked nor expired at `now`.
+    async fn newest_active_token(
+        &self,
+        instance: InstanceId,
+        now: UnixTime,
+    ) -> Result<Option<StoredToken>, StoreError>;
+    /// Inserts `token` only if the instance has no active token at `now`. Atomic: two racing
+    /// logins mint one token between them. Returns whether it was inserted.
+    async fn insert_token_if_none_active(
+        &self,
+        token: &NewToken,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
+    /// Inserts `token` only if the instance holds fewer than `max` active tokens. Atomic.
+    async fn insert_token_within_limit(
+        &self,
+        token: &NewToken,
+        now: UnixTime,
+        max: u32,
+    ) -> Result<bool, StoreError>;
+    /// The active token with this lookup hash, with its instance and tenant: the bearer check,
+    /// one indexed read.
+    async fn active_token_by_hash(
+        &self,
+        token_hash: &[u8],
+        now: UnixTime,
+    ) -> Result<Option<BearerContext>, StoreError>;
+    /// Moves an active token's expiry; false if it is no longer active.
+    async fn extend_token(
+        &self,
+        id: TokenId,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
+    /// Revokes one active token; returns how many were revoked (0 or 1).
+    async fn revoke_token(&self, id: TokenId, now: UnixTime) -> Result<u64, StoreError>;
+    /// Revokes every active token of an instance; returns how many.
+    async fn revoke_instance_tokens(
+        &self,
+        instance: InstanceId,
+        now: UnixTime,
+    ) -> Result<u64, StoreError>;
+    /// How many active tokens the instance holds.
+    async fn count_active_tokens(
+        &self,
+        instance: InstanceId,
+        now: UnixTime,
+    ) -> Result<u64, StoreError>;
+}
+
+/// Opens (creating if needed) the database a URL names and brings its schema up to date.
+pub async fn open(url: &str) -> Result<DynStore, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_owned()))
+    }
+}
