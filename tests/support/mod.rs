@@ -1,0 +1,203 @@
+//! The one harness every black-box test uses: a real `cdp-auth` binary serving a real SQLite
+//! file in a fresh temporary folder on an ephemeral port, plus helpers that set up tenants and
+//! instances through the real CLI.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+
+/// Path of the binary under test, built by cargo for integration tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_cdp-auth");
+
+/// A deployment in a temporary folder: its database, key file and configuration.
+pub struct Deployment {
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Deployment {
+    /// A fresh deployment with default settings.
+    pub fn new() -> Self {
+        Self::with_env(&[])
+    }
+
+    /// A fresh deployment with extra `CDP_AUTH_*` settings (e.g. short lifetimes).
+    pub fn with_env(env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let mut all = vec![(
+            "CDP_AUTH_DATABASE".to_owned(),
+            format!("sqlite://{}", dir.path().join("cdp-auth.db").display()),
+        )];
+        all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        Deployment { dir, env: all }
+    }
+
+    /// The folder holding the database and key file.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The SQLite database file.
+    pub fn database_file(&self) -> PathBuf {
+        self.dir.path().join("cdp-auth.db")
+    }
+
+    /// A `Command` for the binary with this deployment's settings, run in its folder.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command.args(args).current_dir(self.dir.path());
+        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("CDP_AUTH_")) {
+            command.env_remove(key);
+        }
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
+        command
+    }
+
+    /// Runs a CLI command to completion.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run cdp-auth")
+    }
+
+    /// Runs a CLI command that must succeed and print one JSON value.
+    pub fn cli_json(&self, args: &[&str]) -> Value {
+        let output = self.cli(args);
+        assert!(
+            output.status.success(),
+            "cdp-auth {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "cdp-auth {args:?} printed no single JSON value ({e}): {}",
+                String::from_utf8_lossy(&output.stdout)
+            )
+        })
+    }
+
+    /// Creates a tenant in the given environment (`cs`, `uat`, `prod`).
+    pub fn tenant(&self, name: &str, environment: &str) -> Value {
+        self.cli_json(&[
+            "tenant",
+            "create",
+            "--name",
+            name,
+            "--environment",
+            environment,
+            "--json",
+        ])
+    }
+
+    /// Creates an instance and returns its shown-once credentials.
+    pub fn instance(&self, tenant: &str, name: &str, instance_type: &str) -> Instance {
+        let json = self.cli_json(&[
+            "instance",
+            "create",
+            "--tenant",
+            tenant,
+            "--name",
+            name,
+            "--type",
+            instance_type,
+            "--json",
+        ]);
+        Instance {
+            username: json["username"].as_str().expect("username").to_owned(),
+            password: json["password"].as_str().expect("password").to_owned(),
+            tenant_id: json["tenant_id"].as_str().expect("tenant_id").to_owned(),
+            json,
+        }
+    }
+
+    /// Starts `cdp-auth serve` on an ephemeral loopback port.
+    pub fn serve(&self) -> Server {
+        let mut child = self
+            .command(&["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn cdp-auth serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let read = lines.read_line(&mut line).expect("read server stdout");
+            if read == 0 {
+                let mut stderr = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = e.read_to_string(&mut stderr);
+                }
+                panic!("cdp-auth serve exited before listening: {stderr}");
+            }
+            if let Some(url) = line.trim().strip_prefix("listening on ") {
+                let base = url.to_owned();
+                return Server {
+                    base,
+                    child,
+                    client: reqwest::Client::new(),
+                };
+            }
+        }
+    }
+}
+
+/// An instance's credentials as `instance create --json` printed them.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    /// Generated username.
+    pub username: String,
+    /// Generated password.
+    pub password: String,
+    /// Its tenant's id, as a string.
+    pub tenant_id: String,
+    /// Everything the CLI printed.
+    pub json: Value,
+}
+
+/// A running server; killed when dropped.
+pub struct Server {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    child: Child,
+    /// A client for requests.
+    pub client: reqwest::Client,
+}
+
+impl Server {
+    /// The URL of a path (with query) on this server.
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("{}{}", self.base, path_and_query)
+    }
+
+    /// Kills the server with SIGKILL, as a crash would.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The process id, for signals.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the server to exit and returns its stderr (after a SIGTERM, say).
+    pub fn wait_with_stderr(mut self) -> String {
+        let mut stderr = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut stderr);
+        }
+        let _ = self.child.wait();
+        stderr
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
