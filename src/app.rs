@@ -8,8 +8,11 @@ use thiserror::Error;
 use crate::config::Config;
 use crate::domain::a1user::A1User;
 use crate::domain::admin::Admin;
+use crate::domain::authn::{Authenticator, SlowHasher};
+use crate::domain::oauth::OAuth;
 use crate::domain::policy::Policy;
 use crate::domain::secrets::ServerKeys;
+use crate::domain::secure_api::{SecureApi, SecureApiPolicy};
 use crate::keyfile::{self, KeyError};
 use crate::store::{self, DynStore, StoreError};
 
@@ -29,6 +32,10 @@ pub enum OpenError {
 pub struct Services {
     /// The a1user token authority.
     pub a1user: A1User,
+    /// The secureApi token authority.
+    pub secure_api: SecureApi,
+    /// The OAuth 2.0 endpoints.
+    pub oauth: OAuth,
     /// Tenant and instance administration.
     pub admin: Admin,
     /// The store, for health checks.
@@ -58,15 +65,29 @@ impl Services {
                 }
             }
         }
-        Ok(Self::from_parts(store, keys, config.policy.clone()))
+        Ok(Self::from_parts(
+            store,
+            keys,
+            config.policy.clone(),
+            config.secure_api.clone(),
+        ))
     }
 
     /// Builds the services from their parts.
-    pub fn from_parts(store: DynStore, keys: ServerKeys, policy: Policy) -> Self {
+    pub fn from_parts(
+        store: DynStore,
+        keys: ServerKeys,
+        policy: Policy,
+        secure_api: SecureApiPolicy,
+    ) -> Self {
         let keys = Arc::new(keys);
         let policy = Arc::new(policy);
+        let hasher = SlowHasher::for_this_machine();
+        let authn = Authenticator::new(store.clone(), keys.clone(), hasher);
         Services {
-            a1user: A1User::new(store.clone(), keys.clone(), policy.clone()),
+            a1user: A1User::new(store.clone(), authn.clone(), policy.clone()),
+            secure_api: SecureApi::new(store.clone(), authn.clone(), Arc::new(secure_api)),
+            oauth: OAuth::new(store.clone(), authn, policy.clone()),
             admin: Admin::new(store.clone(), keys, policy),
             store,
         }

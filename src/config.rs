@@ -5,6 +5,7 @@
 //! left unset. Secrets are never flags: the server key comes only from a file or
 //! `CDP_AUTH_SERVER_KEY`.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,6 +14,7 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::domain::policy::Policy;
+use crate::domain::secure_api::SecureApiPolicy;
 
 /// Name of the configuration file read from the working folder when `--config` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "cdp-auth.toml";
@@ -109,6 +111,12 @@ pub struct ConfigArgs {
     /// Instances of each type a tenant may hold.
     #[arg(long, global = true, env = "CDP_AUTH_MAX_INSTANCES_PER_TYPE")]
     pub max_instances_per_type: Option<u32>,
+    /// Lifetime of OAuth client_credentials tokens (e.g. `1h`).
+    #[arg(long, global = true, env = "CDP_AUTH_OAUTH_TOKEN_LIFETIME", value_parser = humantime::parse_duration)]
+    pub oauth_token_lifetime: Option<Duration>,
+    /// Longest secureApi token validity a create may ask for, in minutes.
+    #[arg(long, global = true, env = "CDP_AUTH_MAX_VALIDITY")]
+    pub max_validity: Option<u32>,
     /// Log filter (`info`, `debug`, `cdp_auth=debug,tower_http=info`, …).
     #[arg(long, global = true, env = "CDP_AUTH_LOG", value_name = "FILTER")]
     pub log: Option<String>,
@@ -137,6 +145,11 @@ struct FileConfig {
     max_active_tokens_cs: Option<u32>,
     max_active_tokens_uat_prod: Option<u32>,
     max_instances_per_type: Option<u32>,
+    #[serde(default, with = "humantime_opt")]
+    oauth_token_lifetime: Option<Duration>,
+    max_validity: Option<u32>,
+    /// secureApi apis and their resources; replaces the defaults when given.
+    apis: Option<BTreeMap<String, Vec<String>>>,
     log: Option<String>,
 }
 
@@ -176,6 +189,8 @@ pub struct Config {
     pub server_key: KeySource,
     /// Lifetimes and limits.
     pub policy: Policy,
+    /// secureApi apis, resources and validity bounds.
+    pub secure_api: SecureApiPolicy,
     /// Log filter.
     pub log: String,
 }
@@ -253,12 +268,38 @@ impl Config {
                 .max_instances_per_type
                 .or(file.max_instances_per_type)
                 .unwrap_or(defaults.max_instances_per_type),
+            oauth_token_lifetime: args
+                .oauth_token_lifetime
+                .or(file.oauth_token_lifetime)
+                .unwrap_or(defaults.oauth_token_lifetime),
         };
+        let secure_defaults = SecureApiPolicy::default();
+        let secure_api = SecureApiPolicy {
+            apis: file.apis.unwrap_or(secure_defaults.apis),
+            default_validity_minutes: secure_defaults.default_validity_minutes,
+            max_validity_minutes: args
+                .max_validity
+                .or(file.max_validity)
+                .unwrap_or(secure_defaults.max_validity_minutes),
+        };
+        if secure_api.max_validity_minutes == 0 {
+            return Err(ConfigError::Invalid {
+                name: "max_validity",
+                message: "must be at least one minute".into(),
+            });
+        }
+        if let Some((api, _)) = secure_api.apis.iter().find(|(_, r)| r.is_empty()) {
+            return Err(ConfigError::Invalid {
+                name: "apis",
+                message: format!("api {api:?} lists no resources"),
+            });
+        }
         for (name, lifetime) in [
             ("token_lifetime_cs", policy.token_lifetime_cs),
             ("token_lifetime_uat", policy.token_lifetime_uat),
             ("token_lifetime_prod", policy.token_lifetime_prod),
             ("max_token_age", policy.max_token_age),
+            ("oauth_token_lifetime", policy.oauth_token_lifetime),
         ] {
             if lifetime.as_secs() == 0 {
                 return Err(ConfigError::Invalid {
@@ -279,6 +320,7 @@ impl Config {
             auth_host_url,
             server_key,
             policy,
+            secure_api,
             log,
         })
     }

@@ -1,4 +1,4 @@
--- Tenants, instances and tokens of the a1user dialect. Times are Unix seconds (UTC).
+-- Tenants, instances and the one token store of every dialect. Times are Unix seconds (UTC).
 
 CREATE TABLE settings (
     name  TEXT PRIMARY KEY NOT NULL,
@@ -31,13 +31,15 @@ CREATE INDEX instances_by_tenant_type ON instances (tenant_id, type);
 CREATE TABLE tokens (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
     token_hash   BLOB    NOT NULL UNIQUE,
-    kind         TEXT    NOT NULL DEFAULT 'a1user',
+    kind         TEXT    NOT NULL CHECK (kind IN ('a1user', 'oauth', 'secure_api')),
     tenant_id    INTEGER NOT NULL REFERENCES tenants (id),
     instance_id  INTEGER REFERENCES instances (id),
     sealed       BLOB,
+    api          TEXT,
+    scope        TEXT,
     issued_at    INTEGER NOT NULL,
     expires_at   INTEGER NOT NULL,
     revoked_at   INTEGER,
     last_used_at INTEGER
 );
-CREATE INDEX tokens_by_instance ON tokens (instance_id, revoked_at, expires_at);
+CREATE INDEX tokens_by_instance ON tokens (instance_id, kind, revoked_at, expires_at);

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::print_json;
 use crate::app::Services;
+use crate::domain::admin::CreatedTenant;
 use crate::domain::clock;
 use crate::domain::model::{Environment, Tenant};
 
@@ -28,6 +29,25 @@ pub enum TenantCommand {
     /// List tenants.
     List {
         /// Print one JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace the tenant's oauth_key_secret; the new one is shown this once.
+    RotateSecret {
+        /// Tenant id or name.
+        tenant: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Turn the secureApi oauth_key_secret requirement on or off.
+    SetOauth {
+        /// Tenant id or name.
+        tenant: String,
+        /// on or off.
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+        /// Print one JSON object.
         #[arg(long)]
         json: bool,
     },
@@ -57,6 +77,7 @@ struct CreatedJson<'a> {
     environment: Environment,
     tenant_hash: &'a str,
     oauth_key_secret: Option<&'a str>,
+    oauth_enabled: bool,
 }
 
 #[derive(Serialize)]
@@ -89,6 +110,29 @@ fn print_tenant(tenant: &Tenant) {
     println!("created_at:    {}", clock::rfc3339(tenant.created_at));
 }
 
+/// A tenant with its secret when one was just issued: `{"id","name","environment",
+/// "tenant_hash","oauth_key_secret"}` (plus `oauth_enabled`).
+fn print_created(created: &CreatedTenant, json: bool) -> Result<(), String> {
+    let secret = created.oauth_key_secret.as_ref().map(|s| s.expose());
+    if json {
+        print_json(&CreatedJson {
+            id: created.tenant.id.to_string(),
+            name: &created.tenant.name,
+            environment: created.tenant.environment,
+            tenant_hash: &created.tenant.tenant_hash,
+            oauth_key_secret: secret,
+            oauth_enabled: created.tenant.oauth_enabled,
+        })
+    } else {
+        print_tenant(&created.tenant);
+        if let Some(secret) = secret {
+            println!("oauth_key_secret: {secret}");
+            println!("Keep the oauth_key_secret now: it cannot be shown again.");
+        }
+        Ok(())
+    }
+}
+
 pub async fn run(command: TenantCommand, services: &Services) -> Result<(), String> {
     let admin = &services.admin;
     match command {
@@ -102,23 +146,25 @@ pub async fn run(command: TenantCommand, services: &Services) -> Result<(), Stri
                 .create_tenant(&name, environment, !no_oauth)
                 .await
                 .map_err(|e| e.to_string())?;
-            let secret = created.oauth_key_secret.as_ref().map(|s| s.expose());
-            if json {
-                print_json(&CreatedJson {
-                    id: created.tenant.id.to_string(),
-                    name: &created.tenant.name,
-                    environment: created.tenant.environment,
-                    tenant_hash: &created.tenant.tenant_hash,
-                    oauth_key_secret: secret,
-                })
-            } else {
-                print_tenant(&created.tenant);
-                if let Some(secret) = secret {
-                    println!("oauth_key_secret: {secret}");
-                    println!("Keep the oauth_key_secret now: it cannot be shown again.");
-                }
-                Ok(())
-            }
+            print_created(&created, json)
+        }
+        TenantCommand::RotateSecret { tenant, json } => {
+            let rotated = admin
+                .rotate_secret(&tenant)
+                .await
+                .map_err(|e| e.to_string())?;
+            print_created(&rotated, json)
+        }
+        TenantCommand::SetOauth {
+            tenant,
+            state,
+            json,
+        } => {
+            let changed = admin
+                .set_oauth(&tenant, state == "on")
+                .await
+                .map_err(|e| e.to_string())?;
+            print_created(&changed, json)
         }
         TenantCommand::List { json } => {
             let tenants = admin.tenants().await.map_err(|e| e.to_string())?;

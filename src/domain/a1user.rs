@@ -4,15 +4,13 @@
 
 use std::sync::Arc;
 
+use super::authn::Authenticator;
 use super::clock::{self, UnixTime};
 use super::error::DomainError;
-use super::model::{InstanceCredentials, NewToken, StoredToken};
+use super::model::{Instance, InstanceCredentials, NewToken, StoredToken, TokenKind};
 use super::policy::Policy;
-use super::secrets::{self, Secret, ServerKeys};
+use super::secrets::{self, Secret};
 use crate::store::{BearerContext, DynStore};
-
-/// Bearer strings longer than this cannot be ours; refusing them early keeps hashing cheap.
-const MAX_TOKEN_LEN: usize = 512;
 
 /// Username and password from a Basic `Authorization` header.
 #[derive(Debug, Clone)]
@@ -42,16 +40,16 @@ pub struct TokenGrant {
 #[derive(Clone)]
 pub struct A1User {
     store: DynStore,
-    keys: Arc<ServerKeys>,
+    authn: Authenticator,
     policy: Arc<Policy>,
 }
 
 impl A1User {
     /// Builds the authority.
-    pub fn new(store: DynStore, keys: Arc<ServerKeys>, policy: Arc<Policy>) -> Self {
+    pub fn new(store: DynStore, authn: Authenticator, policy: Arc<Policy>) -> Self {
         A1User {
             store,
-            keys,
+            authn,
             policy,
         }
     }
@@ -64,7 +62,7 @@ impl A1User {
         credentials: &BasicCredentials,
         tenant_name: Option<&str>,
     ) -> Result<TokenGrant, DomainError> {
-        let owner = self.authenticate(credentials).await?;
+        let owner = self.authn.instance(credentials).await?;
         if tenant_name.is_some_and(|name| name != owner.tenant.name) {
             return Err(DomainError::InvalidCredentials);
         }
@@ -93,7 +91,7 @@ impl A1User {
         &self,
         credentials: &BasicCredentials,
     ) -> Result<TokenGrant, DomainError> {
-        let owner = self.authenticate(credentials).await?;
+        let owner = self.authn.instance(credentials).await?;
         let now = clock::now();
         match self
             .store
@@ -108,7 +106,7 @@ impl A1User {
     /// `POST /token?scheme=a1user&action=create`: a new token beside the old ones, within
     /// `max_active_tokens`.
     pub async fn create(&self, credentials: &BasicCredentials) -> Result<TokenGrant, DomainError> {
-        let owner = self.authenticate(credentials).await?;
+        let owner = self.authn.instance(credentials).await?;
         let now = clock::now();
         let max = self.policy.max_active_tokens(owner.tenant.environment);
         let (token, row) = self.mint(&owner, now)?;
@@ -121,7 +119,7 @@ impl A1User {
 
     /// `DELETE /token?scheme=a1user` with Basic: revokes every token of the instance.
     pub async fn revoke_all(&self, credentials: &BasicCredentials) -> Result<u64, DomainError> {
-        let owner = self.authenticate(credentials).await?;
+        let owner = self.authn.instance(credentials).await?;
         Ok(self
             .store
             .revoke_instance_tokens(owner.instance.id, clock::now())
@@ -131,7 +129,7 @@ impl A1User {
     /// `POST /token?scheme=a1user&action=extend`: moves the token's expiry to now + lifetime,
     /// refused once that would pass issue time + `max_token_age`.
     pub async fn extend(&self, token: &Secret) -> Result<TokenGrant, DomainError> {
-        let context = self.authenticate_bearer(token).await?;
+        let (context, instance) = self.a1user_bearer(token).await?;
         let now = clock::now();
         let expires_at = now + self.policy.token_lifetime_secs(context.tenant.environment);
         if expires_at > context.token.issued_at + self.policy.max_token_age_secs() {
@@ -145,7 +143,7 @@ impl A1User {
             return Err(DomainError::InvalidToken);
         }
         let owner = InstanceCredentials {
-            instance: context.instance,
+            instance,
             tenant: context.tenant,
             password_hash: Vec::new(),
         };
@@ -154,58 +152,27 @@ impl A1User {
 
     /// `DELETE /token?scheme=a1user` with Bearer: revokes that one token.
     pub async fn revoke(&self, token: &Secret) -> Result<u64, DomainError> {
-        let context = self.authenticate_bearer(token).await?;
+        let (context, _) = self.a1user_bearer(token).await?;
         Ok(self
             .store
             .revoke_token(context.token.id, clock::now())
             .await?)
     }
 
-    /// Resolves a bearer token to its active row, instance and tenant: one keyed hash and one
-    /// indexed read.
-    pub async fn authenticate_bearer(&self, token: &Secret) -> Result<BearerContext, DomainError> {
-        let token = token.expose();
-        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
-            return Err(DomainError::InvalidToken);
-        }
-        let hash = self.keys.token_hash(token);
-        let context = self
-            .store
-            .active_token_by_hash(&hash, clock::now())
-            .await?
-            .ok_or(DomainError::InvalidToken)?;
-        if context.instance.disabled_at.is_some() {
-            return Err(DomainError::InstanceDisabled);
-        }
-        Ok(context)
-    }
-
-    /// Checks Basic credentials. An unknown username and a wrong password do the same work (one
-    /// read, one keyed hash, one constant-time compare) and fail with the same error. Only a
-    /// caller who knows the password learns that it expired or that the instance is disabled.
-    async fn authenticate(
+    /// A bearer token that must be an a1user token; tokens of the other dialects are not
+    /// extended or revoked here.
+    async fn a1user_bearer(
         &self,
-        credentials: &BasicCredentials,
-    ) -> Result<InstanceCredentials, DomainError> {
-        let found = self
-            .store
-            .credentials_by_username(&credentials.username)
-            .await?;
-        let verified = self.keys.verify_password(
-            credentials.password.expose(),
-            found.as_ref().map(|c| c.password_hash.as_slice()),
-        );
-        let owner = match found {
-            Some(owner) if verified => owner,
-            _ => return Err(DomainError::InvalidCredentials),
-        };
-        if owner.instance.disabled_at.is_some() {
-            return Err(DomainError::InstanceDisabled);
+        token: &Secret,
+    ) -> Result<(BearerContext, Instance), DomainError> {
+        let context = self.authn.bearer(token).await?;
+        match (&context.token.kind, &context.instance) {
+            (TokenKind::A1user, Some(instance)) => {
+                let instance = instance.clone();
+                Ok((context, instance))
+            }
+            _ => Err(DomainError::InvalidToken),
         }
-        if owner.instance.password_expires_at <= clock::now() {
-            return Err(DomainError::PasswordExpired);
-        }
-        Ok(owner)
     }
 
     /// A fresh token and the row that stores it (hash + sealed copy, never the string).
@@ -214,18 +181,22 @@ impl A1User {
         owner: &InstanceCredentials,
         now: UnixTime,
     ) -> Result<(Secret, NewToken), DomainError> {
+        let keys = self.authn.keys();
         let token = secrets::new_a1user_token()?;
-        let token_hash = self.keys.token_hash(token.expose());
-        let sealed = self.keys.seal(token.expose(), &token_hash)?;
+        let token_hash = keys.token_hash(token.expose());
+        let sealed = keys.seal(token.expose(), &token_hash)?;
         let lifetime = self
             .policy
             .token_lifetime_secs(owner.tenant.environment)
             .min(self.policy.max_token_age_secs());
         let row = NewToken {
-            instance_id: owner.instance.id,
+            kind: TokenKind::A1user,
             tenant_id: owner.tenant.id,
+            instance_id: Some(owner.instance.id),
             token_hash,
-            sealed,
+            sealed: Some(sealed),
+            api: None,
+            scope: None,
             issued_at: now,
             expires_at: now + lifetime,
         };
@@ -238,7 +209,8 @@ impl A1User {
         token: &StoredToken,
         now: UnixTime,
     ) -> Result<TokenGrant, DomainError> {
-        let plain = self.keys.unseal(&token.sealed, &token.token_hash)?;
+        let sealed = token.sealed.as_deref().unwrap_or_default();
+        let plain = self.authn.keys().unseal(sealed, &token.token_hash)?;
         Ok(self.grant(owner, Secret::new(plain), token.expires_at, now))
     }
 

@@ -115,6 +115,37 @@ impl Admin {
         Ok(self.store.tenants().await?)
     }
 
+    /// Replaces a tenant's `oauth_key_secret` with a new one, shown this once; the old one
+    /// stops working at once. Turns OAuth on.
+    pub async fn rotate_secret(&self, key: &str) -> Result<CreatedTenant, DomainError> {
+        let tenant = self.tenant(key).await?;
+        let secret = Secret::new(secrets::random_hex(8)?);
+        let hash = hash_slowly(secret.clone()).await?;
+        self.store
+            .set_tenant_oauth(tenant.id, true, Some(&hash))
+            .await?;
+        Ok(CreatedTenant {
+            tenant: self.tenant(&tenant.id.to_string()).await?,
+            oauth_key_secret: Some(secret),
+        })
+    }
+
+    /// Turns OAuth on or off for a tenant. Turning it on for a tenant that never had a secret
+    /// issues one (shown this once); otherwise the existing secret applies again.
+    pub async fn set_oauth(&self, key: &str, enabled: bool) -> Result<CreatedTenant, DomainError> {
+        let tenant = self.tenant(key).await?;
+        if enabled && !self.store.tenant_has_secret(tenant.id).await? {
+            return self.rotate_secret(key).await;
+        }
+        self.store
+            .set_tenant_oauth(tenant.id, enabled, None)
+            .await?;
+        Ok(CreatedTenant {
+            tenant: self.tenant(&tenant.id.to_string()).await?,
+            oauth_key_secret: None,
+        })
+    }
+
     /// Creates an instance with a generated username and password, within the per-type limit.
     pub async fn create_instance(
         &self,

@@ -12,6 +12,27 @@ pub enum DomainError {
     /// all, so the answer cannot tell them apart.
     #[error("The username or password is incorrect.")]
     InvalidCredentials,
+    /// secureApi or OAuth client authentication failed: unknown tenant, wrong or missing
+    /// secret. One variant for all.
+    #[error("Client authentication failed.")]
+    InvalidClient,
+    /// The slow-hash pool is full; the caller should retry shortly.
+    #[error("The server is busy verifying other credentials; retry shortly.")]
+    Busy,
+    /// A secureApi resource this api does not have.
+    #[error("Unknown resource {resource:?}; allowed: {allowed}.")]
+    InvalidResource {
+        /// The offending name.
+        resource: String,
+        /// The allowed names, comma-separated.
+        allowed: String,
+    },
+    /// An OAuth scope the client may not have.
+    #[error("The requested scope is not allowed; allowed: {allowed}.")]
+    InvalidScope {
+        /// The scopes this client may ask for.
+        allowed: String,
+    },
     /// The bearer token is unknown, expired or revoked.
     #[error("The access token is invalid, expired or revoked.")]
     InvalidToken,

@@ -4,10 +4,13 @@
 
 pub mod a1user;
 pub mod admin;
+pub mod authn;
 pub mod clock;
 pub mod error;
 pub mod model;
+pub mod oauth;
 pub mod policy;
 pub mod secrets;
+pub mod secure_api;
 
 pub use error::DomainError;

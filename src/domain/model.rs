@@ -177,18 +177,60 @@ pub struct InstanceCredentials {
     pub password_hash: Vec<u8>,
 }
 
+/// Which dialect minted a token; each is looked up the same way but answers differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenKind {
+    /// a1user: long-lived, retrievable daily, extendable, limited per instance.
+    A1user,
+    /// OAuth 2.0 client_credentials: short-lived, never handed out again.
+    OAuth,
+    /// secureApi: bound to a tenant, an api and a resource set.
+    SecureApi,
+}
+
+impl TokenKind {
+    /// The word stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::A1user => "a1user",
+            TokenKind::OAuth => "oauth",
+            TokenKind::SecureApi => "secure_api",
+        }
+    }
+}
+
+impl FromStr for TokenKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "a1user" => Ok(TokenKind::A1user),
+            "oauth" => Ok(TokenKind::OAuth),
+            "secure_api" => Ok(TokenKind::SecureApi),
+            other => Err(format!("unknown token kind {other:?}")),
+        }
+    }
+}
+
 /// A token row as the store returns it for a bearer check or a retrieve.
 #[derive(Debug, Clone)]
 pub struct StoredToken {
     /// Row id.
     pub id: TokenId,
-    /// The instance the token belongs to.
-    pub instance_id: InstanceId,
-    /// The token encrypted under the server's sealing key, so retrieve can hand the same string
-    /// back without the database ever holding it in the clear.
-    pub sealed: Vec<u8>,
+    /// Which dialect minted it.
+    pub kind: TokenKind,
+    /// The tenant it acts for.
+    pub tenant_id: TenantId,
+    /// The instance it belongs to (none for secureApi tokens, which belong to a tenant).
+    pub instance_id: Option<InstanceId>,
+    /// a1user tokens only: the token encrypted under the server's sealing key, so retrieve
+    /// can hand the same string back without the database ever holding it in the clear.
+    pub sealed: Option<Vec<u8>>,
     /// The keyed hash the token is looked up by.
     pub token_hash: Vec<u8>,
+    /// secureApi tokens: the api they were created for.
+    pub api: Option<String>,
+    /// OAuth scope, or the secureApi resource set, space-separated.
+    pub scope: Option<String>,
     /// When it was minted; `max_token_age` counts from here.
     pub issued_at: UnixTime,
     /// When it stops working unless extended.
@@ -198,16 +240,31 @@ pub struct StoredToken {
 /// A new token row.
 #[derive(Debug, Clone)]
 pub struct NewToken {
-    /// Owner.
-    pub instance_id: InstanceId,
-    /// The owner's tenant, kept on the row so tenant-wide checks need no join.
+    /// Which dialect mints it.
+    pub kind: TokenKind,
+    /// The tenant it acts for.
     pub tenant_id: TenantId,
+    /// Owner instance, except for secureApi tokens.
+    pub instance_id: Option<InstanceId>,
     /// Keyed hash of the token string (the lookup key).
     pub token_hash: Vec<u8>,
-    /// The token string, sealed.
-    pub sealed: Vec<u8>,
+    /// The token string, sealed (a1user only).
+    pub sealed: Option<Vec<u8>>,
+    /// secureApi: the api.
+    pub api: Option<String>,
+    /// OAuth scope or secureApi resources, space-separated.
+    pub scope: Option<String>,
     /// Issue time.
     pub issued_at: UnixTime,
     /// Expiry time.
     pub expires_at: UnixTime,
+}
+
+/// A tenant with the argon2id hash of its `oauth_key_secret`, for secureApi checks.
+#[derive(Debug, Clone)]
+pub struct TenantCredentials {
+    /// The tenant.
+    pub tenant: Tenant,
+    /// PHC string of the secret, if one was ever issued.
+    pub oauth_secret_hash: Option<String>,
 }

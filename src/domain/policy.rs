@@ -25,6 +25,8 @@ pub struct Policy {
     pub max_active_tokens_uat_prod: u32,
     /// Instances of each type a tenant may hold (default 5).
     pub max_instances_per_type: u32,
+    /// Lifetime of OAuth client_credentials tokens (default 1 hour).
+    pub oauth_token_lifetime: Duration,
 }
 
 impl Default for Policy {
@@ -38,6 +40,7 @@ impl Default for Policy {
             max_active_tokens_cs: 5,
             max_active_tokens_uat_prod: 3,
             max_instances_per_type: 5,
+            oauth_token_lifetime: Duration::from_secs(60 * 60),
         }
     }
 }
@@ -56,6 +59,11 @@ impl Policy {
     /// The cap on a token's age, in seconds.
     pub fn max_token_age_secs(&self) -> i64 {
         secs(self.max_token_age)
+    }
+
+    /// OAuth token lifetime in seconds.
+    pub fn oauth_token_lifetime_secs(&self) -> i64 {
+        secs(self.oauth_token_lifetime)
     }
 
     /// Password lifetime in seconds.

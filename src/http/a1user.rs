@@ -8,15 +8,16 @@ use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
+use super::AppState;
 use super::credentials::{Presented, presented, require_basic, require_bearer};
-use super::error::{ApiError, Challenge};
-use crate::app::Services;
+use super::error::{ApiError, Challenge, ErrorBody};
 use crate::domain::a1user::TokenGrant;
 use crate::domain::clock;
 
 /// The vendor's token response; the field order is the vendor's.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TokenResponse {
     access_token: String,
     token_type: &'static str,
@@ -45,7 +46,7 @@ impl From<TokenGrant> for TokenResponse {
 }
 
 /// `{"revoked": N}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RevokedResponse {
     revoked: u64,
 }
@@ -59,8 +60,8 @@ struct A1Query {
 }
 
 /// The optional login body.
-#[derive(Debug, Deserialize)]
-struct LoginBody {
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginBody {
     #[serde(rename = "tenantName")]
     tenant_name: Option<String>,
 }
@@ -100,8 +101,23 @@ fn token_response(grant: TokenGrant) -> Response {
 }
 
 /// `POST /authentication?action=login` (Basic): the one-time login.
+#[utoipa::path(
+    post,
+    path = "/authentication",
+    tag = "a1user",
+    params(("action" = String, Query, description = "Must be `login`")),
+    request_body(content = Option<LoginBody>, content_type = "application/json", description = "Empty, or `{\"tenantName\":\"…\"}` which must name the instance's tenant"),
+    responses(
+        (status = 200, description = "The instance's newest active token, minted if it has none", body = TokenResponse),
+        (status = 400, description = "Missing or unknown action, malformed body or header (`invalid_request`)", body = ErrorBody),
+        (status = 401, description = "Wrong credentials (`invalid_client`) or expired password (`password_expired`)", body = ErrorBody),
+        (status = 403, description = "Instance disabled (`instance_disabled`)", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+    ),
+    security(("basic" = []))
+)]
 pub async fn login(
-    State(services): State<Services>,
+    State(state): State<AppState>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -112,7 +128,8 @@ pub async fn login(
     }
     let credentials = require_basic(&headers)?;
     let tenant_name = parse_login_body(&body)?;
-    let grant = services
+    let grant = state
+        .services
         .a1user
         .login(&credentials, tenant_name.as_deref())
         .await?;
@@ -135,8 +152,22 @@ fn parse_login_body(body: &Bytes) -> Result<Option<String>, ApiError> {
 }
 
 /// `GET /token?scheme=a1user` (Basic): the daily retrieve.
+#[utoipa::path(
+    get,
+    path = "/token",
+    tag = "a1user",
+    params(("scheme" = String, Query, description = "Must be `a1user`")),
+    responses(
+        (status = 200, description = "The newest active token", body = TokenResponse),
+        (status = 400, description = "Missing or unknown scheme (`unsupported_scheme`), malformed request (`invalid_request`)", body = ErrorBody),
+        (status = 401, description = "Wrong credentials (`invalid_client`) or expired password (`password_expired`)", body = ErrorBody),
+        (status = 403, description = "Instance disabled", body = ErrorBody),
+        (status = 404, description = "No active token (`no_active_token`)", body = ErrorBody),
+    ),
+    security(("basic" = []))
+)]
 pub async fn retrieve(
-    State(services): State<Services>,
+    State(state): State<AppState>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -146,30 +177,61 @@ pub async fn retrieve(
         return Err(unknown_action("GET /token takes no action"));
     }
     let credentials = require_basic(&headers)?;
-    Ok(token_response(
-        services.a1user.retrieve(&credentials).await?,
-    ))
+    let grant = state.services.a1user.retrieve(&credentials).await?;
+    Ok(token_response(grant))
 }
 
-/// `POST /token?scheme=a1user&action=extend|create`.
+/// `POST /token?scheme=a1user&action=extend|create`: extend (Bearer) moves the token's
+/// expiry to now + lifetime; create (Basic) mints another token.
+#[utoipa::path(
+    post,
+    path = "/token",
+    tag = "a1user",
+    params(
+        ("scheme" = String, Query, description = "Must be `a1user`"),
+        ("action" = String, Query, description = "`extend` (Bearer) or `create` (Basic)"),
+    ),
+    responses(
+        (status = 200, description = "The extended or new token", body = TokenResponse),
+        (status = 400, description = "`unsupported_scheme`, `invalid_request`, or `extension_limit_reached`", body = ErrorBody),
+        (status = 401, description = "`invalid_token`, `invalid_client` or `password_expired`", body = ErrorBody),
+        (status = 403, description = "Instance disabled", body = ErrorBody),
+        (status = 409, description = "Too many active tokens (`token_limit_reached`)", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("basic" = []))
+)]
 pub async fn extend_or_create(
-    State(services): State<Services>,
+    State(state): State<AppState>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let query = parse_query(raw)?;
     require_a1user_scheme(&query)?;
+    let a1user = &state.services.a1user;
     let grant = match query.action.as_deref() {
-        Some("extend") => services.a1user.extend(&require_bearer(&headers)?).await?,
-        Some("create") => services.a1user.create(&require_basic(&headers)?).await?,
+        Some("extend") => a1user.extend(&require_bearer(&headers)?).await?,
+        Some("create") => a1user.create(&require_basic(&headers)?).await?,
         _ => return Err(unknown_action("use action=extend or action=create")),
     };
     Ok(token_response(grant))
 }
 
 /// `DELETE /token?scheme=a1user`: Bearer revokes that token, Basic revokes them all.
+#[utoipa::path(
+    delete,
+    path = "/token",
+    tag = "a1user",
+    params(("scheme" = String, Query, description = "Must be `a1user`")),
+    responses(
+        (status = 200, description = "How many tokens were revoked", body = RevokedResponse),
+        (status = 400, description = "`unsupported_scheme` or `invalid_request`", body = ErrorBody),
+        (status = 401, description = "`invalid_token`, `invalid_client` or `password_expired`", body = ErrorBody),
+        (status = 403, description = "Instance disabled", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("basic" = []))
+)]
 pub async fn revoke(
-    State(services): State<Services>,
+    State(state): State<AppState>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -178,9 +240,10 @@ pub async fn revoke(
     if query.action.is_some() {
         return Err(unknown_action("DELETE /token takes no action"));
     }
+    let a1user = &state.services.a1user;
     let revoked = match presented(&headers)? {
-        Presented::Bearer(token) => services.a1user.revoke(&token).await?,
-        Presented::Basic(credentials) => services.a1user.revoke_all(&credentials).await?,
+        Presented::Bearer(token) => a1user.revoke(&token).await?,
+        Presented::Basic(credentials) => a1user.revoke_all(&credentials).await?,
         Presented::Missing | Presented::Other => {
             return Err(ApiError::new(
                 axum::http::StatusCode::UNAUTHORIZED,

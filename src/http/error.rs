@@ -23,6 +23,8 @@ pub enum Challenge {
     BearerInvalid,
     /// Either kind will do (`DELETE /token`).
     BasicOrBearer,
+    /// secureApi: the `tenant_hash` and `oauth_key_secret` headers.
+    TenantHeaders,
 }
 
 /// An error answer: `{"error": code, "error_description": sentence}`.
@@ -36,11 +38,16 @@ pub struct ApiError {
     pub description: String,
     /// The challenge sent with a 401.
     pub challenge: Challenge,
+    /// Seconds for a `Retry-After` header (429, 503).
+    pub retry_after: Option<u64>,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// The body of every error answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody<'a> {
+    /// Machine-readable code (`invalid_request`, `invalid_client`, `invalid_token`, …).
     error: &'a str,
+    /// A sentence for humans.
     error_description: &'a str,
 }
 
@@ -52,6 +59,7 @@ impl ApiError {
             code,
             description: description.into(),
             challenge: Challenge::None,
+            retry_after: None,
         }
     }
 
@@ -112,6 +120,9 @@ fn challenge_header(challenge: Challenge) -> Vec<HeaderValue> {
             "Bearer realm=\"cdp-auth\", error=\"invalid_token\"",
         )],
         Challenge::BasicOrBearer => vec![basic(), bearer()],
+        Challenge::TenantHeaders => vec![HeaderValue::from_static(
+            "SecureApi realm=\"cdp-auth\", headers=\"tenant_hash oauth_key_secret\"",
+        )],
     }
 }
 
@@ -132,6 +143,9 @@ impl IntoResponse for ApiError {
         for value in challenge_header(self.challenge) {
             headers.append(header::WWW_AUTHENTICATE, value);
         }
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
 }
@@ -141,6 +155,25 @@ impl From<DomainError> for ApiError {
         let description = error.to_string();
         match error {
             DomainError::InvalidCredentials => ApiError::basic_required(description),
+            DomainError::InvalidClient => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "invalid_client", description)
+                    .with_challenge(Challenge::Basic)
+            }
+            DomainError::Busy => {
+                let mut error = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    description,
+                );
+                error.retry_after = Some(1);
+                error
+            }
+            DomainError::InvalidResource { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_resource", description)
+            }
+            DomainError::InvalidScope { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_scope", description)
+            }
             DomainError::InvalidToken => {
                 ApiError::bearer_required(description, Challenge::BearerInvalid)
             }

@@ -1,20 +1,25 @@
-//! HTTP: the router, one module per dialect, the credential extractors, and the single
-//! mapping from domain errors to responses.
+//! HTTP: the router, one module per dialect, the credential extractors, the OpenAPI document,
+//! and the single mapping from domain errors to responses.
 
 pub mod a1user;
 pub mod credentials;
 pub mod error;
+pub mod oauth;
+pub mod openapi;
+pub mod secure_api;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::Services;
 use error::ApiError;
@@ -22,29 +27,63 @@ use error::ApiError;
 /// Largest request body the token endpoints read; their bodies are tiny.
 pub const MAX_AUTH_BODY_BYTES: usize = 64 * 1024;
 
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The domain services.
+    pub services: Services,
+    /// The Authentication Host URL (the OAuth issuer).
+    pub auth_host_url: String,
+    /// The OpenAPI document, built once.
+    pub openapi: Arc<utoipa::openapi::OpenApi>,
+}
+
+/// Every documented route, with the OpenAPI document they produce.
+pub fn documented_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base_document())
+        .routes(routes!(a1user::login))
+        .routes(routes!(
+            a1user::retrieve,
+            a1user::extend_or_create,
+            a1user::revoke
+        ))
+        .routes(routes!(secure_api::create))
+        .routes(routes!(secure_api::update))
+        .routes(routes!(oauth::token))
+        .routes(routes!(oauth::introspect))
+        .routes(routes!(oauth::revoke))
+        .routes(routes!(oauth::metadata))
+        .routes(routes!(openapi::document))
+}
+
+/// The OpenAPI document alone.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    documented_routes().split_for_parts().1
+}
+
 /// The whole HTTP surface.
-pub fn router(services: Services) -> Router {
-    Router::new()
-        .route("/authentication", post(a1user::login))
-        .route(
-            "/token",
-            get(a1user::retrieve)
-                .post(a1user::extend_or_create)
-                .delete(a1user::revoke),
-        )
+pub fn router(services: Services, auth_host_url: String) -> Router {
+    let (routes, document) = documented_routes().split_for_parts();
+    let state = AppState {
+        services,
+        auth_host_url,
+        openapi: Arc::new(document),
+    };
+    routes
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_AUTH_BODY_BYTES))
         .layer(middleware::from_fn(json_errors))
         .layer(TraceLayer::new_for_http())
-        .with_state(services)
+        .with_state(state)
 }
 
 async fn not_found() -> ApiError {
-    ApiError::for_status(axum::http::StatusCode::NOT_FOUND)
+    ApiError::for_status(StatusCode::NOT_FOUND)
 }
 
 /// Errors produced by the framework rather than our handlers (wrong method, body too large,
-/// …) come as plain text; give them the same JSON shape as every other error.
+/// bad path parameter…) come as plain text; give them the same JSON shape as every other
+/// error.
 async fn json_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
@@ -63,7 +102,7 @@ async fn json_errors(request: Request, next: Next) -> Response {
     if let Some(allow) = allow {
         replaced.headers_mut().insert(header::ALLOW, allow);
     }
-    if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
         // The unread rest of the body would otherwise be parsed as the next request.
         replaced
             .headers_mut()
@@ -75,10 +114,11 @@ async fn json_errors(request: Request, next: Next) -> Response {
 /// Serves until `shutdown` resolves, then finishes in-flight requests.
 pub async fn serve(
     services: Services,
+    auth_host_url: String,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(services))
+    axum::serve(listener, router(services, auth_host_url))
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -12,7 +12,7 @@ use thiserror::Error;
 use crate::domain::clock::UnixTime;
 use crate::domain::model::{
     Environment, Instance, InstanceCredentials, InstanceId, InstanceType, NewToken, StoredToken,
-    Tenant, TenantId, TokenId,
+    Tenant, TenantCredentials, TenantId, TokenId,
 };
 
 pub use sqlite::SqliteStore;
@@ -76,13 +76,14 @@ pub struct NewInstance {
     pub created_at: UnixTime,
 }
 
-/// A token found by its hash, with the instance and tenant it acts for.
+/// A token found by its hash, with the tenant and (for instance tokens) the instance it acts
+/// for.
 #[derive(Debug, Clone)]
 pub struct BearerContext {
     /// The token row.
     pub token: StoredToken,
-    /// Its instance.
-    pub instance: Instance,
+    /// Its instance; `None` for secureApi tokens.
+    pub instance: Option<Instance>,
     /// Its tenant.
     pub tenant: Tenant,
 }
@@ -106,6 +107,20 @@ pub trait Store: Send + Sync + 'static {
     async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>, StoreError>;
     /// Every tenant, oldest first.
     async fn tenants(&self) -> Result<Vec<Tenant>, StoreError>;
+    /// A tenant by `tenant_hash`, with its secret's hash: the secureApi credential check.
+    async fn tenant_credentials(
+        &self,
+        tenant_hash: &str,
+    ) -> Result<Option<TenantCredentials>, StoreError>;
+    /// Turns OAuth on or off; with `Some(hash)` also replaces the secret. False if no tenant.
+    async fn set_tenant_oauth(
+        &self,
+        id: TenantId,
+        enabled: bool,
+        secret_hash: Option<&str>,
+    ) -> Result<bool, StoreError>;
+    /// Whether the tenant has ever had an `oauth_key_secret`.
+    async fn tenant_has_secret(&self, id: TenantId) -> Result<bool, StoreError>;
 
     /// Inserts an instance unless the tenant already holds `max_per_type` of its type
     /// (`LimitReached`) or the username is taken (`Conflict`). Atomic.
@@ -139,28 +154,37 @@ pub trait Store: Send + Sync + 'static {
         expires_at: UnixTime,
     ) -> Result<bool, StoreError>;
 
-    /// The instance's newest token that is neither revoked nor expired at `now`.
+    /// Inserts a token with no limit (OAuth and secureApi tokens).
+    async fn insert_token(&self, token: &NewToken) -> Result<(), StoreError>;
+    /// Replaces an active token's scope (the secureApi resource set); false if not active.
+    async fn set_token_scope(
+        &self,
+        id: TokenId,
+        scope: &str,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
+    /// The instance's newest a1user token that is neither revoked nor expired at `now`.
     async fn newest_active_token(
         &self,
         instance: InstanceId,
         now: UnixTime,
     ) -> Result<Option<StoredToken>, StoreError>;
-    /// Inserts `token` only if the instance has no active token at `now`. Atomic: two racing
+    /// Inserts `token` only if the instance has no active a1user token at `now`. Atomic: two racing
     /// logins mint one token between them. Returns whether it was inserted.
     async fn insert_token_if_none_active(
         &self,
         token: &NewToken,
         now: UnixTime,
     ) -> Result<bool, StoreError>;
-    /// Inserts `token` only if the instance holds fewer than `max` active tokens. Atomic.
+    /// Inserts `token` only if the instance holds fewer than `max` active a1user tokens. Atomic.
     async fn insert_token_within_limit(
         &self,
         token: &NewToken,
         now: UnixTime,
         max: u32,
     ) -> Result<bool, StoreError>;
-    /// The active token with this lookup hash, with its instance and tenant: the bearer check,
-    /// one indexed read.
+    /// The active token (of any kind) with this lookup hash, with its tenant and instance: the
+    /// bearer check, one indexed read.
     async fn active_token_by_hash(
         &self,
         token_hash: &[u8],
@@ -181,7 +205,7 @@ pub trait Store: Send + Sync + 'static {
         instance: InstanceId,
         now: UnixTime,
     ) -> Result<u64, StoreError>;
-    /// How many active tokens the instance holds.
+    /// How many active tokens (of every kind) the instance holds.
     async fn count_active_tokens(
         &self,
         instance: InstanceId,

@@ -15,7 +15,8 @@ use sqlx::{Row, query};
 use super::{BearerContext, NewInstance, NewTenant, Store, StoreError};
 use crate::domain::clock::UnixTime;
 use crate::domain::model::{
-    Instance, InstanceCredentials, InstanceId, NewToken, StoredToken, Tenant, TenantId, TokenId,
+    Instance, InstanceCredentials, InstanceId, NewToken, StoredToken, Tenant, TenantCredentials,
+    TenantId, TokenId,
 };
 
 /// Columns of an instance row, aliased so joins can read them unambiguously.
@@ -39,8 +40,10 @@ macro_rules! tenant_columns {
 /// Columns of a token row.
 macro_rules! token_columns {
     () => {
-        "k.id AS k_id, k.instance_id AS k_instance_id, k.sealed AS k_sealed, \
-         k.token_hash AS k_token_hash, k.issued_at AS k_issued_at, k.expires_at AS k_expires_at"
+        "k.id AS k_id, k.kind AS k_kind, k.tenant_id AS k_tenant_id, \
+         k.instance_id AS k_instance_id, k.sealed AS k_sealed, k.token_hash AS k_token_hash, \
+         k.api AS k_api, k.scope AS k_scope, k.issued_at AS k_issued_at, \
+         k.expires_at AS k_expires_at"
     };
 }
 
@@ -119,13 +122,16 @@ fn instance_from(row: &SqliteRow) -> Result<Instance, StoreError> {
 }
 
 fn token_from(row: &SqliteRow) -> Result<StoredToken, StoreError> {
+    let kind: String = row.try_get("k_kind")?;
     Ok(StoredToken {
         id: row.try_get("k_id")?,
+        kind: kind.parse().map_err(StoreError::Corrupt)?,
+        tenant_id: row.try_get("k_tenant_id")?,
         instance_id: row.try_get("k_instance_id")?,
-        sealed: row
-            .try_get::<Option<Vec<u8>>, _>("k_sealed")?
-            .unwrap_or_default(),
+        sealed: row.try_get("k_sealed")?,
         token_hash: row.try_get("k_token_hash")?,
+        api: row.try_get("k_api")?,
+        scope: row.try_get("k_scope")?,
         issued_at: row.try_get("k_issued_at")?,
         expires_at: row.try_get("k_expires_at")?,
     })
@@ -211,6 +217,56 @@ impl Store for SqliteStore {
         .iter()
         .map(tenant_from)
         .collect()
+    }
+
+    async fn tenant_credentials(
+        &self,
+        tenant_hash: &str,
+    ) -> Result<Option<TenantCredentials>, StoreError> {
+        let row = query(concat!(
+            "SELECT ",
+            tenant_columns!(),
+            ", t.oauth_secret_hash AS t_oauth_secret_hash FROM tenants t WHERE t.tenant_hash = ?"
+        ))
+        .bind(tenant_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(TenantCredentials {
+                tenant: tenant_from(&row)?,
+                oauth_secret_hash: row.try_get("t_oauth_secret_hash")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn set_tenant_oauth(
+        &self,
+        id: TenantId,
+        enabled: bool,
+        secret_hash: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let done = query(
+            "UPDATE tenants SET oauth_enabled = ?, \
+             oauth_secret_hash = COALESCE(?, oauth_secret_hash) WHERE id = ?",
+        )
+        .bind(enabled)
+        .bind(secret_hash)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn tenant_has_secret(&self, id: TenantId) -> Result<bool, StoreError> {
+        let row = query("SELECT oauth_secret_hash IS NOT NULL AS has FROM tenants WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => row.try_get("has")?,
+            None => false,
+        })
     }
 
     async fn create_instance(
@@ -348,6 +404,43 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn insert_token(&self, token: &NewToken) -> Result<(), StoreError> {
+        query(
+            "INSERT INTO tokens (token_hash, kind, tenant_id, instance_id, sealed, api, scope, \
+             issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&token.token_hash)
+        .bind(token.kind.as_str())
+        .bind(token.tenant_id)
+        .bind(token.instance_id)
+        .bind(&token.sealed)
+        .bind(&token.api)
+        .bind(&token.scope)
+        .bind(token.issued_at)
+        .bind(token.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_token_scope(
+        &self,
+        id: TokenId,
+        scope: &str,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let done = query(concat!(
+            "UPDATE tokens SET scope = ? WHERE id = ? AND ",
+            active!("tokens")
+        ))
+        .bind(scope)
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn newest_active_token(
         &self,
         instance: InstanceId,
@@ -356,7 +449,7 @@ impl Store for SqliteStore {
         query(concat!(
             "SELECT ",
             token_columns!(),
-            " FROM tokens k WHERE k.instance_id = ? AND ",
+            " FROM tokens k WHERE k.instance_id = ? AND k.kind = 'a1user' AND ",
             active!("k"),
             " ORDER BY k.issued_at DESC, k.id DESC LIMIT 1"
         ))
@@ -377,7 +470,8 @@ impl Store for SqliteStore {
         let done = query(concat!(
             "INSERT INTO tokens (token_hash, kind, tenant_id, instance_id, sealed, issued_at, \
              expires_at) SELECT ?, 'a1user', ?, ?, ?, ?, ? \
-             WHERE NOT EXISTS (SELECT 1 FROM tokens k WHERE k.instance_id = ? AND ",
+             WHERE NOT EXISTS (SELECT 1 FROM tokens k WHERE k.instance_id = ? \
+             AND k.kind = 'a1user' AND ",
             active!("k"),
             ")"
         ))
@@ -403,7 +497,8 @@ impl Store for SqliteStore {
         let done = query(concat!(
             "INSERT INTO tokens (token_hash, kind, tenant_id, instance_id, sealed, issued_at, \
              expires_at) SELECT ?, 'a1user', ?, ?, ?, ?, ? \
-             WHERE (SELECT COUNT(*) FROM tokens k WHERE k.instance_id = ? AND ",
+             WHERE (SELECT COUNT(*) FROM tokens k WHERE k.instance_id = ? \
+             AND k.kind = 'a1user' AND ",
             active!("k"),
             ") < ?"
         ))
@@ -433,8 +528,8 @@ impl Store for SqliteStore {
             instance_columns!(),
             ", ",
             tenant_columns!(),
-            " FROM tokens k JOIN instances i ON i.id = k.instance_id \
-             JOIN tenants t ON t.id = i.tenant_id WHERE k.token_hash = ? AND ",
+            " FROM tokens k JOIN tenants t ON t.id = k.tenant_id \
+             LEFT JOIN instances i ON i.id = k.instance_id WHERE k.token_hash = ? AND ",
             active!("k")
         ))
         .bind(token_hash)
@@ -442,9 +537,14 @@ impl Store for SqliteStore {
         .fetch_optional(&self.pool)
         .await?;
         row.map(|row| {
+            let token = token_from(&row)?;
+            let instance = match token.instance_id {
+                Some(_) => Some(instance_from(&row)?),
+                None => None,
+            };
             Ok(BearerContext {
-                token: token_from(&row)?,
-                instance: instance_from(&row)?,
+                token,
+                instance,
                 tenant: tenant_from(&row)?,
             })
         })

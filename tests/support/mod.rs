@@ -131,6 +131,7 @@ impl Deployment {
                 if let Some(mut e) = child.stderr.take() {
                     let _ = e.read_to_string(&mut stderr);
                 }
+                let _ = child.wait();
                 panic!("cdp-auth serve exited before listening: {stderr}");
             }
             if let Some(url) = line.trim().strip_prefix("listening on ") {

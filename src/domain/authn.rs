@@ -1,0 +1,202 @@
+//! Checking who a request is: instance Basic credentials (a keyed hash and a constant-time
+//! compare), tenant secrets (argon2id, off the async runtime behind a bounded pool), and
+//! bearer tokens (a keyed hash and one indexed read). Every dialect authenticates here.
+
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
+use super::a1user::BasicCredentials;
+use super::clock;
+use super::error::DomainError;
+use super::model::{InstanceCredentials, Tenant};
+use super::secrets::{self, Secret, ServerKeys};
+use crate::store::{BearerContext, DynStore};
+
+/// Bearer strings longer than this cannot be ours; refusing them early keeps hashing cheap.
+pub const MAX_TOKEN_LEN: usize = 512;
+
+/// An argon2id hash of a random value no one knows, verified when a `tenant_hash` is unknown
+/// so that an unknown tenant costs the same as a wrong secret.
+const DUMMY_PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$wNwJ6cXhSSrEHyESZaZhl0YJ5mH3ZufFGFrPUFr0hQw";
+
+/// Runs argon2id verifications on blocking threads, at most `workers` at once and at most
+/// `queue` waiting, so a flood of wrong secrets can use only part of the machine and never
+/// the async workers that answer token checks.
+#[derive(Clone)]
+pub struct SlowHasher {
+    running: Arc<Semaphore>,
+    admitted: Arc<Semaphore>,
+}
+
+impl SlowHasher {
+    /// A pool of `workers` concurrent hashes with room for `queue` more waiting.
+    pub fn new(workers: usize, queue: usize) -> Self {
+        let workers = workers.max(1);
+        SlowHasher {
+            running: Arc::new(Semaphore::new(workers)),
+            admitted: Arc::new(Semaphore::new(workers + queue)),
+        }
+    }
+
+    /// One worker per core but one, leaving a core for everything else.
+    pub fn for_this_machine() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self::new(cores.saturating_sub(1).max(1), 64)
+    }
+
+    /// Verifies `secret` against a PHC string; `Busy` when the pool is full.
+    pub async fn verify(&self, secret: Secret, phc: String) -> Result<bool, DomainError> {
+        let _admitted = self
+            .admitted
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| DomainError::Busy)?;
+        let _running = self
+            .running
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| DomainError::Busy)?;
+        tokio::task::spawn_blocking(move || secrets::argon2_verify(secret.expose(), &phc))
+            .await
+            .map_err(|e| DomainError::Internal(format!("hashing task failed: {e}")))
+    }
+}
+
+/// Authenticates instances, tenants and tokens against the store.
+#[derive(Clone)]
+pub struct Authenticator {
+    store: DynStore,
+    keys: Arc<ServerKeys>,
+    hasher: SlowHasher,
+}
+
+impl Authenticator {
+    /// Builds the authenticator.
+    pub fn new(store: DynStore, keys: Arc<ServerKeys>, hasher: SlowHasher) -> Self {
+        Authenticator {
+            store,
+            keys,
+            hasher,
+        }
+    }
+
+    /// The server keys, for minting.
+    pub fn keys(&self) -> &ServerKeys {
+        &self.keys
+    }
+
+    /// Checks Basic credentials. An unknown username and a wrong password do the same work (one
+    /// read, one keyed hash, one constant-time compare) and fail with the same error. Only a
+    /// caller who knows the password learns that it expired or that the instance is disabled.
+    pub async fn instance(
+        &self,
+        credentials: &BasicCredentials,
+    ) -> Result<InstanceCredentials, DomainError> {
+        let found = self
+            .store
+            .credentials_by_username(&credentials.username)
+            .await?;
+        let verified = self.keys.verify_password(
+            credentials.password.expose(),
+            found.as_ref().map(|c| c.password_hash.as_slice()),
+        );
+        let owner = match found {
+            Some(owner) if verified => owner,
+            _ => return Err(DomainError::InvalidCredentials),
+        };
+        if owner.instance.disabled_at.is_some() {
+            return Err(DomainError::InstanceDisabled);
+        }
+        if owner.instance.password_expires_at <= clock::now() {
+            return Err(DomainError::PasswordExpired);
+        }
+        Ok(owner)
+    }
+
+    /// Checks secureApi tenant credentials: the `tenant_hash`, and the `oauth_key_secret` when
+    /// the tenant has OAuth on. An unknown tenant verifies a dummy hash, so it costs and
+    /// answers the same as a wrong secret.
+    pub async fn tenant(
+        &self,
+        tenant_hash: &str,
+        secret: Option<&Secret>,
+    ) -> Result<Tenant, DomainError> {
+        let found = self.store.tenant_credentials(tenant_hash).await?;
+        let presented = secret.cloned().unwrap_or_else(|| Secret::new(""));
+        match found {
+            Some(found) if !found.tenant.oauth_enabled => Ok(found.tenant),
+            Some(found) => {
+                let phc = found.oauth_secret_hash.clone();
+                let known = phc.is_some();
+                let verified = self
+                    .hasher
+                    .verify(presented, phc.unwrap_or_else(|| DUMMY_PHC.to_owned()))
+                    .await?;
+                if verified && known && secret.is_some() {
+                    Ok(found.tenant)
+                } else {
+                    Err(DomainError::InvalidClient)
+                }
+            }
+            None => {
+                self.hasher.verify(presented, DUMMY_PHC.to_owned()).await?;
+                Err(DomainError::InvalidClient)
+            }
+        }
+    }
+
+    /// Resolves a bearer token of any dialect to its active row, tenant and instance: one
+    /// keyed hash and one indexed read. Tokens of a disabled instance are refused.
+    pub async fn bearer(&self, token: &Secret) -> Result<BearerContext, DomainError> {
+        let token = token.expose();
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+            return Err(DomainError::InvalidToken);
+        }
+        let hash = self.keys.token_hash(token);
+        let context = self
+            .store
+            .active_token_by_hash(&hash, clock::now())
+            .await?
+            .ok_or(DomainError::InvalidToken)?;
+        if context
+            .instance
+            .as_ref()
+            .is_some_and(|i| i.disabled_at.is_some())
+        {
+            return Err(DomainError::InstanceDisabled);
+        }
+        Ok(context)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dummy_hash_is_a_valid_phc_string_of_the_configured_cost() {
+        use argon2::password_hash::phc::PasswordHash;
+        let parsed = PasswordHash::new(DUMMY_PHC).unwrap();
+        assert_eq!(parsed.algorithm.as_str(), "argon2id");
+        assert!(DUMMY_PHC.contains("m=19456,t=2,p=1"));
+        assert!(!secrets::argon2_verify("", DUMMY_PHC));
+    }
+
+    #[tokio::test]
+    async fn a_full_pool_answers_busy_instead_of_queueing_forever() {
+        let hasher = SlowHasher::new(1, 0);
+        let phc = secrets::argon2_hash("x").unwrap();
+        let slow = {
+            let hasher = hasher.clone();
+            let phc = phc.clone();
+            tokio::spawn(async move { hasher.verify(Secret::new("x"), phc).await })
+        };
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let refused = hasher.verify(Secret::new("x"), phc).await;
+        assert!(matches!(refused, Err(DomainError::Busy)));
+        assert!(slow.await.unwrap().unwrap());
+    }
+}

@@ -1,0 +1,192 @@
+//! OAuth 2.0 over the same token store: client_credentials (RFC 6749 §4.4) with instance
+//! usernames and passwords as clients, introspection (RFC 7662) for tokens of every dialect,
+//! and revocation (RFC 7009).
+
+use std::sync::Arc;
+
+use super::a1user::BasicCredentials;
+use super::authn::Authenticator;
+use super::clock;
+use super::error::DomainError;
+use super::model::{InstanceType, NewToken, TokenKind};
+use super::policy::Policy;
+use super::secrets::{self, Secret};
+use crate::store::{BearerContext, DynStore};
+
+/// The scope an instance type's tokens carry: what its role may call.
+pub fn scope_of(instance_type: InstanceType) -> &'static str {
+    match instance_type {
+        InstanceType::DwTracker => "dw:tracker",
+        InstanceType::Profiles360 => "dw:a360",
+        InstanceType::Webtag => "dw:webtag",
+    }
+}
+
+/// Every scope a token may carry, for the server metadata.
+pub fn all_scopes() -> Vec<&'static str> {
+    InstanceType::ALL.into_iter().map(scope_of).collect()
+}
+
+/// A client_credentials grant.
+#[derive(Debug, Clone)]
+pub struct OAuthGrant {
+    /// The token.
+    pub access_token: Secret,
+    /// Seconds until it expires.
+    pub expires_in: i64,
+    /// Granted scope.
+    pub scope: String,
+}
+
+/// What introspection tells about an active token.
+#[derive(Debug, Clone)]
+pub struct Introspection {
+    /// The instance username, or the `tenant_hash` for secureApi tokens.
+    pub client_id: String,
+    /// The instance username (instance tokens only).
+    pub username: Option<String>,
+    /// Scope, or the secureApi resource set, space-separated.
+    pub scope: String,
+    /// Expiry, Unix seconds.
+    pub exp: i64,
+    /// Issue time, Unix seconds.
+    pub iat: i64,
+    /// The tenant, as a string.
+    pub tenant_id: String,
+    /// secureApi tokens: their api.
+    pub api: Option<String>,
+    /// Which dialect minted it.
+    pub kind: TokenKind,
+}
+
+/// The OAuth 2.0 endpoints' domain.
+#[derive(Clone)]
+pub struct OAuth {
+    store: DynStore,
+    authn: Authenticator,
+    policy: Arc<Policy>,
+}
+
+impl OAuth {
+    /// Builds the service.
+    pub fn new(store: DynStore, authn: Authenticator, policy: Arc<Policy>) -> Self {
+        OAuth {
+            store,
+            authn,
+            policy,
+        }
+    }
+
+    /// `grant_type=client_credentials`: a new short-lived token for the client instance.
+    pub async fn client_credentials(
+        &self,
+        client: &BasicCredentials,
+        scope: Option<&str>,
+    ) -> Result<OAuthGrant, DomainError> {
+        let owner = self.authn.instance(client).await?;
+        let allowed = scope_of(owner.instance.instance_type);
+        if let Some(requested) = scope
+            && requested.split_whitespace().any(|s| s != allowed)
+        {
+            return Err(DomainError::InvalidScope {
+                allowed: allowed.to_owned(),
+            });
+        }
+        let token = secrets::new_a1user_token()?;
+        let now = clock::now();
+        let lifetime = self.policy.oauth_token_lifetime_secs();
+        self.store
+            .insert_token(&NewToken {
+                kind: TokenKind::OAuth,
+                tenant_id: owner.tenant.id,
+                instance_id: Some(owner.instance.id),
+                token_hash: self.authn.keys().token_hash(token.expose()),
+                sealed: None,
+                api: None,
+                scope: Some(allowed.to_owned()),
+                issued_at: now,
+                expires_at: now + lifetime,
+            })
+            .await?;
+        Ok(OAuthGrant {
+            access_token: token,
+            expires_in: lifetime,
+            scope: allowed.to_owned(),
+        })
+    }
+
+    /// RFC 7662: what a token is, if it is active and of the caller's tenant; `None` (answered
+    /// `{"active":false}`) otherwise.
+    pub async fn introspect(
+        &self,
+        caller: &BasicCredentials,
+        token: &Secret,
+    ) -> Result<Option<Introspection>, DomainError> {
+        let caller = self.authn.instance(caller).await?;
+        let Some(context) = self.active(token).await? else {
+            return Ok(None);
+        };
+        if context.tenant.id != caller.tenant.id {
+            return Ok(None);
+        }
+        let token = &context.token;
+        let (client_id, username, scope) = match &context.instance {
+            Some(instance) => (
+                instance.username.clone(),
+                Some(instance.username.clone()),
+                token
+                    .scope
+                    .clone()
+                    .unwrap_or_else(|| scope_of(instance.instance_type).to_owned()),
+            ),
+            None => (
+                context.tenant.tenant_hash.clone(),
+                None,
+                token.scope.clone().unwrap_or_default(),
+            ),
+        };
+        Ok(Some(Introspection {
+            client_id,
+            username,
+            scope,
+            exp: token.expires_at,
+            iat: token.issued_at,
+            tenant_id: context.tenant.id.to_string(),
+            api: token.api.clone(),
+            kind: token.kind,
+        }))
+    }
+
+    /// RFC 7009: revokes the token if the caller may (its own instance's tokens, or its
+    /// tenant's secureApi tokens); unknown tokens are not an error.
+    pub async fn revoke(
+        &self,
+        caller: &BasicCredentials,
+        token: &Secret,
+    ) -> Result<(), DomainError> {
+        let caller = self.authn.instance(caller).await?;
+        let Some(context) = self.active(token).await? else {
+            return Ok(());
+        };
+        let allowed = match &context.instance {
+            Some(instance) => instance.id == caller.instance.id,
+            None => context.tenant.id == caller.tenant.id,
+        };
+        if allowed {
+            self.store
+                .revoke_token(context.token.id, clock::now())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The active token, or `None` for anything that is not one (unknown, expired, revoked,
+    /// of a disabled instance, malformed).
+    async fn active(&self, token: &Secret) -> Result<Option<BearerContext>, DomainError> {
+        match self.authn.bearer(token).await {
+            Ok(context) => Ok(Some(context)),
+            Err(DomainError::InvalidToken | DomainError::InstanceDisabled) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+}

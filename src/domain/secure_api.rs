@@ -1,0 +1,227 @@
+//! The secureApi dialect (Algonomy Real-time CDP): short-lived tokens bound to a tenant, an
+//! api and a set of resources, created and updated with the `tenant_hash` and
+//! `oauth_key_secret` headers.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::authn::Authenticator;
+use super::clock;
+use super::error::DomainError;
+use super::model::{NewToken, TokenKind};
+use super::secrets::{self, ALPHANUMERIC, Secret};
+use crate::store::DynStore;
+
+/// Length of a secureApi token: 48 characters of `[A-Za-z0-9]` carry ≈ 285 bits.
+pub const TOKEN_LEN: usize = 48;
+
+/// Which apis exist, which resources each has, and how long tokens may live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecureApiPolicy {
+    /// api name → its resource names, in the order error messages list them.
+    pub apis: BTreeMap<String, Vec<String>>,
+    /// Validity when the body gives none, in minutes (vendor: 15).
+    pub default_validity_minutes: u32,
+    /// Longest validity a create may ask for, in minutes (default 1440, one day).
+    pub max_validity_minutes: u32,
+}
+
+impl Default for SecureApiPolicy {
+    fn default() -> Self {
+        let list = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        let mut apis = BTreeMap::new();
+        apis.insert(
+            "profile".to_owned(),
+            list(&[
+                "basic",
+                "segments",
+                "searchSegments",
+                "isCustomerInSegment",
+                "campaigns",
+                "userActivity",
+                "affinity",
+                "recommendedProducts",
+            ]),
+        );
+        apis.insert(
+            "gdpr".to_owned(),
+            list(&[
+                "registerGdprRequest",
+                "gdprRequestStatus",
+                "revokeGdprActions",
+            ]),
+        );
+        SecureApiPolicy {
+            apis,
+            default_validity_minutes: 15,
+            max_validity_minutes: 1440,
+        }
+    }
+}
+
+/// The credentials a secureApi request presents in its headers.
+#[derive(Debug, Clone)]
+pub struct TenantCredentialsPresented {
+    /// The `tenant_hash` header.
+    pub tenant_hash: String,
+    /// The `oauth_key_secret` header, if sent.
+    pub oauth_key_secret: Option<Secret>,
+}
+
+/// The secureApi token authority.
+#[derive(Clone)]
+pub struct SecureApi {
+    store: DynStore,
+    authn: Authenticator,
+    policy: Arc<SecureApiPolicy>,
+}
+
+impl SecureApi {
+    /// Builds the authority.
+    pub fn new(store: DynStore, authn: Authenticator, policy: Arc<SecureApiPolicy>) -> Self {
+        SecureApi {
+            store,
+            authn,
+            policy,
+        }
+    }
+
+    /// The configured apis and their resources.
+    pub fn policy(&self) -> &SecureApiPolicy {
+        &self.policy
+    }
+
+    /// `POST /secureApi/token/{api}/create`: a token for `resources`, valid `validity`
+    /// minutes (default 15).
+    pub async fn create(
+        &self,
+        api: &str,
+        credentials: &TenantCredentialsPresented,
+        resources: &[String],
+        validity_minutes: Option<i64>,
+    ) -> Result<Secret, DomainError> {
+        let allowed = self.resources_of(api)?;
+        let tenant = self
+            .authn
+            .tenant(
+                &credentials.tenant_hash,
+                credentials.oauth_key_secret.as_ref(),
+            )
+            .await?;
+        let resources = checked_resources(resources, allowed)?;
+        let minutes = validity_minutes.unwrap_or(i64::from(self.policy.default_validity_minutes));
+        if !(1..=i64::from(self.policy.max_validity_minutes)).contains(&minutes) {
+            return Err(DomainError::InvalidRequest(format!(
+                "validity must be a whole number of minutes from 1 to {}.",
+                self.policy.max_validity_minutes
+            )));
+        }
+        let token = Secret::new(secrets::random_string(ALPHANUMERIC, TOKEN_LEN)?);
+        let now = clock::now();
+        self.store
+            .insert_token(&NewToken {
+                kind: TokenKind::SecureApi,
+                tenant_id: tenant.id,
+                instance_id: None,
+                token_hash: self.authn.keys().token_hash(token.expose()),
+                sealed: None,
+                api: Some(api.to_owned()),
+                scope: Some(resources.join(" ")),
+                issued_at: now,
+                expires_at: now + minutes * 60,
+            })
+            .await?;
+        Ok(token)
+    }
+
+    /// `POST /secureApi/token/{api}/update`: replaces the resource set of an active token of
+    /// the same tenant and api; the expiry stays. Returns the new set.
+    pub async fn update(
+        &self,
+        api: &str,
+        credentials: &TenantCredentialsPresented,
+        token: &Secret,
+        resources: &[String],
+    ) -> Result<Vec<String>, DomainError> {
+        let allowed = self.resources_of(api)?;
+        let tenant = self
+            .authn
+            .tenant(
+                &credentials.tenant_hash,
+                credentials.oauth_key_secret.as_ref(),
+            )
+            .await?;
+        let resources = checked_resources(resources, allowed)?;
+        let context = self.authn.bearer(token).await.map_err(|e| match e {
+            DomainError::InstanceDisabled => DomainError::InvalidToken,
+            other => other,
+        })?;
+        let ours = context.token.kind == TokenKind::SecureApi
+            && context.tenant.id == tenant.id
+            && context.token.api.as_deref() == Some(api);
+        if !ours {
+            return Err(DomainError::InvalidToken);
+        }
+        if !self
+            .store
+            .set_token_scope(context.token.id, &resources.join(" "), clock::now())
+            .await?
+        {
+            return Err(DomainError::InvalidToken);
+        }
+        Ok(resources)
+    }
+
+    fn resources_of(&self, api: &str) -> Result<&[String], DomainError> {
+        self.policy
+            .apis
+            .get(api)
+            .map(Vec::as_slice)
+            .ok_or_else(|| DomainError::NotFound(format!("API {api:?}")))
+    }
+}
+
+/// A non-empty list of known resources, duplicates dropped, order kept.
+fn checked_resources(requested: &[String], allowed: &[String]) -> Result<Vec<String>, DomainError> {
+    let refuse = |resource: &str| DomainError::InvalidResource {
+        resource: resource.to_owned(),
+        allowed: allowed.join(", "),
+    };
+    if requested.is_empty() {
+        return Err(refuse(""));
+    }
+    let mut checked: Vec<String> = Vec::with_capacity(requested.len());
+    for resource in requested {
+        if !allowed.contains(resource) {
+            return Err(refuse(resource));
+        }
+        if !checked.contains(resource) {
+            checked.push(resource.clone());
+        }
+    }
+    Ok(checked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allowed() -> Vec<String> {
+        SecureApiPolicy::default().apis["profile"].clone()
+    }
+
+    #[test]
+    fn resources_must_be_known_and_present() {
+        let ok = checked_resources(
+            &["basic".into(), "segments".into(), "basic".into()],
+            &allowed(),
+        );
+        assert_eq!(ok.unwrap(), vec!["basic", "segments"]);
+        assert!(matches!(
+            checked_resources(&[], &allowed()),
+            Err(DomainError::InvalidResource { .. })
+        ));
+        let err = checked_resources(&["nope".into()], &allowed()).unwrap_err();
+        assert!(err.to_string().contains("recommendedProducts"));
+    }
+}

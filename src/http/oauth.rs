@@ -1,0 +1,283 @@
+//! OAuth 2.0 on the wire: the token (RFC 6749 §4.4, §5), introspection (RFC 7662) and
+//! revocation (RFC 7009) endpoints, and the server metadata (RFC 8414). Clients are instance
+//! usernames and passwords, sent as `client_secret_basic` or `client_secret_post`.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::credentials::{Presented, presented};
+use super::error::{ApiError, ErrorBody};
+use crate::domain::a1user::BasicCredentials;
+use crate::domain::model::TokenKind;
+use crate::domain::oauth;
+use crate::domain::secrets::Secret;
+
+/// The form parameters the three endpoints use. A repeated parameter is an error
+/// (RFC 6749 §3.2: parameters MUST NOT be included more than once).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct OAuthForm {
+    /// `client_credentials`.
+    grant_type: Option<String>,
+    /// Optional scope; the instance type's scope (`dw:tracker`, `dw:a360`, `dw:webtag`).
+    scope: Option<String>,
+    /// client_secret_post: the instance username.
+    client_id: Option<String>,
+    /// client_secret_post: the instance password.
+    client_secret: Option<String>,
+    /// Introspection and revocation: the token.
+    token: Option<String>,
+    /// Introspection and revocation: a hint, accepted and not needed (tokens of every
+    /// dialect are found by one lookup). Declared so a repeated hint is refused.
+    #[allow(dead_code)]
+    token_type_hint: Option<String>,
+}
+
+/// RFC 6749 §5.1 token response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OAuthTokenResponse {
+    access_token: String,
+    /// Always `Bearer`.
+    token_type: &'static str,
+    expires_in: i64,
+    scope: String,
+}
+
+/// RFC 7662 introspection response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IntrospectionResponse {
+    active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tenant_id: Option<String>,
+    /// secureApi tokens: their api.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api: Option<String>,
+    /// Which dialect minted the token: `a1user`, `oauth` or `secure_api`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dialect: Option<&'static str>,
+}
+
+/// RFC 8414 authorization server metadata.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServerMetadata {
+    issuer: String,
+    token_endpoint: String,
+    introspection_endpoint: String,
+    revocation_endpoint: String,
+    grant_types_supported: Vec<&'static str>,
+    response_types_supported: Vec<&'static str>,
+    token_endpoint_auth_methods_supported: Vec<&'static str>,
+    introspection_endpoint_auth_methods_supported: Vec<&'static str>,
+    revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    scopes_supported: Vec<&'static str>,
+}
+
+const AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
+
+fn form(body: &Bytes) -> Result<OAuthForm, ApiError> {
+    serde_urlencoded::from_bytes(body).map_err(|_| {
+        ApiError::invalid_request(
+            "The body must be application/x-www-form-urlencoded with each parameter at most once.",
+        )
+    })
+}
+
+/// The client's credentials, by exactly one of the two methods.
+fn client(headers: &HeaderMap, form: &OAuthForm) -> Result<BasicCredentials, ApiError> {
+    let posted = (form.client_id.as_deref(), form.client_secret.as_deref());
+    match (presented(headers)?, posted) {
+        (Presented::Basic(credentials), (None, None)) => Ok(credentials),
+        (Presented::Basic(_), _) => Err(ApiError::invalid_request(
+            "Use one client authentication method: Basic or client_id/client_secret, not both.",
+        )),
+        (Presented::Missing, (Some(id), Some(secret))) => Ok(BasicCredentials {
+            username: id.to_owned(),
+            password: Secret::new(secret),
+        }),
+        _ => Err(ApiError::basic_required(
+            "Client authentication is required (client_secret_basic or client_secret_post).",
+        )),
+    }
+}
+
+fn no_store(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// Issues a token for `grant_type=client_credentials`.
+#[utoipa::path(
+    post,
+    path = "/oauth/token",
+    tag = "OAuth 2.0",
+    request_body(content = OAuthForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "RFC 6749 §5.1 token response", body = OAuthTokenResponse),
+        (status = 400, description = "`invalid_request`, `unsupported_grant_type`, `invalid_scope`", body = ErrorBody),
+        (status = 401, description = "`invalid_client`, `password_expired`", body = ErrorBody),
+        (status = 403, description = "`instance_disabled`", body = ErrorBody),
+    ),
+    security(("basic" = []), ())
+)]
+pub async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let form = form(&body)?;
+    match form.grant_type.as_deref() {
+        Some("client_credentials") => {}
+        None => return Err(ApiError::invalid_request("grant_type is required.")),
+        Some(_) => {
+            return Err(ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "Only grant_type=client_credentials is supported.",
+            ));
+        }
+    }
+    let client = client(&headers, &form)?;
+    let grant = state
+        .services
+        .oauth
+        .client_credentials(&client, form.scope.as_deref())
+        .await?;
+    Ok(no_store(
+        Json(OAuthTokenResponse {
+            access_token: grant.access_token.expose().to_owned(),
+            token_type: "Bearer",
+            expires_in: grant.expires_in,
+            scope: grant.scope,
+        })
+        .into_response(),
+    ))
+}
+
+fn required_token(form: &OAuthForm) -> Result<Secret, ApiError> {
+    form.token
+        .as_deref()
+        .map(Secret::new)
+        .ok_or_else(|| ApiError::invalid_request("token is required."))
+}
+
+/// Tells whether a token of any dialect is active, to a caller of the same tenant.
+#[utoipa::path(
+    post,
+    path = "/oauth/introspect",
+    tag = "OAuth 2.0",
+    request_body(content = OAuthForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "RFC 7662 response; `{\"active\":false}` for unknown, dead or foreign tokens", body = IntrospectionResponse),
+        (status = 400, description = "`invalid_request`", body = ErrorBody),
+        (status = 401, description = "`invalid_client`", body = ErrorBody),
+    ),
+    security(("basic" = []), ())
+)]
+pub async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let form = form(&body)?;
+    let client = client(&headers, &form)?;
+    let token = required_token(&form)?;
+    let found = state.services.oauth.introspect(&client, &token).await?;
+    let response = match found {
+        None => IntrospectionResponse {
+            active: false,
+            client_id: None,
+            username: None,
+            scope: None,
+            exp: None,
+            iat: None,
+            token_type: None,
+            tenant_id: None,
+            api: None,
+            dialect: None,
+        },
+        Some(found) => IntrospectionResponse {
+            active: true,
+            client_id: Some(found.client_id),
+            username: found.username,
+            scope: Some(found.scope),
+            exp: Some(found.exp),
+            iat: Some(found.iat),
+            token_type: Some("Bearer"),
+            tenant_id: Some(found.tenant_id),
+            api: found.api,
+            dialect: Some(match found.kind {
+                TokenKind::A1user => "a1user",
+                TokenKind::OAuth => "oauth",
+                TokenKind::SecureApi => "secure_api",
+            }),
+        },
+    };
+    Ok(no_store(Json(response).into_response()))
+}
+
+/// Revokes a token; answers 200 for unknown tokens too (RFC 7009 §2.2).
+#[utoipa::path(
+    post,
+    path = "/oauth/revoke",
+    tag = "OAuth 2.0",
+    request_body(content = OAuthForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke"),
+        (status = 400, description = "`invalid_request`", body = ErrorBody),
+        (status = 401, description = "`invalid_client`", body = ErrorBody),
+    ),
+    security(("basic" = []), ())
+)]
+pub async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let form = form(&body)?;
+    let client = client(&headers, &form)?;
+    let token = required_token(&form)?;
+    state.services.oauth.revoke(&client, &token).await?;
+    Ok(no_store(Json(serde_json::json!({})).into_response()))
+}
+
+/// The server's OAuth metadata.
+#[utoipa::path(
+    get,
+    path = "/.well-known/oauth-authorization-server",
+    tag = "OAuth 2.0",
+    responses((status = 200, description = "RFC 8414 metadata", body = ServerMetadata))
+)]
+pub async fn metadata(State(state): State<AppState>) -> Json<ServerMetadata> {
+    let base = &state.auth_host_url;
+    Json(ServerMetadata {
+        issuer: base.clone(),
+        token_endpoint: format!("{base}/oauth/token"),
+        introspection_endpoint: format!("{base}/oauth/introspect"),
+        revocation_endpoint: format!("{base}/oauth/revoke"),
+        grant_types_supported: vec!["client_credentials"],
+        response_types_supported: vec![],
+        token_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
+        introspection_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
+        revocation_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
+        scopes_supported: oauth::all_scopes(),
+    })
+}
