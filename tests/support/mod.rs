@@ -120,13 +120,14 @@ impl Deployment {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn cdp-auth serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout);
-        let mut line = String::new();
-        loop {
-            line.clear();
-            let read = lines.read_line(&mut line).expect("read server stdout");
-            if read == 0 {
+        match wait_for_address(&mut child) {
+            Some(base) => Server {
+                base,
+                child,
+                client: reqwest::Client::new(),
+            },
+            None => {
+                let _ = child.kill();
                 let mut stderr = String::new();
                 if let Some(mut e) = child.stderr.take() {
                     let _ = e.read_to_string(&mut stderr);
@@ -134,14 +135,21 @@ impl Deployment {
                 let _ = child.wait();
                 panic!("cdp-auth serve exited before listening: {stderr}");
             }
-            if let Some(url) = line.trim().strip_prefix("listening on ") {
-                let base = url.to_owned();
-                return Server {
-                    base,
-                    child,
-                    client: reqwest::Client::new(),
-                };
-            }
+        }
+    }
+}
+
+/// Reads the server's stdout until its `listening on URL` line; `None` if it ends first.
+fn wait_for_address(child: &mut Child) -> Option<String> {
+    let mut lines = BufReader::new(child.stdout.take()?);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if lines.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        if let Some(url) = line.trim().strip_prefix("listening on ") {
+            return Some(url.to_owned());
         }
     }
 }
