@@ -96,8 +96,9 @@ fn unknown_action(allowed: &str) -> ApiError {
     ApiError::invalid_request(format!("Unknown or missing action: {allowed}."))
 }
 
+/// Token responses must not be cached by anything between us and the client (RFC 6749 §5.1).
 fn token_response(grant: TokenGrant) -> Response {
-    Json(TokenResponse::from(grant)).into_response()
+    super::no_store(Json(TokenResponse::from(grant)).into_response())
 }
 
 /// `POST /authentication?action=login` (Basic): the one-time login.

@@ -77,6 +77,15 @@ pub fn router(services: Services, auth_host_url: String) -> Router {
         .with_state(state)
 }
 
+/// Marks a response that carries a secret as uncacheable (`Cache-Control: no-store`,
+/// `Pragma: no-cache`), as RFC 6749 §5.1 asks of token responses.
+pub fn no_store(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
 async fn not_found() -> ApiError {
     ApiError::for_status(StatusCode::NOT_FOUND)
 }

@@ -5,14 +5,14 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::AppState;
 use super::credentials::{Presented, presented};
 use super::error::{ApiError, ErrorBody};
+use super::{AppState, no_store};
 use crate::domain::a1user::BasicCredentials;
 use crate::domain::model::TokenKind;
 use crate::domain::oauth;
@@ -115,13 +115,6 @@ fn client(headers: &HeaderMap, form: &OAuthForm) -> Result<BasicCredentials, Api
             "Client authentication is required (client_secret_basic or client_secret_post).",
         )),
     }
-}
-
-fn no_store(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    response
 }
 
 /// Issues a token for `grant_type=client_credentials`.

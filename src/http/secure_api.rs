@@ -5,6 +5,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -151,7 +152,7 @@ pub async fn create(
     Path(api): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<CreateResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let credentials = tenant_headers(&headers)?;
     let body = json_object(&body)?;
     let (resources, validity) = (resources(&body)?, validity(&body)?);
@@ -161,9 +162,12 @@ pub async fn create(
         .create(&api, &credentials, &resources, validity)
         .await
         .map_err(map_error)?;
-    Ok(Json(CreateResponse {
-        token: token.expose().to_owned(),
-    }))
+    Ok(super::no_store(
+        Json(CreateResponse {
+            token: token.expose().to_owned(),
+        })
+        .into_response(),
+    ))
 }
 
 /// Replaces the resource set of a token.
@@ -191,7 +195,7 @@ pub async fn update(
     Path(api): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<UpdateResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let credentials = tenant_headers(&headers)?;
     let body = json_object(&body)?;
     let resources = resources(&body)?;
@@ -205,9 +209,12 @@ pub async fn update(
         .update(&api, &credentials, &token, &resources)
         .await
         .map_err(map_error)?;
-    Ok(Json(UpdateResponse {
-        message: "Token updated successfully",
-        token: token.expose().to_owned(),
-        resource,
-    }))
+    Ok(super::no_store(
+        Json(UpdateResponse {
+            message: "Token updated successfully",
+            token: token.expose().to_owned(),
+            resource,
+        })
+        .into_response(),
+    ))
 }
