@@ -46,7 +46,7 @@ impl Services {
     /// Opens the database (applying migrations), loads or creates the server key, and checks
     /// that the key is the one the database was set up with.
     pub async fn open(config: &Config) -> Result<Self, OpenError> {
-        let store = store::open(&config.database).await?;
+        let store = store::open(&config.database, &config.store).await?;
         let recorded = store.server_key_fingerprint().await?;
         let master = keyfile::load_or_create(&config.server_key, recorded.is_some())?;
         let keys = ServerKeys::from_master(&master);

@@ -15,6 +15,7 @@ use thiserror::Error;
 
 use crate::domain::policy::Policy;
 use crate::domain::secure_api::SecureApiPolicy;
+use crate::store::StoreOptions;
 
 /// Name of the configuration file read from the working folder when `--config` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "cdp-auth.toml";
@@ -117,6 +118,12 @@ pub struct ConfigArgs {
     /// Longest secureApi token validity a create may ask for, in minutes.
     #[arg(long, global = true, env = "CDP_AUTH_MAX_VALIDITY")]
     pub max_validity: Option<u32>,
+    /// Database connections per process (default 8 for SQLite, 16 for PostgreSQL).
+    #[arg(long, global = true, env = "CDP_AUTH_DB_MAX_CONNECTIONS")]
+    pub db_max_connections: Option<u32>,
+    /// How long start-up keeps retrying an unreachable database (e.g. `30s`).
+    #[arg(long, global = true, env = "CDP_AUTH_DB_CONNECT_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub db_connect_timeout: Option<Duration>,
     /// Log filter (`info`, `debug`, `cdp_auth=debug,tower_http=info`, …).
     #[arg(long, global = true, env = "CDP_AUTH_LOG", value_name = "FILTER")]
     pub log: Option<String>,
@@ -150,6 +157,9 @@ struct FileConfig {
     max_validity: Option<u32>,
     /// secureApi apis and their resources; replaces the defaults when given.
     apis: Option<BTreeMap<String, Vec<String>>>,
+    db_max_connections: Option<u32>,
+    #[serde(default, with = "humantime_opt")]
+    db_connect_timeout: Option<Duration>,
     log: Option<String>,
 }
 
@@ -191,6 +201,8 @@ pub struct Config {
     pub policy: Policy,
     /// secureApi apis, resources and validity bounds.
     pub secure_api: SecureApiPolicy,
+    /// Database pool size and start-up patience.
+    pub store: StoreOptions,
     /// Log filter.
     pub log: String,
 }
@@ -308,6 +320,13 @@ impl Config {
                 });
             }
         }
+        let store = StoreOptions {
+            max_connections: args.db_max_connections.or(file.db_max_connections),
+            connect_timeout: args
+                .db_connect_timeout
+                .or(file.db_connect_timeout)
+                .unwrap_or(StoreOptions::default().connect_timeout),
+        };
         let log = args
             .log
             .clone()
@@ -321,6 +340,7 @@ impl Config {
             server_key,
             policy,
             secure_api,
+            store,
             log,
         })
     }

@@ -2,7 +2,9 @@
 //! configuration flags (`--database URL` among them); `--json` prints exactly one JSON value
 //! on stdout so scripts can use it.
 
+mod copy;
 mod instance;
+mod migrate;
 mod serve;
 mod tenant;
 
@@ -35,6 +37,18 @@ enum Command {
     /// Create, inspect, disable and rotate integration instances.
     #[command(subcommand)]
     Instance(instance::InstanceCommand),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Copy a whole deployment to a new, empty database (SQLite ⇄ PostgreSQL). Use the same
+    /// server key with the copy. Prints a JSON summary.
+    Copy {
+        /// Source database URL.
+        #[arg(long)]
+        from: String,
+        /// Target database URL (must hold no deployment yet).
+        #[arg(long)]
+        to: String,
+    },
 }
 
 /// Parses the command line, runs one command, and turns its outcome into an exit code.
@@ -65,6 +79,8 @@ pub fn main() -> ExitCode {
             Command::Instance(command) => {
                 instance::run(command, &config, &open(&config).await?).await
             }
+            Command::Migrate => migrate::run(&config).await,
+            Command::Copy { from, to } => copy::run(&config, &from, &to).await,
         }
     });
     match outcome {

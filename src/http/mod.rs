@@ -4,6 +4,7 @@
 pub mod a1user;
 pub mod credentials;
 pub mod error;
+pub mod health;
 pub mod oauth;
 pub mod openapi;
 pub mod secure_api;
@@ -54,6 +55,8 @@ pub fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(oauth::revoke))
         .routes(routes!(oauth::metadata))
         .routes(routes!(openapi::document))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
 }
 
 /// The OpenAPI document alone.

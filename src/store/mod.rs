@@ -2,9 +2,13 @@
 //! atomic is one statement or one transaction in every implementation, so two servers (or two
 //! requests) racing cannot break a limit.
 
+#[macro_use]
+mod sql;
+mod postgres;
 mod sqlite;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use thiserror::Error;
@@ -15,6 +19,7 @@ use crate::domain::model::{
     Tenant, TenantCredentials, TenantId, TokenId,
 };
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// What can go wrong below the domain.
@@ -27,8 +32,11 @@ pub enum StoreError {
     #[error("limit reached")]
     LimitReached,
     /// The database URL names no backend we support.
-    #[error("unsupported database URL {0:?}: use sqlite://PATH")]
-    UnsupportedUrl(String),
+    #[error("unsupported database URL: use sqlite://PATH or postgres://USER@HOST/DB")]
+    UnsupportedUrl,
+    /// `copy` was pointed at a database that already holds a deployment.
+    #[error("the target database is not empty; copy only into a new database")]
+    TargetNotEmpty,
     /// The database itself failed.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -88,12 +96,134 @@ pub struct BearerContext {
     pub tenant: Tenant,
 }
 
+/// Every column of a tenant row, for moving a deployment between databases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantRecord {
+    /// Row id (kept, since it is the vendor's `tenantId`).
+    pub id: TenantId,
+    /// Name.
+    pub name: String,
+    /// `cs`, `uat` or `prod`.
+    pub environment: String,
+    /// Public identifier.
+    pub tenant_hash: String,
+    /// OAuth switch.
+    pub oauth_enabled: bool,
+    /// argon2id PHC string of the secret.
+    pub oauth_secret_hash: Option<String>,
+    /// Creation time.
+    pub created_at: UnixTime,
+}
+
+/// Every column of an instance row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceRecord {
+    /// Row id.
+    pub id: InstanceId,
+    /// Owner.
+    pub tenant_id: TenantId,
+    /// Name.
+    pub name: String,
+    /// Type word.
+    pub instance_type: String,
+    /// Username.
+    pub username: String,
+    /// Keyed password hash.
+    pub password_hash: Vec<u8>,
+    /// Password expiry.
+    pub password_expires_at: UnixTime,
+    /// Disabled since.
+    pub disabled_at: Option<UnixTime>,
+    /// Creation time.
+    pub created_at: UnixTime,
+}
+
+/// Every column of a token row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// Row id.
+    pub id: TokenId,
+    /// Keyed lookup hash.
+    pub token_hash: Vec<u8>,
+    /// Dialect word.
+    pub kind: String,
+    /// Tenant.
+    pub tenant_id: TenantId,
+    /// Instance, if any.
+    pub instance_id: Option<InstanceId>,
+    /// Sealed token (a1user).
+    pub sealed: Option<Vec<u8>>,
+    /// secureApi api.
+    pub api: Option<String>,
+    /// Scope or resources.
+    pub scope: Option<String>,
+    /// Issue time.
+    pub issued_at: UnixTime,
+    /// Expiry.
+    pub expires_at: UnixTime,
+    /// Revocation time.
+    pub revoked_at: Option<UnixTime>,
+    /// Last use.
+    pub last_used_at: Option<UnixTime>,
+}
+
+/// Settings, tenants and instances of a deployment (tokens are moved in batches).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// `settings` rows (the server key fingerprint).
+    pub settings: Vec<(String, String)>,
+    /// Every tenant.
+    pub tenants: Vec<TenantRecord>,
+    /// Every instance.
+    pub instances: Vec<InstanceRecord>,
+}
+
+/// What a write that must not race holds a lock on: the instance whose tokens it counts, or
+/// the tenant whose instances it counts.
+#[derive(Debug, Clone, Copy)]
+pub enum LockKey {
+    /// Token limits.
+    Instance(InstanceId),
+    /// Instance limits.
+    Tenant(TenantId),
+}
+
+impl LockKey {
+    /// One number per lock, for PostgreSQL advisory locks.
+    fn advisory_key(self) -> i64 {
+        match self {
+            LockKey::Instance(id) => id.wrapping_mul(2),
+            LockKey::Tenant(id) => id.wrapping_mul(2).wrapping_add(1),
+        }
+    }
+}
+
+/// Pool size and how long start-up keeps retrying an unreachable database.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Connections in the pool (default: 8 for SQLite, 16 for PostgreSQL).
+    pub max_connections: Option<u32>,
+    /// How long to keep trying to reach the database at start-up.
+    pub connect_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_connections: None,
+            connect_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
 /// Shared handle to whichever backend the database URL selected.
 pub type DynStore = Arc<dyn Store>;
 
 /// Everything the domain asks of storage.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Whether the database answers and has every migration this build knows applied.
+    async fn ready(&self) -> Result<bool, StoreError>;
     /// The fingerprint of the server key this database was first used with.
     async fn server_key_fingerprint(&self) -> Result<Option<String>, StoreError>;
     /// Records the fingerprint of the server key on first use.
@@ -211,13 +341,30 @@ pub trait Store: Send + Sync + 'static {
         instance: InstanceId,
         now: UnixTime,
     ) -> Result<u64, StoreError>;
+
+    /// Whether the database holds no deployment yet (no tenants, no settings).
+    async fn is_empty(&self) -> Result<bool, StoreError>;
+    /// Settings, tenants and instances, every column.
+    async fn export_head(&self) -> Result<Snapshot, StoreError>;
+    /// Up to `limit` token rows with ids above `after`, in id order.
+    async fn export_tokens(&self, after: TokenId, limit: u32)
+    -> Result<Vec<TokenRecord>, StoreError>;
+    /// Inserts settings, tenants and instances with their ids, in one transaction.
+    async fn import_head(&self, snapshot: &Snapshot) -> Result<(), StoreError>;
+    /// Inserts token rows with their ids, in one transaction.
+    async fn import_tokens(&self, tokens: &[TokenRecord]) -> Result<(), StoreError>;
+    /// Makes the next allocated ids follow the imported ones.
+    async fn finish_import(&self) -> Result<(), StoreError>;
 }
 
-/// Opens (creating if needed) the database a URL names and brings its schema up to date.
-pub async fn open(url: &str) -> Result<DynStore, StoreError> {
+/// Opens (creating a SQLite file if needed) the database a URL names and brings its schema
+/// up to date, retrying an unreachable server for `options.connect_timeout`.
+pub async fn open(url: &str, options: &StoreOptions) -> Result<DynStore, StoreError> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::open(url).await?))
+        Ok(Arc::new(SqliteStore::open(url, options).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::open(url, options).await?))
     } else {
-        Err(StoreError::UnsupportedUrl(url.to_owned()))
+        Err(StoreError::UnsupportedUrl)
     }
 }

@@ -1,0 +1,93 @@
+//! PostgreSQL, for deployments that outgrow one machine: any number of `serve` processes may
+//! share one database. Limits are kept by transaction-scoped advisory locks, so two replicas
+//! racing to mint a token count each other's rows.
+
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row, Transaction, query};
+
+use super::{
+    BearerContext, InstanceRecord, LockKey, NewInstance, NewTenant, Snapshot, Store, StoreError,
+    StoreOptions, TenantRecord, TokenRecord,
+};
+use crate::domain::clock::UnixTime;
+use crate::domain::model::{
+    Instance, InstanceCredentials, InstanceId, NewToken, StoredToken, Tenant, TenantCredentials,
+    TenantId, TokenId,
+};
+
+static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// PostgreSQL through sqlx.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects, waiting and retrying while the server is not reachable yet (a database that
+    /// starts after us is normal in a deployment), then applies migrations. Concurrent
+    /// replicas starting together are safe: sqlx serialises migrations with an advisory lock.
+    pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        let connect = PgConnectOptions::from_str(url)?;
+        let deadline = Instant::now() + options.connect_timeout;
+        let mut delay = Duration::from_millis(200);
+        let pool = loop {
+            let attempt = PgPoolOptions::new()
+                .max_connections(options.max_connections.unwrap_or(16))
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(connect.clone())
+                .await;
+            match attempt {
+                Ok(pool) => break pool,
+                Err(error) if Instant::now() + delay < deadline && retryable(&error) => {
+                    tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "database not reachable yet");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(error) => return Err(error.into()),
+            }
+        };
+        MIGRATOR.run(&pool).await?;
+        Ok(PostgresStore { pool })
+    }
+
+    /// A transaction holding the advisory lock for `key` until it ends.
+    async fn begin_exclusive(&self, key: LockKey) -> Result<Transaction<'static, Postgres>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        query("SELECT pg_advisory_xact_lock($1)")
+            .bind(key.advisory_key())
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+
+    /// Moves each sequence past the ids a copy inserted explicitly.
+    async fn after_import(&self) -> Result<(), StoreError> {
+        for table in ["tenants", "instances", "tokens"] {
+            let statement = match table {
+                "tenants" => "SELECT setval(pg_get_serial_sequence('tenants', 'id'), COALESCE((SELECT MAX(id) FROM tenants), 0) + 1, false)",
+                "instances" => "SELECT setval(pg_get_serial_sequence('instances', 'id'), COALESCE((SELECT MAX(id) FROM instances), 0) + 1, false)",
+                _ => "SELECT setval(pg_get_serial_sequence('tokens', 'id'), COALESCE((SELECT MAX(id) FROM tokens), 0) + 1, false)",
+            };
+            query(statement).execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Connection refused, DNS not ready, the server still starting: worth waiting for. A wrong
+/// password or a missing database is not.
+fn retryable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(db) => db.code().as_deref() == Some("57P03"),
+        _ => false,
+    }
+}
+
+impl_sql_store!(PostgresStore, Postgres, PgRow, MIGRATOR);

@@ -1,0 +1,788 @@
+//! The SQL both backends share. SQLite and PostgreSQL accept the same statements here
+//! (`$N` placeholders, `RETURNING`, `ON CONFLICT DO NOTHING`), so one macro implements
+//! [`Store`](super::Store) for each backend's pool type; the few backend-specific steps
+//! (taking a per-instance write lock, resetting sequences after a copy) are inherent methods
+//! each backend provides: `begin_exclusive` and `after_import`.
+
+/// Columns of an instance row, aliased so joins can read them unambiguously.
+macro_rules! instance_columns {
+    () => {
+        "i.id AS i_id, i.tenant_id AS i_tenant_id, i.name AS i_name, i.type AS i_type, \
+         i.username AS i_username, i.password_expires_at AS i_password_expires_at, \
+         i.disabled_at AS i_disabled_at, i.created_at AS i_created_at"
+    };
+}
+
+/// Columns of a tenant row.
+macro_rules! tenant_columns {
+    () => {
+        "t.id AS t_id, t.name AS t_name, t.environment AS t_environment, \
+         t.tenant_hash AS t_tenant_hash, t.oauth_enabled AS t_oauth_enabled, \
+         t.created_at AS t_created_at"
+    };
+}
+
+/// Columns of a token row.
+macro_rules! token_columns {
+    () => {
+        "k.id AS k_id, k.kind AS k_kind, k.tenant_id AS k_tenant_id, \
+         k.instance_id AS k_instance_id, k.sealed AS k_sealed, k.token_hash AS k_token_hash, \
+         k.api AS k_api, k.scope AS k_scope, k.issued_at AS k_issued_at, \
+         k.expires_at AS k_expires_at"
+    };
+}
+
+/// A token is active while it is neither revoked nor expired; `$now` is the placeholder
+/// number holding the current time.
+macro_rules! active {
+    ($alias:literal, $now:literal) => {
+        concat!(
+            $alias,
+            ".revoked_at IS NULL AND ",
+            $alias,
+            ".expires_at > $",
+            $now
+        )
+    };
+}
+
+/// Implements `Store` for `$store` (a struct with a `pool: sqlx::Pool<$db>` field).
+macro_rules! impl_sql_store {
+    ($store:ident, $db:ty, $row:ty, $migrator:expr) => {
+        fn unique_violation(error: sqlx::Error, what: &'static str) -> StoreError {
+            match &error {
+                sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what),
+                _ => StoreError::Database(error),
+            }
+        }
+
+        fn tenant_from(row: &$row) -> Result<Tenant, StoreError> {
+            let environment: String = row.try_get("t_environment")?;
+            Ok(Tenant {
+                id: row.try_get("t_id")?,
+                name: row.try_get("t_name")?,
+                environment: environment.parse().map_err(StoreError::Corrupt)?,
+                tenant_hash: row.try_get("t_tenant_hash")?,
+                oauth_enabled: row.try_get("t_oauth_enabled")?,
+                created_at: row.try_get("t_created_at")?,
+            })
+        }
+
+        fn instance_from(row: &$row) -> Result<Instance, StoreError> {
+            let instance_type: String = row.try_get("i_type")?;
+            Ok(Instance {
+                id: row.try_get("i_id")?,
+                tenant_id: row.try_get("i_tenant_id")?,
+                name: row.try_get("i_name")?,
+                instance_type: instance_type.parse().map_err(StoreError::Corrupt)?,
+                username: row.try_get("i_username")?,
+                password_expires_at: row.try_get("i_password_expires_at")?,
+                disabled_at: row.try_get("i_disabled_at")?,
+                created_at: row.try_get("i_created_at")?,
+            })
+        }
+
+        fn token_from(row: &$row) -> Result<StoredToken, StoreError> {
+            let kind: String = row.try_get("k_kind")?;
+            Ok(StoredToken {
+                id: row.try_get("k_id")?,
+                kind: kind.parse().map_err(StoreError::Corrupt)?,
+                tenant_id: row.try_get("k_tenant_id")?,
+                instance_id: row.try_get("k_instance_id")?,
+                sealed: row.try_get("k_sealed")?,
+                token_hash: row.try_get("k_token_hash")?,
+                api: row.try_get("k_api")?,
+                scope: row.try_get("k_scope")?,
+                issued_at: row.try_get("k_issued_at")?,
+                expires_at: row.try_get("k_expires_at")?,
+            })
+        }
+
+        fn token_record_from(row: &$row) -> Result<TokenRecord, StoreError> {
+            Ok(TokenRecord {
+                id: row.try_get("id")?,
+                token_hash: row.try_get("token_hash")?,
+                kind: row.try_get("kind")?,
+                tenant_id: row.try_get("tenant_id")?,
+                instance_id: row.try_get("instance_id")?,
+                sealed: row.try_get("sealed")?,
+                api: row.try_get("api")?,
+                scope: row.try_get("scope")?,
+                issued_at: row.try_get("issued_at")?,
+                expires_at: row.try_get("expires_at")?,
+                revoked_at: row.try_get("revoked_at")?,
+                last_used_at: row.try_get("last_used_at")?,
+            })
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            async fn ready(&self) -> Result<bool, StoreError> {
+                let applied: Option<i64> =
+                    query::<$db>("SELECT MAX(version) AS v FROM _sqlx_migrations WHERE success")
+                        .fetch_one(&self.pool)
+                        .await?
+                        .try_get("v")?;
+                let latest = $migrator.iter().map(|m| m.version).max();
+                Ok(applied == latest)
+            }
+
+            async fn server_key_fingerprint(&self) -> Result<Option<String>, StoreError> {
+                let row = query::<$db>(
+                    "SELECT value FROM settings WHERE name = 'server_key_fingerprint'",
+                )
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|r| r.try_get("value")).transpose()?)
+            }
+
+            async fn set_server_key_fingerprint(
+                &self,
+                fingerprint: &str,
+            ) -> Result<(), StoreError> {
+                query::<$db>(
+                    "INSERT INTO settings (name, value) VALUES ('server_key_fingerprint', $1) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(fingerprint)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn create_tenant(&self, tenant: NewTenant) -> Result<Tenant, StoreError> {
+                let row = query::<$db>(
+                    "INSERT INTO tenants (name, environment, tenant_hash, oauth_enabled, \
+                     oauth_secret_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                )
+                .bind(&tenant.name)
+                .bind(tenant.environment.as_str())
+                .bind(&tenant.tenant_hash)
+                .bind(tenant.oauth_enabled)
+                .bind(&tenant.oauth_secret_hash)
+                .bind(tenant.created_at)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| unique_violation(e, "tenant name"))?;
+                Ok(Tenant {
+                    id: row.try_get("id")?,
+                    name: tenant.name,
+                    environment: tenant.environment,
+                    tenant_hash: tenant.tenant_hash,
+                    oauth_enabled: tenant.oauth_enabled,
+                    created_at: tenant.created_at,
+                })
+            }
+
+            async fn tenant_by_id(&self, id: TenantId) -> Result<Option<Tenant>, StoreError> {
+                query::<$db>(concat!(
+                    "SELECT ",
+                    tenant_columns!(),
+                    " FROM tenants t WHERE t.id = $1"
+                ))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                .as_ref()
+                .map(tenant_from)
+                .transpose()
+            }
+
+            async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>, StoreError> {
+                query::<$db>(concat!(
+                    "SELECT ",
+                    tenant_columns!(),
+                    " FROM tenants t WHERE t.name = $1"
+                ))
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?
+                .as_ref()
+                .map(tenant_from)
+                .transpose()
+            }
+
+            async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+                query::<$db>(concat!(
+                    "SELECT ",
+                    tenant_columns!(),
+                    " FROM tenants t ORDER BY t.id"
+                ))
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(tenant_from)
+                .collect()
+            }
+
+            async fn tenant_credentials(
+                &self,
+                tenant_hash: &str,
+            ) -> Result<Option<TenantCredentials>, StoreError> {
+                let row = query::<$db>(concat!(
+                    "SELECT ",
+                    tenant_columns!(),
+                    ", t.oauth_secret_hash AS t_oauth_secret_hash \
+                     FROM tenants t WHERE t.tenant_hash = $1"
+                ))
+                .bind(tenant_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|row| {
+                    Ok(TenantCredentials {
+                        tenant: tenant_from(&row)?,
+                        oauth_secret_hash: row.try_get("t_oauth_secret_hash")?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn set_tenant_oauth(
+                &self,
+                id: TenantId,
+                enabled: bool,
+                secret_hash: Option<&str>,
+            ) -> Result<bool, StoreError> {
+                let done = query::<$db>(
+                    "UPDATE tenants SET oauth_enabled = $1, \
+                     oauth_secret_hash = COALESCE($2, oauth_secret_hash) WHERE id = $3",
+                )
+                .bind(enabled)
+                .bind(secret_hash)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn tenant_has_secret(&self, id: TenantId) -> Result<bool, StoreError> {
+                let row = query::<$db>(
+                    "SELECT oauth_secret_hash IS NOT NULL AS has FROM tenants WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(match row {
+                    Some(row) => row.try_get("has")?,
+                    None => false,
+                })
+            }
+
+            async fn create_instance(
+                &self,
+                instance: NewInstance,
+                max_per_type: u32,
+            ) -> Result<Instance, StoreError> {
+                let mut tx = self.begin_exclusive(LockKey::Tenant(instance.tenant_id)).await?;
+                let row = query::<$db>(
+                    "INSERT INTO instances (tenant_id, name, type, username, password_hash, \
+                     password_expires_at, created_at) \
+                     SELECT $1, $2, $3, $4, $5, $6, $7 \
+                     WHERE (SELECT COUNT(*) FROM instances WHERE tenant_id = $1 AND type = $3) \
+                     < $8 RETURNING id",
+                )
+                .bind(instance.tenant_id)
+                .bind(&instance.name)
+                .bind(instance.instance_type.as_str())
+                .bind(&instance.username)
+                .bind(&instance.password_hash)
+                .bind(instance.password_expires_at)
+                .bind(instance.created_at)
+                .bind(i64::from(max_per_type))
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| unique_violation(e, "username"))?
+                .ok_or(StoreError::LimitReached)?;
+                let id = row.try_get("id")?;
+                tx.commit().await?;
+                Ok(Instance {
+                    id,
+                    tenant_id: instance.tenant_id,
+                    name: instance.name,
+                    instance_type: instance.instance_type,
+                    username: instance.username,
+                    password_expires_at: instance.password_expires_at,
+                    disabled_at: None,
+                    created_at: instance.created_at,
+                })
+            }
+
+            async fn instance_by_id(
+                &self,
+                id: InstanceId,
+            ) -> Result<Option<Instance>, StoreError> {
+                query::<$db>(concat!(
+                    "SELECT ",
+                    instance_columns!(),
+                    " FROM instances i WHERE i.id = $1"
+                ))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                .as_ref()
+                .map(instance_from)
+                .transpose()
+            }
+
+            async fn instance_by_username(
+                &self,
+                username: &str,
+            ) -> Result<Option<Instance>, StoreError> {
+                query::<$db>(concat!(
+                    "SELECT ",
+                    instance_columns!(),
+                    " FROM instances i WHERE i.username = $1"
+                ))
+                .bind(username)
+                .fetch_optional(&self.pool)
+                .await?
+                .as_ref()
+                .map(instance_from)
+                .transpose()
+            }
+
+            async fn instances(
+                &self,
+                tenant: Option<TenantId>,
+            ) -> Result<Vec<Instance>, StoreError> {
+                query::<$db>(concat!(
+                    "SELECT ",
+                    instance_columns!(),
+                    " FROM instances i WHERE $1 IS NULL OR i.tenant_id = $1 ORDER BY i.id"
+                ))
+                .bind(tenant)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(instance_from)
+                .collect()
+            }
+
+            async fn credentials_by_username(
+                &self,
+                username: &str,
+            ) -> Result<Option<InstanceCredentials>, StoreError> {
+                let row = query::<$db>(concat!(
+                    "SELECT ",
+                    instance_columns!(),
+                    ", ",
+                    tenant_columns!(),
+                    ", i.password_hash AS i_password_hash \
+                     FROM instances i JOIN tenants t ON t.id = i.tenant_id \
+                     WHERE i.username = $1"
+                ))
+                .bind(username)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|row| {
+                    Ok(InstanceCredentials {
+                        instance: instance_from(&row)?,
+                        tenant: tenant_from(&row)?,
+                        password_hash: row.try_get("i_password_hash")?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn set_instance_disabled(
+                &self,
+                id: InstanceId,
+                disabled_at: Option<UnixTime>,
+            ) -> Result<bool, StoreError> {
+                let done = query::<$db>("UPDATE instances SET disabled_at = $1 WHERE id = $2")
+                    .bind(disabled_at)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn set_instance_password(
+                &self,
+                id: InstanceId,
+                password_hash: &[u8],
+                expires_at: UnixTime,
+            ) -> Result<bool, StoreError> {
+                let done = query::<$db>(
+                    "UPDATE instances SET password_hash = $1, password_expires_at = $2 \
+                     WHERE id = $3",
+                )
+                .bind(password_hash)
+                .bind(expires_at)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn insert_token(&self, token: &NewToken) -> Result<(), StoreError> {
+                query::<$db>(
+                    "INSERT INTO tokens (token_hash, kind, tenant_id, instance_id, sealed, api, \
+                     scope, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&token.token_hash)
+                .bind(token.kind.as_str())
+                .bind(token.tenant_id)
+                .bind(token.instance_id)
+                .bind(&token.sealed)
+                .bind(&token.api)
+                .bind(&token.scope)
+                .bind(token.issued_at)
+                .bind(token.expires_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn set_token_scope(
+                &self,
+                id: TokenId,
+                scope: &str,
+                now: UnixTime,
+            ) -> Result<bool, StoreError> {
+                let done = query::<$db>(concat!(
+                    "UPDATE tokens SET scope = $1 WHERE id = $2 AND ",
+                    active!("tokens", "3")
+                ))
+                .bind(scope)
+                .bind(id)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn newest_active_token(
+                &self,
+                instance: InstanceId,
+                now: UnixTime,
+            ) -> Result<Option<StoredToken>, StoreError> {
+                query::<$db>(concat!(
+                    "SELECT ",
+                    token_columns!(),
+                    " FROM tokens k WHERE k.instance_id = $1 AND k.kind = 'a1user' AND ",
+                    active!("k", "2"),
+                    " ORDER BY k.issued_at DESC, k.id DESC LIMIT 1"
+                ))
+                .bind(instance)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?
+                .as_ref()
+                .map(token_from)
+                .transpose()
+            }
+
+            async fn insert_token_if_none_active(
+                &self,
+                token: &NewToken,
+                now: UnixTime,
+            ) -> Result<bool, StoreError> {
+                let instance = token.instance_id.unwrap_or_default();
+                let mut tx = self.begin_exclusive(LockKey::Instance(instance)).await?;
+                let done = query::<$db>(concat!(
+                    "INSERT INTO tokens (token_hash, kind, tenant_id, instance_id, sealed, \
+                     issued_at, expires_at) SELECT $1, 'a1user', $2, $3, $4, $5, $6 \
+                     WHERE NOT EXISTS (SELECT 1 FROM tokens k WHERE k.instance_id = $3 \
+                     AND k.kind = 'a1user' AND ",
+                    active!("k", "7"),
+                    ")"
+                ))
+                .bind(&token.token_hash)
+                .bind(token.tenant_id)
+                .bind(token.instance_id)
+                .bind(&token.sealed)
+                .bind(token.issued_at)
+                .bind(token.expires_at)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn insert_token_within_limit(
+                &self,
+                token: &NewToken,
+                now: UnixTime,
+                max: u32,
+            ) -> Result<bool, StoreError> {
+                let instance = token.instance_id.unwrap_or_default();
+                let mut tx = self.begin_exclusive(LockKey::Instance(instance)).await?;
+                let done = query::<$db>(concat!(
+                    "INSERT INTO tokens (token_hash, kind, tenant_id, instance_id, sealed, \
+                     issued_at, expires_at) SELECT $1, 'a1user', $2, $3, $4, $5, $6 \
+                     WHERE (SELECT COUNT(*) FROM tokens k WHERE k.instance_id = $3 \
+                     AND k.kind = 'a1user' AND ",
+                    active!("k", "7"),
+                    ") < $8"
+                ))
+                .bind(&token.token_hash)
+                .bind(token.tenant_id)
+                .bind(token.instance_id)
+                .bind(&token.sealed)
+                .bind(token.issued_at)
+                .bind(token.expires_at)
+                .bind(now)
+                .bind(i64::from(max))
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn active_token_by_hash(
+                &self,
+                token_hash: &[u8],
+                now: UnixTime,
+            ) -> Result<Option<BearerContext>, StoreError> {
+                let row = query::<$db>(concat!(
+                    "SELECT ",
+                    token_columns!(),
+                    ", ",
+                    instance_columns!(),
+                    ", ",
+                    tenant_columns!(),
+                    " FROM tokens k JOIN tenants t ON t.id = k.tenant_id \
+                     LEFT JOIN instances i ON i.id = k.instance_id WHERE k.token_hash = $1 AND ",
+                    active!("k", "2")
+                ))
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|row| {
+                    let token = token_from(&row)?;
+                    let instance = match token.instance_id {
+                        Some(_) => Some(instance_from(&row)?),
+                        None => None,
+                    };
+                    Ok(BearerContext {
+                        token,
+                        instance,
+                        tenant: tenant_from(&row)?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn extend_token(
+                &self,
+                id: TokenId,
+                expires_at: UnixTime,
+                now: UnixTime,
+            ) -> Result<bool, StoreError> {
+                let done = query::<$db>(concat!(
+                    "UPDATE tokens SET expires_at = $1 WHERE id = $2 AND ",
+                    active!("tokens", "3")
+                ))
+                .bind(expires_at)
+                .bind(id)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn revoke_token(&self, id: TokenId, now: UnixTime) -> Result<u64, StoreError> {
+                let done = query::<$db>(concat!(
+                    "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND ",
+                    active!("tokens", "1")
+                ))
+                .bind(now)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn revoke_instance_tokens(
+                &self,
+                instance: InstanceId,
+                now: UnixTime,
+            ) -> Result<u64, StoreError> {
+                let done = query::<$db>(concat!(
+                    "UPDATE tokens SET revoked_at = $1 WHERE instance_id = $2 AND ",
+                    active!("tokens", "1")
+                ))
+                .bind(now)
+                .bind(instance)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn count_active_tokens(
+                &self,
+                instance: InstanceId,
+                now: UnixTime,
+            ) -> Result<u64, StoreError> {
+                let count: i64 = query::<$db>(concat!(
+                    "SELECT COUNT(*) AS n FROM tokens k WHERE k.instance_id = $1 AND ",
+                    active!("k", "2")
+                ))
+                .bind(instance)
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?;
+                Ok(u64::try_from(count).unwrap_or(0))
+            }
+
+            async fn is_empty(&self) -> Result<bool, StoreError> {
+                let rows: i64 = query::<$db>(
+                    "SELECT (SELECT COUNT(*) FROM tenants) + (SELECT COUNT(*) FROM settings) AS n",
+                )
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?;
+                Ok(rows == 0)
+            }
+
+            async fn export_head(&self) -> Result<Snapshot, StoreError> {
+                let mut snapshot = Snapshot::default();
+                for row in query::<$db>("SELECT name, value FROM settings ORDER BY name")
+                    .fetch_all(&self.pool)
+                    .await?
+                {
+                    snapshot
+                        .settings
+                        .push((row.try_get("name")?, row.try_get("value")?));
+                }
+                for row in query::<$db>(
+                    "SELECT id, name, environment, tenant_hash, oauth_enabled, \
+                     oauth_secret_hash, created_at FROM tenants ORDER BY id",
+                )
+                .fetch_all(&self.pool)
+                .await?
+                {
+                    snapshot.tenants.push(TenantRecord {
+                        id: row.try_get("id")?,
+                        name: row.try_get("name")?,
+                        environment: row.try_get("environment")?,
+                        tenant_hash: row.try_get("tenant_hash")?,
+                        oauth_enabled: row.try_get("oauth_enabled")?,
+                        oauth_secret_hash: row.try_get("oauth_secret_hash")?,
+                        created_at: row.try_get("created_at")?,
+                    });
+                }
+                for row in query::<$db>(
+                    "SELECT id, tenant_id, name, type, username, password_hash, \
+                     password_expires_at, disabled_at, created_at FROM instances ORDER BY id",
+                )
+                .fetch_all(&self.pool)
+                .await?
+                {
+                    snapshot.instances.push(InstanceRecord {
+                        id: row.try_get("id")?,
+                        tenant_id: row.try_get("tenant_id")?,
+                        name: row.try_get("name")?,
+                        instance_type: row.try_get("type")?,
+                        username: row.try_get("username")?,
+                        password_hash: row.try_get("password_hash")?,
+                        password_expires_at: row.try_get("password_expires_at")?,
+                        disabled_at: row.try_get("disabled_at")?,
+                        created_at: row.try_get("created_at")?,
+                    });
+                }
+                Ok(snapshot)
+            }
+
+            async fn export_tokens(
+                &self,
+                after: TokenId,
+                limit: u32,
+            ) -> Result<Vec<TokenRecord>, StoreError> {
+                query::<$db>(
+                    "SELECT id, token_hash, kind, tenant_id, instance_id, sealed, api, scope, \
+                     issued_at, expires_at, revoked_at, last_used_at FROM tokens \
+                     WHERE id > $1 ORDER BY id LIMIT $2",
+                )
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(token_record_from)
+                .collect()
+            }
+
+            async fn import_head(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                for (name, value) in &snapshot.settings {
+                    query::<$db>("INSERT INTO settings (name, value) VALUES ($1, $2)")
+                        .bind(name)
+                        .bind(value)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for t in &snapshot.tenants {
+                    query::<$db>(
+                        "INSERT INTO tenants (id, name, environment, tenant_hash, oauth_enabled, \
+                         oauth_secret_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(t.id)
+                    .bind(&t.name)
+                    .bind(&t.environment)
+                    .bind(&t.tenant_hash)
+                    .bind(t.oauth_enabled)
+                    .bind(&t.oauth_secret_hash)
+                    .bind(t.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for i in &snapshot.instances {
+                    query::<$db>(
+                        "INSERT INTO instances (id, tenant_id, name, type, username, \
+                         password_hash, password_expires_at, disabled_at, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    )
+                    .bind(i.id)
+                    .bind(i.tenant_id)
+                    .bind(&i.name)
+                    .bind(&i.instance_type)
+                    .bind(&i.username)
+                    .bind(&i.password_hash)
+                    .bind(i.password_expires_at)
+                    .bind(i.disabled_at)
+                    .bind(i.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn import_tokens(&self, tokens: &[TokenRecord]) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                for k in tokens {
+                    query::<$db>(
+                        "INSERT INTO tokens (id, token_hash, kind, tenant_id, instance_id, sealed, \
+                         api, scope, issued_at, expires_at, revoked_at, last_used_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                    )
+                    .bind(k.id)
+                    .bind(&k.token_hash)
+                    .bind(&k.kind)
+                    .bind(k.tenant_id)
+                    .bind(k.instance_id)
+                    .bind(&k.sealed)
+                    .bind(&k.api)
+                    .bind(&k.scope)
+                    .bind(k.issued_at)
+                    .bind(k.expires_at)
+                    .bind(k.revoked_at)
+                    .bind(k.last_used_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn finish_import(&self) -> Result<(), StoreError> {
+                self.after_import().await
+            }
+        }
+    };
+}
