@@ -195,6 +195,9 @@ pub struct Config {
     pub api_host_url: String,
     /// Authentication Host URL shown with new instances.
     pub auth_host_url: String,
+    /// Whether the public URL was derived from the listen address rather than configured; then
+    /// `serve` re-derives it from the address actually bound (port 0 means "any free port").
+    pub public_url_derived: bool,
     /// Where the server key lives.
     pub server_key: KeySource,
     /// Lifetimes and limits.
@@ -221,11 +224,9 @@ impl Config {
             .listen
             .or(file.listen)
             .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("default address parses"));
-        let public_url = args
-            .public_url
-            .clone()
-            .or(file.public_url)
-            .unwrap_or_else(|| default_public_url(listen));
+        let configured_public_url = args.public_url.clone().or(file.public_url);
+        let public_url_derived = configured_public_url.is_none();
+        let public_url = configured_public_url.unwrap_or_else(|| default_public_url(listen));
         let public_url = public_url.trim_end_matches('/').to_owned();
         let api_host_url = args
             .api_host_url
@@ -337,6 +338,7 @@ impl Config {
             listen,
             api_host_url,
             auth_host_url,
+            public_url_derived,
             server_key,
             policy,
             secure_api,
@@ -365,6 +367,24 @@ fn load_file(explicit: Option<&Path>) -> Result<FileConfig, ConfigError> {
         path,
         message: e.to_string(),
     })
+}
+
+impl Config {
+    /// The configuration as it applies once the server is bound to `bound`: URLs that were
+    /// derived from the listen address now name the address really bound.
+    pub fn bound_to(mut self, bound: SocketAddr) -> Self {
+        if self.public_url_derived {
+            let planned = default_public_url(self.listen);
+            let actual = default_public_url(bound);
+            for url in [&mut self.api_host_url, &mut self.auth_host_url] {
+                if *url == planned {
+                    url.clone_from(&actual);
+                }
+            }
+        }
+        self.listen = bound;
+        self
+    }
 }
 
 /// `http://127.0.0.1:8080` for the default listen address; an unspecified address
@@ -456,6 +476,20 @@ mod tests {
             config.server_key,
             KeySource::File(PathBuf::from("file.key"))
         );
+    }
+
+    #[test]
+    fn derived_urls_follow_the_bound_port() {
+        let args = ConfigArgs {
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            auth_host_url: Some("https://auth.example.com".into()),
+            ..ConfigArgs::default()
+        };
+        let config = Config::resolve(&args, None)
+            .unwrap()
+            .bound_to("127.0.0.1:4567".parse().unwrap());
+        assert_eq!(config.api_host_url, "http://127.0.0.1:4567");
+        assert_eq!(config.auth_host_url, "https://auth.example.com");
     }
 
     #[test]

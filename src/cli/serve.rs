@@ -13,6 +13,7 @@ pub async fn run(config: Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let config = config.bound_to(address);
     tracing::info!(%address, database = %redact_url(&config.database), "cdp-auth serving");
     // A machine-readable line on stdout: tests and scripts that bind port 0 read it.
     println!("listening on http://{address}");

@@ -33,6 +33,9 @@ pub enum DomainError {
         /// The scopes this client may ask for.
         allowed: String,
     },
+    /// A client asked to revoke a token issued to another client.
+    #[error("The token was not issued to this client.")]
+    NotYourToken,
     /// The bearer token is unknown, expired or revoked.
     #[error("The access token is invalid, expired or revoked.")]
     InvalidToken,

@@ -158,7 +158,9 @@ impl OAuth {
     }
 
     /// RFC 7009: revokes the token if the caller may (its own instance's tokens, or its
-    /// tenant's secureApi tokens); unknown tokens are not an error.
+    /// tenant's secureApi tokens). Unknown tokens, and tokens of other tenants (which the
+    /// caller must not learn anything about), are not an error; a token of another client of
+    /// the same tenant is refused (§2.1).
     pub async fn revoke(
         &self,
         caller: &BasicCredentials,
@@ -168,15 +170,19 @@ impl OAuth {
         let Some(context) = self.active(token).await? else {
             return Ok(());
         };
-        let allowed = match &context.instance {
-            Some(instance) => instance.id == caller.instance.id,
-            None => context.tenant.id == caller.tenant.id,
-        };
-        if allowed {
-            self.store
-                .revoke_token(context.token.id, clock::now())
-                .await?;
+        if context.tenant.id != caller.tenant.id {
+            return Ok(());
         }
+        if context
+            .instance
+            .as_ref()
+            .is_some_and(|instance| instance.id != caller.instance.id)
+        {
+            return Err(DomainError::NotYourToken);
+        }
+        self.store
+            .revoke_token(context.token.id, clock::now())
+            .await?;
         Ok(())
     }
 

@@ -171,6 +171,9 @@ impl From<DomainError> for ApiError {
             DomainError::InvalidResource { .. } => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_resource", description)
             }
+            DomainError::NotYourToken => {
+                ApiError::new(StatusCode::BAD_REQUEST, "unauthorized_client", description)
+            }
             DomainError::InvalidScope { .. } => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_scope", description)
             }

@@ -235,7 +235,7 @@ pub async fn introspect(
     request_body(content = OAuthForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Revoked, or nothing to revoke"),
-        (status = 400, description = "`invalid_request`", body = ErrorBody),
+        (status = 400, description = "`invalid_request`; `unauthorized_client` for a token of another client", body = ErrorBody),
         (status = 401, description = "`invalid_client`", body = ErrorBody),
     ),
     security(("basic" = []), ())

@@ -1,0 +1,961 @@
+//! The admin CLI as a script sees it: the real binary, its `--json` output parsed, its exit
+//! codes and error messages, its configuration layers, the server key file, and `serve`'s
+//! shutdown on SIGTERM.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::Value;
+use support::Deployment;
+
+// ---- helpers ---------------------------------------------------------------------------------
+
+/// Runs a command that must fail: non-zero exit, nothing on stdout, a message on stderr.
+/// Returns the message.
+fn fails(output: Output, what: &str) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        !output.status.success(),
+        "{what} should fail but succeeded: {stdout}"
+    );
+    assert!(
+        stdout.trim().is_empty(),
+        "{what} failed but printed on stdout: {stdout}"
+    );
+    assert!(
+        !stderr.trim().is_empty(),
+        "{what} failed without a message on stderr"
+    );
+    stderr
+}
+
+/// Parses stdout as exactly one JSON value (serde rejects anything after it).
+fn json_of(output: &Output, what: &str) -> Value {
+    assert!(
+        output.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{what} printed no single JSON value ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+fn str_of<'a>(json: &'a Value, key: &str) -> &'a str {
+    json[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} is not a string in {json}"))
+}
+
+fn is_lower_hex(text: &str, len: usize) -> bool {
+    text.len() == len
+        && text
+            .chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+}
+
+fn create_instance(deployment: &Deployment, tenant: &str, name: &str, kind: &str) -> Value {
+    deployment.cli_json(&[
+        "instance", "create", "--tenant", tenant, "--name", name, "--type", kind, "--json",
+    ])
+}
+
+fn create_instance_output(deployment: &Deployment, tenant: &str, name: &str, kind: &str) -> Output {
+    deployment.cli(&[
+        "instance", "create", "--tenant", tenant, "--name", name, "--type", kind, "--json",
+    ])
+}
+
+/// `api_host_url` as `instance create` shows it, with extra arguments and environment.
+fn shown_api_host_url(
+    deployment: &Deployment,
+    name: &str,
+    extra_args: &[&str],
+    env: &[(&str, &str)],
+) -> String {
+    let mut args = vec![
+        "instance",
+        "create",
+        "--tenant",
+        "acme",
+        "--name",
+        name,
+        "--type",
+        "dw-tracker",
+        "--json",
+    ];
+    args.extend_from_slice(extra_args);
+    let mut command = deployment.command(&args);
+    command.envs(env.iter().copied());
+    let output = command.output().expect("run cdp-auth");
+    str_of(&json_of(&output, "instance create"), "api_host_url").to_owned()
+}
+
+/// A `Command` for this deployment with no database configured by the environment.
+fn command_without_database_env(deployment: &Deployment, args: &[&str]) -> Command {
+    let mut command = deployment.command(args);
+    command.env_remove("CDP_AUTH_DATABASE");
+    command
+}
+
+/// Waits for a child to exit, killing it (and failing) after `limit`.
+fn wait_at_most(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("poll child") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs `serve` on an ephemeral port, expecting it to refuse to start: returns its stderr.
+fn serve_refuses(deployment: &Deployment) -> String {
+    let mut child = deployment
+        .command(&["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn cdp-auth serve");
+    let status = wait_at_most(&mut child, Duration::from_secs(30), "serve");
+    let output = child.wait_with_output().expect("collect serve output");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        !status.success(),
+        "serve should have refused to start: {stdout}"
+    );
+    assert!(
+        !stdout.contains("listening on"),
+        "serve listened although it should refuse: {stdout}"
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn key_file(deployment: &Deployment) -> std::path::PathBuf {
+    deployment.dir().join("cdp-auth.key")
+}
+
+fn mode_of(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+// ---- tenants -------------------------------------------------------------------------------
+
+#[test]
+fn tenant_create_prints_one_json_object_with_the_shown_once_secret() {
+    let deployment = Deployment::new();
+    let output = deployment.cli(&[
+        "tenant",
+        "create",
+        "--name",
+        "acme",
+        "--environment",
+        "uat",
+        "--json",
+    ]);
+    let tenant = json_of(&output, "tenant create");
+    assert!(tenant.is_object(), "not an object: {tenant}");
+    let id = str_of(&tenant, "id");
+    assert!(
+        id.parse::<u64>().is_ok_and(|n| n > 0),
+        "id is not a positive integer as a string: {id}"
+    );
+    assert_eq!(tenant["name"], "acme");
+    assert_eq!(tenant["environment"], "uat");
+    let hash = str_of(&tenant, "tenant_hash");
+    assert!(is_lower_hex(hash, 32), "tenant_hash {hash:?}");
+    let secret = str_of(&tenant, "oauth_key_secret");
+    assert!(is_lower_hex(secret, 16), "oauth_key_secret {secret:?}");
+
+    let second = deployment.tenant("globex", "cs");
+    let second_id: u64 = str_of(&second, "id").parse().unwrap();
+    assert!(
+        second_id > id.parse::<u64>().unwrap(),
+        "ids are allocated in order"
+    );
+    assert_ne!(second["tenant_hash"], tenant["tenant_hash"]);
+    assert_ne!(second["oauth_key_secret"], tenant["oauth_key_secret"]);
+}
+
+#[test]
+fn tenant_without_oauth_has_a_null_secret() {
+    let deployment = Deployment::new();
+    let tenant = deployment.cli_json(&[
+        "tenant",
+        "create",
+        "--name",
+        "open",
+        "--environment",
+        "prod",
+        "--no-oauth",
+        "--json",
+    ]);
+    assert!(
+        tenant
+            .as_object()
+            .expect("object")
+            .contains_key("oauth_key_secret"),
+        "oauth_key_secret key missing: {tenant}"
+    );
+    assert!(tenant["oauth_key_secret"].is_null(), "{tenant}");
+    assert_eq!(tenant["environment"], "prod");
+    let shown = deployment.cli_json(&["tenant", "show", "open", "--json"]);
+    assert_eq!(shown["oauth_enabled"], false);
+}
+
+#[test]
+fn tenant_list_and_show_never_reveal_the_secret() {
+    let deployment = Deployment::new();
+    let empty = deployment.cli_json(&["tenant", "list", "--json"]);
+    assert_eq!(
+        empty,
+        Value::Array(vec![]),
+        "a new deployment has no tenant"
+    );
+
+    let acme = deployment.tenant("acme", "uat");
+    let globex = deployment.tenant("globex", "cs");
+    let list = deployment.cli_json(&["tenant", "list", "--json"]);
+    let list = list.as_array().expect("tenant list --json is an array");
+    assert_eq!(list.len(), 2);
+    let names: Vec<&str> = list.iter().map(|t| str_of(t, "name")).collect();
+    assert!(names.contains(&"acme") && names.contains(&"globex"));
+    for tenant in list {
+        assert!(
+            tenant.get("oauth_key_secret").is_none(),
+            "a listing shows the secret: {tenant}"
+        );
+    }
+
+    let by_id = deployment.cli_json(&["tenant", "show", str_of(&acme, "id"), "--json"]);
+    let by_name = deployment.cli_json(&["tenant", "show", "acme", "--json"]);
+    assert_eq!(by_id, by_name);
+    assert_eq!(by_id["id"], acme["id"]);
+    assert_eq!(by_id["name"], "acme");
+    assert_eq!(by_id["environment"], "uat");
+    assert_eq!(by_id["tenant_hash"], acme["tenant_hash"]);
+    assert_eq!(by_id["oauth_enabled"], true);
+    assert!(by_id.get("oauth_key_secret").is_none(), "{by_id}");
+    let other = deployment.cli_json(&["tenant", "show", "globex", "--json"]);
+    assert_eq!(other["id"], globex["id"]);
+}
+
+#[test]
+fn duplicate_tenant_name_is_refused() {
+    let deployment = Deployment::new();
+    deployment.tenant("acme", "uat");
+    let message = fails(
+        deployment.cli(&[
+            "tenant",
+            "create",
+            "--name",
+            "acme",
+            "--environment",
+            "prod",
+            "--json",
+        ]),
+        "a second tenant named acme",
+    );
+    assert!(
+        message.contains("acme") && message.contains("already exists"),
+        "unclear message: {message}"
+    );
+    let list = deployment.cli_json(&["tenant", "list", "--json"]);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn bad_environment_is_refused_with_the_allowed_values() {
+    let deployment = Deployment::new();
+    let message = fails(
+        deployment.cli(&[
+            "tenant",
+            "create",
+            "--name",
+            "acme",
+            "--environment",
+            "qa",
+            "--json",
+        ]),
+        "environment qa",
+    );
+    for word in ["qa", "cs", "uat", "prod"] {
+        assert!(message.contains(word), "message lacks {word}: {message}");
+    }
+}
+
+#[test]
+fn unknown_tenant_is_refused() {
+    let deployment = Deployment::new();
+    deployment.tenant("acme", "uat");
+    let message = fails(
+        create_instance_output(&deployment, "nobody", "loader", "dw-tracker"),
+        "an instance in an unknown tenant",
+    );
+    assert!(
+        message.contains("nobody") && message.contains("not found"),
+        "unclear message: {message}"
+    );
+    let message = fails(
+        create_instance_output(&deployment, "999", "loader", "dw-tracker"),
+        "an instance in tenant 999",
+    );
+    assert!(message.contains("999"), "unclear message: {message}");
+    let message = fails(
+        deployment.cli(&["tenant", "show", "nobody", "--json"]),
+        "tenant show nobody",
+    );
+    assert!(message.contains("nobody"), "unclear message: {message}");
+}
+
+// ---- instances -----------------------------------------------------------------------------
+
+#[test]
+fn instance_create_prints_the_credentials_once() {
+    let deployment = Deployment::new();
+    let tenant = deployment.tenant("acme", "uat");
+    let now = time::OffsetDateTime::now_utc();
+    let mut usernames = Vec::new();
+    for (kind, prefix) in [
+        ("dw-tracker", "tracker_"),
+        ("profiles-360", "profiles_"),
+        ("webtag", "webtag_"),
+    ] {
+        let output = create_instance_output(&deployment, "acme", &format!("{kind} one"), kind);
+        let instance = json_of(&output, "instance create");
+        assert!(instance.is_object(), "{instance}");
+        let id = str_of(&instance, "id");
+        assert!(id.parse::<u64>().is_ok(), "id {id:?}");
+        assert_eq!(instance["name"], format!("{kind} one").as_str());
+        assert_eq!(instance["type"], kind);
+        assert_eq!(instance["api_host_url"], "http://127.0.0.1:8080");
+        assert_eq!(instance["auth_host_url"], "http://127.0.0.1:8080");
+        if let Some(tenant_id) = instance.get("tenant_id") {
+            assert_eq!(tenant_id, &tenant["id"]);
+        }
+
+        let username = str_of(&instance, "username");
+        let suffix = username
+            .strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("{kind} username {username:?} lacks {prefix}"));
+        assert!(
+            suffix.len() == 6
+                && suffix
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
+            "username suffix {suffix:?}"
+        );
+        usernames.push(username.to_owned());
+
+        let password = str_of(&instance, "password");
+        assert!(
+            password.len() >= 24 && password.chars().all(|c| c.is_ascii_alphanumeric()),
+            "password of {} chars is not 24+ of [A-Za-z0-9]",
+            password.len()
+        );
+
+        let expiry = str_of(&instance, "password_expiry_date");
+        let format =
+            time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+        let expiry = time::PrimitiveDateTime::parse(expiry, format)
+            .unwrap_or_else(|e| panic!("password_expiry_date {expiry:?}: {e}"))
+            .assume_utc();
+        let ahead = expiry - now;
+        assert!(
+            ahead > time::Duration::days(364) && ahead < time::Duration::days(366),
+            "password expires {ahead} from now, not about 365 days"
+        );
+    }
+    usernames.sort();
+    usernames.dedup();
+    assert_eq!(usernames.len(), 3, "usernames are unique");
+}
+
+#[test]
+fn bad_instance_type_is_refused_with_the_allowed_values() {
+    let deployment = Deployment::new();
+    deployment.tenant("acme", "uat");
+    let message = fails(
+        create_instance_output(&deployment, "acme", "loader", "tracker"),
+        "type tracker",
+    );
+    for word in ["tracker", "dw-tracker", "profiles-360", "webtag"] {
+        assert!(message.contains(word), "message lacks {word}: {message}");
+    }
+    let list = deployment.cli_json(&["instance", "list", "--json"]);
+    assert_eq!(list, Value::Array(vec![]));
+}
+
+#[test]
+fn a_tenant_holds_at_most_five_instances_of_each_type() {
+    let deployment = Deployment::new();
+    let acme = deployment.tenant("acme", "uat");
+    deployment.tenant("globex", "uat");
+    for n in 1..=5 {
+        create_instance(&deployment, "acme", &format!("loader {n}"), "dw-tracker");
+    }
+    let message = fails(
+        create_instance_output(&deployment, str_of(&acme, "id"), "loader 6", "dw-tracker"),
+        "a sixth dw-tracker instance",
+    );
+    assert!(
+        message.contains('5') && message.contains("dw-tracker"),
+        "unclear message: {message}"
+    );
+    // Another type in the same tenant, and the same type in another tenant, still work.
+    let other_type = create_instance(&deployment, "acme", "reader", "profiles-360");
+    assert_eq!(other_type["type"], "profiles-360");
+    let other_tenant = create_instance(&deployment, "globex", "loader", "dw-tracker");
+    assert_eq!(other_tenant["type"], "dw-tracker");
+    let listed = deployment.cli_json(&["instance", "list", "--tenant", "acme", "--json"]);
+    assert_eq!(listed.as_array().unwrap().len(), 6);
+}
+
+#[test]
+fn instance_limit_is_configurable_by_flag() {
+    let deployment = Deployment::new();
+    deployment.tenant("acme", "uat");
+    let limited = |name: &str| {
+        deployment.cli(&[
+            "instance",
+            "create",
+            "--tenant",
+            "acme",
+            "--name",
+            name,
+            "--type",
+            "webtag",
+            "--max-instances-per-type",
+            "2",
+            "--json",
+        ])
+    };
+    json_of(&limited("one"), "first webtag");
+    json_of(&limited("two"), "second webtag");
+    let message = fails(limited("three"), "a third webtag with a limit of 2");
+    assert!(message.contains('2'), "unclear message: {message}");
+}
+
+#[test]
+fn instance_list_show_disable_enable_and_rotate() {
+    let deployment = Deployment::new();
+    let acme = deployment.tenant("acme", "uat");
+    deployment.tenant("globex", "cs");
+    let loader = create_instance(&deployment, "acme", "loader", "dw-tracker");
+    let reader = create_instance(&deployment, "acme", "reader", "profiles-360");
+    let foreign = create_instance(&deployment, "globex", "tag", "webtag");
+    let id = str_of(&loader, "id");
+    let username = str_of(&loader, "username");
+
+    let all = deployment.cli_json(&["instance", "list", "--json"]);
+    let all = all.as_array().expect("instance list --json is an array");
+    assert_eq!(all.len(), 3);
+    for instance in all {
+        assert!(
+            instance.get("password").is_none(),
+            "a listing shows a password: {instance}"
+        );
+    }
+    let of_acme = deployment.cli_json(&["instance", "list", "--tenant", "acme", "--json"]);
+    let mut names: Vec<&str> = of_acme
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|i| str_of(i, "name"))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["loader", "reader"]);
+    let of_globex = deployment.cli_json(&[
+        "instance",
+        "list",
+        "--tenant",
+        str_of(&foreign, "tenant_id"),
+        "--json",
+    ]);
+    assert_eq!(of_globex.as_array().unwrap().len(), 1);
+    assert_eq!(of_globex[0]["username"], foreign["username"]);
+
+    let by_id = deployment.cli_json(&["instance", "show", id, "--json"]);
+    let by_username = deployment.cli_json(&["instance", "show", username, "--json"]);
+    assert_eq!(by_id, by_username);
+    assert_eq!(by_id["id"], loader["id"]);
+    assert_eq!(by_id["name"], "loader");
+    assert_eq!(by_id["type"], "dw-tracker");
+    assert_eq!(by_id["username"], username);
+    assert_eq!(by_id["tenant_id"], acme["id"]);
+    assert_eq!(
+        by_id["password_expiry_date"],
+        loader["password_expiry_date"]
+    );
+    assert_eq!(by_id["disabled"], false);
+    assert!(by_id.get("password").is_none(), "show reveals: {by_id}");
+
+    let disabled = deployment.cli_json(&["instance", "disable", username, "--json"]);
+    assert_eq!(disabled["id"], loader["id"]);
+    assert_eq!(disabled["disabled"], true);
+    let shown = deployment.cli_json(&["instance", "show", id, "--json"]);
+    assert_eq!(shown["disabled"], true);
+    let untouched = deployment.cli_json(&["instance", "show", str_of(&reader, "id"), "--json"]);
+    assert_eq!(untouched["disabled"], false);
+    let enabled = deployment.cli_json(&["instance", "enable", id, "--json"]);
+    assert_eq!(enabled["disabled"], false);
+
+    let rotated = deployment.cli_json(&["instance", "rotate-password", id, "--json"]);
+    assert_eq!(rotated["id"], loader["id"]);
+    assert_eq!(rotated["username"], username);
+    let password = str_of(&rotated, "password");
+    assert!(password.len() >= 24 && password.chars().all(|c| c.is_ascii_alphanumeric()));
+    assert_ne!(rotated["password"], loader["password"]);
+    assert!(rotated["password_expiry_date"].is_string(), "{rotated}");
+
+    for (verb, what) in [
+        ("show", "an unknown instance"),
+        ("disable", "disabling an unknown instance"),
+        ("enable", "enabling an unknown instance"),
+        ("rotate-password", "rotating an unknown instance"),
+    ] {
+        let message = fails(
+            deployment.cli(&["instance", verb, "tracker_nobody", "--json"]),
+            what,
+        );
+        assert!(
+            message.contains("tracker_nobody"),
+            "unclear message: {message}"
+        );
+    }
+}
+
+/// What the CLI does, the server honours: disable stops logins, rotation retires the old
+/// password.
+#[tokio::test]
+async fn disable_and_rotate_take_effect_on_the_server() {
+    let deployment = Deployment::new();
+    deployment.tenant("acme", "uat");
+    let instance = deployment.instance("acme", "loader", "dw-tracker");
+    let server = deployment.serve();
+    let login = |password: String| {
+        let request = server
+            .client
+            .post(server.url("/authentication?action=login"))
+            .basic_auth(&instance.username, Some(password))
+            .header("Content-Type", "application/json");
+        async move { request.send().await.expect("login request") }
+    };
+
+    assert_eq!(login(instance.password.clone()).await.status(), 200);
+    deployment.cli_json(&["instance", "disable", &instance.username, "--json"]);
+    let refused = login(instance.password.clone()).await;
+    assert_eq!(refused.status(), 403);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "instance_disabled");
+    deployment.cli_json(&["instance", "enable", &instance.username, "--json"]);
+    assert_eq!(login(instance.password.clone()).await.status(), 200);
+
+    let rotated =
+        deployment.cli_json(&["instance", "rotate-password", &instance.username, "--json"]);
+    assert_eq!(login(instance.password.clone()).await.status(), 401);
+    assert_eq!(
+        login(str_of(&rotated, "password").to_owned())
+            .await
+            .status(),
+        200
+    );
+}
+
+// ---- configuration -------------------------------------------------------------------------
+
+#[test]
+fn database_flag_alone_creates_and_uses_the_sqlite_file() {
+    let deployment = Deployment::new();
+    let database = deployment.dir().join("by-flag").join("auth.db");
+    std::fs::create_dir_all(database.parent().unwrap()).unwrap();
+    let url = format!("sqlite://{}", database.display());
+
+    let created = command_without_database_env(
+        &deployment,
+        &[
+            "tenant",
+            "create",
+            "--name",
+            "acme",
+            "--environment",
+            "cs",
+            "--json",
+            "--database",
+            &url,
+        ],
+    )
+    .output()
+    .expect("run cdp-auth");
+    let created = json_of(&created, "tenant create --database");
+    assert!(database.exists(), "the SQLite file was not created");
+    let key = database.with_extension("key");
+    assert!(key.exists(), "the key file is not beside the database");
+    assert_eq!(mode_of(&key), 0o600);
+
+    let shown = command_without_database_env(
+        &deployment,
+        &["--database", &url, "tenant", "show", "acme", "--json"],
+    )
+    .output()
+    .expect("run cdp-auth");
+    assert_eq!(
+        json_of(&shown, "tenant show --database")["id"],
+        created["id"]
+    );
+    assert!(
+        !deployment.database_file().exists(),
+        "the default database was used instead of the flag's"
+    );
+}
+
+#[test]
+fn database_flag_beats_the_environment() {
+    let deployment = Deployment::new();
+    let other = deployment.dir().join("other.db");
+    let url = format!("sqlite://{}", other.display());
+    deployment.cli_json(&[
+        "tenant",
+        "create",
+        "--name",
+        "flagged",
+        "--environment",
+        "uat",
+        "--database",
+        &url,
+        "--json",
+    ]);
+    assert!(other.exists());
+    // The environment's database (the harness's) knows nothing of it.
+    let from_env = deployment.cli_json(&["tenant", "list", "--json"]);
+    assert_eq!(from_env, Value::Array(vec![]));
+    let from_flag = deployment.cli_json(&["tenant", "list", "--database", &url, "--json"]);
+    assert_eq!(from_flag.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn database_from_the_config_file_when_nothing_else_says() {
+    let deployment = Deployment::new();
+    std::fs::write(
+        deployment.dir().join("cdp-auth.toml"),
+        "database = \"sqlite://from-file.db\"\n",
+    )
+    .unwrap();
+    let created = command_without_database_env(
+        &deployment,
+        &[
+            "tenant",
+            "create",
+            "--name",
+            "acme",
+            "--environment",
+            "uat",
+            "--json",
+        ],
+    )
+    .output()
+    .expect("run cdp-auth");
+    json_of(&created, "tenant create with the file's database");
+    assert!(deployment.dir().join("from-file.db").exists());
+    assert!(deployment.dir().join("from-file.key").exists());
+    assert!(!deployment.database_file().exists());
+}
+
+#[test]
+fn default_database_is_cdp_auth_db_in_the_working_folder() {
+    let deployment = Deployment::new();
+    let created = command_without_database_env(
+        &deployment,
+        &[
+            "tenant",
+            "create",
+            "--name",
+            "acme",
+            "--environment",
+            "uat",
+            "--json",
+        ],
+    )
+    .output()
+    .expect("run cdp-auth");
+    json_of(&created, "tenant create with the default database");
+    assert!(deployment.database_file().exists());
+    assert_eq!(mode_of(&key_file(&deployment)), 0o600);
+}
+
+#[test]
+fn api_host_url_flag_beats_env_beats_file_beats_default() {
+    let deployment = Deployment::new();
+    deployment.tenant("acme", "uat");
+
+    assert_eq!(
+        shown_api_host_url(&deployment, "default", &[], &[]),
+        "http://127.0.0.1:8080"
+    );
+
+    std::fs::write(
+        deployment.dir().join("cdp-auth.toml"),
+        "api_host_url = \"https://file.example\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        shown_api_host_url(&deployment, "file", &[], &[]),
+        "https://file.example"
+    );
+
+    let env = [("CDP_AUTH_API_HOST_URL", "https://env.example")];
+    assert_eq!(
+        shown_api_host_url(&deployment, "env", &[], &env),
+        "https://env.example"
+    );
+
+    assert_eq!(
+        shown_api_host_url(
+            &deployment,
+            "flag",
+            &["--api-host-url", "https://flag.example"],
+            &env
+        ),
+        "https://flag.example"
+    );
+}
+
+#[test]
+fn host_urls_default_to_the_public_url_and_the_listen_address() {
+    let deployment = Deployment::new();
+    deployment.tenant("acme", "uat");
+    std::fs::write(
+        deployment.dir().join("cdp-auth.toml"),
+        "listen = \"127.0.0.1:9999\"\nauth_host_url = \"https://auth.file.example\"\n",
+    )
+    .unwrap();
+    let instance = create_instance(&deployment, "acme", "derived", "dw-tracker");
+    assert_eq!(instance["api_host_url"], "http://127.0.0.1:9999");
+    assert_eq!(instance["auth_host_url"], "https://auth.file.example");
+
+    let mut command = deployment.command(&[
+        "instance", "create", "--tenant", "acme", "--name", "public", "--type", "webtag", "--json",
+    ]);
+    command.env("CDP_AUTH_PUBLIC_URL", "https://cdp.example/");
+    let instance = json_of(&command.output().unwrap(), "instance create");
+    assert_eq!(instance["api_host_url"], "https://cdp.example");
+    assert_eq!(
+        instance["auth_host_url"], "https://auth.file.example",
+        "the file's auth_host_url still beats the env's public URL, which only sets defaults"
+    );
+}
+
+#[test]
+fn a_broken_config_file_is_refused() {
+    let deployment = Deployment::new();
+    std::fs::write(
+        deployment.dir().join("cdp-auth.toml"),
+        "api_hostURL = \"https://typo.example\"\n",
+    )
+    .unwrap();
+    let message = fails(
+        deployment.cli(&["tenant", "list", "--json"]),
+        "a config file with an unknown key",
+    );
+    assert!(
+        message.contains("cdp-auth.toml"),
+        "message does not name the file: {message}"
+    );
+}
+
+// ---- the server key ------------------------------------------------------------------------
+
+#[test]
+fn key_file_is_created_private_beside_the_database() {
+    let deployment = Deployment::new();
+    assert!(!key_file(&deployment).exists());
+    deployment.tenant("acme", "uat");
+    let key = key_file(&deployment);
+    assert!(key.exists(), "no cdp-auth.key beside cdp-auth.db");
+    assert_eq!(mode_of(&key), 0o600, "key file mode");
+    let text = std::fs::read_to_string(&key).unwrap();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .expect("key file holds base64");
+    assert_eq!(bytes.len(), 32);
+    // Later commands reuse it.
+    deployment.tenant("globex", "cs");
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), text);
+}
+
+#[test]
+fn a_deleted_key_file_is_not_silently_replaced() {
+    let deployment = Deployment::new();
+    deployment.tenant("acme", "uat");
+    std::fs::remove_file(key_file(&deployment)).unwrap();
+
+    let message = fails(
+        deployment.cli(&["tenant", "list", "--json"]),
+        "a command without its key file",
+    );
+    assert!(
+        message.contains("key"),
+        "message does not name the key: {message}"
+    );
+    let message = fails(
+        create_instance_output(&deployment, "acme", "loader", "dw-tracker"),
+        "instance create without the key file",
+    );
+    assert!(
+        message.contains("key"),
+        "message does not name the key: {message}"
+    );
+    let message = serve_refuses(&deployment);
+    assert!(
+        message.contains("key"),
+        "serve's message does not name the key: {message}"
+    );
+    assert!(
+        !key_file(&deployment).exists(),
+        "a new key file was made in place of the lost one"
+    );
+}
+
+#[test]
+fn a_wrong_key_is_refused() {
+    let deployment = Deployment::new();
+    deployment.tenant("acme", "uat");
+    let key = key_file(&deployment);
+    let original = std::fs::read_to_string(&key).unwrap();
+    let wrong = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    assert_ne!(original.trim(), wrong);
+    std::fs::write(&key, format!("{wrong}\n")).unwrap();
+
+    let message = fails(
+        deployment.cli(&["tenant", "list", "--json"]),
+        "a command with the wrong key",
+    );
+    assert!(
+        message.contains("key"),
+        "message does not name the key: {message}"
+    );
+    let message = serve_refuses(&deployment);
+    assert!(
+        message.contains("key"),
+        "serve's message does not name the key: {message}"
+    );
+
+    // The right key brings the deployment back.
+    std::fs::write(&key, original).unwrap();
+    let list = deployment.cli_json(&["tenant", "list", "--json"]);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_malformed_key_file_is_refused() {
+    let deployment = Deployment::new();
+    deployment.tenant("acme", "uat");
+    std::fs::write(key_file(&deployment), "not a key\n").unwrap();
+    let message = fails(
+        deployment.cli(&["tenant", "list", "--json"]),
+        "a command with a malformed key file",
+    );
+    assert!(
+        message.contains("key"),
+        "message does not name the key: {message}"
+    );
+}
+
+// ---- serve ---------------------------------------------------------------------------------
+
+/// Starts `serve` on an ephemeral port; returns the child and its `host:port` once it has
+/// printed its `listening on` line.
+fn spawn_serve(deployment: &Deployment) -> (Child, String) {
+    let mut child = deployment
+        .command(&["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn cdp-auth serve");
+    match listening_address(&mut child) {
+        Some(address) => (child, address),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("serve exited before listening");
+        }
+    }
+}
+
+/// Reads the server's stdout up to its `listening on http://ADDRESS` line.
+fn listening_address(child: &mut Child) -> Option<String> {
+    let mut stdout = BufReader::new(child.stdout.take()?);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if stdout.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        if let Some(address) = line.trim().strip_prefix("listening on http://") {
+            return Some(address.to_owned());
+        }
+    }
+}
+
+fn sigterm(child: &Child) {
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success(), "kill -TERM failed");
+}
+
+#[test]
+fn serve_exits_cleanly_on_sigterm() {
+    let deployment = Deployment::new();
+    deployment.tenant("acme", "uat");
+    let (mut child, address) = spawn_serve(&deployment);
+    // One whole request first, so the server is surely up and running.
+    let mut stream = std::net::TcpStream::connect(&address).expect("connect to the server");
+    write!(
+        stream,
+        "GET /token?scheme=a1user HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 "),
+        "no HTTP answer: {response}"
+    );
+
+    sigterm(&child);
+    let status = wait_at_most(&mut child, Duration::from_secs(15), "serve after SIGTERM");
+    assert!(status.success(), "serve exited with {status} on SIGTERM");
+}
+
+/// A supervisor may stop a server as soon as it reports it is listening: by then SIGTERM must
+/// already mean a graceful stop, not the default action that kills the process.
+#[test]
+fn serve_honours_sigterm_as_soon_as_it_says_it_is_listening() {
+    let deployment = Deployment::new();
+    deployment.tenant("acme", "uat");
+    let (mut child, _) = spawn_serve(&deployment);
+    sigterm(&child);
+    let status = wait_at_most(&mut child, Duration::from_secs(15), "serve after SIGTERM");
+    assert!(status.success(), "serve exited with {status} on SIGTERM");
+}

@@ -1,0 +1,734 @@
+//! The OAuth 2.0 endpoints over HTTP, against the real binary on a real SQLite file: the
+//! client_credentials grant (RFC 6749 §4.4, §5) with both client authentication methods,
+//! introspection (RFC 7662) of tokens of all three dialects, revocation (RFC 7009) and the
+//! server metadata (RFC 8414), with every error a client can provoke.
+//!
+//! Every response goes through [`send`], which refuses a 5xx and checks the JSON error shape.
+//! Each server sees fewer than 10 failed credential checks, under SPEC's throttling default.
+
+// The harness's `serve` leaves the child unwaited on the path where it panics anyway.
+#[allow(clippy::zombie_processes)]
+mod support;
+
+use std::fmt;
+
+use reqwest::RequestBuilder;
+use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderMap, WWW_AUTHENTICATE};
+use serde_json::{Value, json};
+
+use support::{Deployment, Instance, Server};
+
+// ---------------------------------------------------------------------------------------------
+// Setting up
+
+/// Creates a tenant through the real CLI and returns its `--json` answer.
+fn tenant(deployment: &Deployment, name: &str, oauth: bool) -> Value {
+    let mut args = vec![
+        "tenant",
+        "create",
+        "--name",
+        name,
+        "--environment",
+        "uat",
+        "--json",
+    ];
+    if !oauth {
+        args.push("--no-oauth");
+    }
+    deployment.cli_json(&args)
+}
+
+/// A served deployment with tenant `acme` (OAuth off unless asked), a dw-tracker instance and
+/// a profiles-360 instance.
+struct Setup {
+    deployment: Deployment,
+    server: Server,
+    tenant: Value,
+    tracker: Instance,
+    a360: Instance,
+}
+
+fn setup(oauth: bool) -> Setup {
+    let deployment = Deployment::new();
+    let tenant = tenant(&deployment, "acme", oauth);
+    let tracker = deployment.instance("acme", "loader", "dw-tracker");
+    let a360 = deployment.instance("acme", "reader", "profiles-360");
+    let server = deployment.serve();
+    Setup {
+        deployment,
+        server,
+        tenant,
+        tracker,
+        a360,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sending and what came back
+
+/// One response, read in full.
+struct Reply {
+    what: String,
+    status: u16,
+    headers: HeaderMap,
+    body: Vec<u8>,
+    json: Value,
+}
+
+impl fmt::Debug for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} → {} {:?} {}",
+            self.what,
+            self.status,
+            self.headers,
+            String::from_utf8_lossy(&self.body)
+        )
+    }
+}
+
+impl Reply {
+    fn error(&self) -> &str {
+        self.json["error"].as_str().unwrap_or("")
+    }
+
+    fn header(&self, name: reqwest::header::HeaderName) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    fn challenges(&self) -> Vec<String> {
+        self.headers
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect()
+    }
+
+    /// Asserts an error answer: this status and this `error` code.
+    #[track_caller]
+    fn expect_error(&self, status: u16, error: &str) -> &Self {
+        assert_eq!(
+            (self.status, self.error()),
+            (status, error),
+            "unexpected answer: {self:?}"
+        );
+        self
+    }
+
+    /// Asserts `200 OK` and returns the JSON.
+    #[track_caller]
+    fn ok(&self) -> &Value {
+        assert_eq!(self.status, 200, "unexpected answer: {self:?}");
+        &self.json
+    }
+}
+
+/// Sends a request and checks what every answer must be: never a 5xx, always a JSON object,
+/// errors with `error` and `error_description`, 401s with `WWW-Authenticate`.
+async fn send(request: RequestBuilder, what: impl Into<String>) -> Reply {
+    let what = what.into();
+    let response = request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{what}: no response: {e}"));
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response
+        .bytes()
+        .await
+        .unwrap_or_else(|e| panic!("{what}: body not read: {e}"))
+        .to_vec();
+    let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let reply = Reply {
+        what,
+        status,
+        headers,
+        body,
+        json,
+    };
+    assert!(status < 500, "server error: {reply:?}");
+    assert!(
+        reply.header(CONTENT_TYPE).starts_with("application/json"),
+        "not JSON: {reply:?}"
+    );
+    assert!(reply.json.is_object(), "not a JSON object: {reply:?}");
+    if status >= 400 {
+        for field in ["error", "error_description"] {
+            assert!(
+                reply.json[field].as_str().is_some_and(|s| !s.is_empty()),
+                "error without {field}: {reply:?}"
+            );
+        }
+    }
+    if status == 401 {
+        assert!(
+            !reply.challenges().is_empty(),
+            "401 without WWW-Authenticate: {reply:?}"
+        );
+    }
+    reply
+}
+
+/// How a request authenticates its client.
+#[derive(Clone, Copy)]
+enum Client<'a> {
+    /// No client authentication.
+    None,
+    /// `client_secret_basic`: `Authorization: Basic`.
+    Basic(&'a str, &'a str),
+    /// `client_secret_post`: `client_id` and `client_secret` in the form.
+    Post(&'a str, &'a str),
+}
+
+impl<'a> Client<'a> {
+    fn basic(instance: &'a Instance) -> Self {
+        Client::Basic(&instance.username, &instance.password)
+    }
+
+    fn post(instance: &'a Instance) -> Self {
+        Client::Post(&instance.username, &instance.password)
+    }
+}
+
+/// `POST path` with a form body built from `pairs` and the client's credentials.
+async fn post_form(
+    server: &Server,
+    path: &str,
+    client: Client<'_>,
+    pairs: &[(&str, &str)],
+) -> Reply {
+    let mut pairs = pairs.to_vec();
+    let mut request = server.client.post(server.url(path));
+    match client {
+        Client::None => {}
+        Client::Basic(username, password) => {
+            request = request.basic_auth(username, Some(password));
+        }
+        Client::Post(id, secret) => {
+            pairs.push(("client_id", id));
+            pairs.push(("client_secret", secret));
+        }
+    }
+    let body = serde_urlencoded::to_string(&pairs).expect("form encodes");
+    post_raw_form(request, body, format!("POST {path}")).await
+}
+
+/// A form POST with the body exactly as given (for repeated parameters).
+async fn post_raw_form(request: RequestBuilder, body: String, what: String) -> Reply {
+    let request = request
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(body.clone());
+    send(request, format!("{what} {body}")).await
+}
+
+/// `POST /oauth/token` with `grant_type=client_credentials` and optional extra parameters.
+async fn token(server: &Server, client: Client<'_>, extra: &[(&str, &str)]) -> Reply {
+    let mut pairs = vec![("grant_type", "client_credentials")];
+    pairs.extend_from_slice(extra);
+    post_form(server, "/oauth/token", client, &pairs).await
+}
+
+/// Asserts an RFC 6749 §5.1 answer with the given scope and returns the access token.
+#[track_caller]
+fn granted(reply: &Reply, scope: &str) -> String {
+    let json = reply.ok();
+    let access_token = json["access_token"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| panic!("no access_token: {reply:?}"));
+    assert_eq!(json["token_type"], "Bearer", "{reply:?}");
+    assert!(
+        json["expires_in"].as_i64().is_some_and(|s| s > 0),
+        "expires_in is not a positive integer: {reply:?}"
+    );
+    assert_eq!(json["scope"], scope, "{reply:?}");
+    assert_eq!(reply.header(CACHE_CONTROL), "no-store", "{reply:?}");
+    access_token.to_owned()
+}
+
+async fn introspect(server: &Server, caller: Client<'_>, token: &str) -> Reply {
+    post_form(server, "/oauth/introspect", caller, &[("token", token)]).await
+}
+
+async fn revoke(server: &Server, caller: Client<'_>, token: &str) -> Reply {
+    post_form(server, "/oauth/revoke", caller, &[("token", token)]).await
+}
+
+/// `POST /authentication?action=login`: the instance's a1user token.
+async fn login(server: &Server, instance: &Instance) -> String {
+    let reply = send(
+        server
+            .client
+            .post(server.url("/authentication?action=login"))
+            .basic_auth(&instance.username, Some(&instance.password))
+            .header(CONTENT_TYPE, "application/json"),
+        "login",
+    )
+    .await;
+    reply.ok()["access_token"].as_str().unwrap().to_owned()
+}
+
+/// `POST /token?scheme=a1user&action=extend` with a Bearer token.
+async fn extend(server: &Server, token: &str) -> Reply {
+    send(
+        server
+            .client
+            .post(server.url("/token?scheme=a1user&action=extend"))
+            .bearer_auth(token)
+            .header(CONTENT_TYPE, "application/json"),
+        "extend",
+    )
+    .await
+}
+
+/// RFC 7662 §2.2: all an inactive token gets.
+fn inactive() -> Value {
+    json!({"active": false})
+}
+
+// ---------------------------------------------------------------------------------------------
+// The token endpoint
+
+#[tokio::test]
+async fn client_credentials_by_basic_and_by_post_answer_rfc_6749_tokens() {
+    let setup = setup(false);
+    let server = &setup.server;
+    let by_basic = token(server, Client::basic(&setup.tracker), &[]).await;
+    let by_basic = granted(&by_basic, "dw:tracker");
+    let by_post = token(server, Client::post(&setup.tracker), &[]).await;
+    let expires_in = by_post.json["expires_in"].as_i64().unwrap();
+    let by_post = granted(&by_post, "dw:tracker");
+    assert_ne!(by_basic, by_post, "each grant mints a new token");
+
+    for access_token in [&by_basic, &by_post] {
+        let found = introspect(server, Client::basic(&setup.a360), access_token).await;
+        let found = found.ok();
+        assert_eq!(found["active"], true, "{found}");
+        assert_eq!(
+            found["username"],
+            setup.tracker.username.as_str(),
+            "{found}"
+        );
+        let lifetime = found["exp"].as_i64().unwrap() - found["iat"].as_i64().unwrap();
+        assert!(
+            (expires_in - 1..=expires_in).contains(&lifetime),
+            "exp - iat = {lifetime}, expires_in = {expires_in}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_scope_must_be_the_instance_types_own() {
+    let setup = setup(false);
+    let server = &setup.server;
+    let tracker = Client::post(&setup.tracker);
+    let a360 = Client::basic(&setup.a360);
+    granted(
+        &token(server, tracker, &[("scope", "dw:tracker")]).await,
+        "dw:tracker",
+    );
+    granted(
+        &token(server, a360, &[("scope", "dw:a360")]).await,
+        "dw:a360",
+    );
+    granted(&token(server, a360, &[]).await, "dw:a360");
+    for (client, scope) in [
+        (tracker, "dw:a360"),
+        (a360, "dw:tracker"),
+        (tracker, "dw:tracker dw:a360"),
+        (tracker, "admin"),
+        (a360, "dw:webtag"),
+    ] {
+        let reply = token(server, client, &[("scope", scope)]).await;
+        reply.expect_error(400, "invalid_scope");
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_password_or_unknown_client_is_invalid_client_with_a_challenge() {
+    let setup = setup(false);
+    let server = &setup.server;
+    let user = setup.tracker.username.as_str();
+    let wrong = "A".repeat(24);
+    let unknown = "tracker_zzzzzz";
+
+    let replies = [
+        token(server, Client::Basic(user, &wrong), &[]).await,
+        token(server, Client::Basic(unknown, &wrong), &[]).await,
+        token(server, Client::Post(user, &wrong), &[]).await,
+        token(server, Client::Post(unknown, &wrong), &[]).await,
+    ];
+    for reply in &replies {
+        reply.expect_error(401, "invalid_client");
+        assert!(
+            reply.challenges().iter().any(|c| c.starts_with("Basic ")),
+            "RFC 6749 §5.2: a Basic challenge: {reply:?}"
+        );
+        assert!(!String::from_utf8_lossy(&reply.body).contains(&wrong));
+    }
+    assert_eq!(
+        replies[0].body, replies[1].body,
+        "unknown username and wrong password answer identically"
+    );
+    assert_eq!(replies[2].body, replies[3].body);
+
+    // No client authentication at all.
+    token(server, Client::None, &[])
+        .await
+        .expect_error(401, "invalid_client");
+
+    // The right password still works afterwards.
+    granted(
+        &token(server, Client::basic(&setup.tracker), &[]).await,
+        "dw:tracker",
+    );
+}
+
+#[tokio::test]
+async fn malformed_token_requests_are_refused_with_rfc_6749_codes() {
+    let setup = setup(false);
+    let server = &setup.server;
+    let tracker = &setup.tracker;
+    let (user, pass) = (tracker.username.as_str(), tracker.password.as_str());
+
+    // Both client authentication methods at once.
+    let both = server
+        .client
+        .post(server.url("/oauth/token"))
+        .basic_auth(user, Some(pass));
+    let body = serde_urlencoded::to_string([
+        ("grant_type", "client_credentials"),
+        ("client_id", user),
+        ("client_secret", pass),
+    ])
+    .unwrap();
+    post_raw_form(both, body, "both methods".into())
+        .await
+        .expect_error(400, "invalid_request");
+
+    // No grant_type.
+    post_form(server, "/oauth/token", Client::basic(tracker), &[])
+        .await
+        .expect_error(400, "invalid_request");
+    post_form(
+        server,
+        "/oauth/token",
+        Client::basic(tracker),
+        &[("scope", "dw:tracker")],
+    )
+    .await
+    .expect_error(400, "invalid_request");
+
+    // Grants we do not support.
+    for grant in [
+        "password",
+        "authorization_code",
+        "refresh_token",
+        "CLIENT_CREDENTIALS",
+    ] {
+        post_form(
+            server,
+            "/oauth/token",
+            Client::basic(tracker),
+            &[("grant_type", grant)],
+        )
+        .await
+        .expect_error(400, "unsupported_grant_type");
+    }
+
+    // A repeated parameter (RFC 6749 §3.2).
+    for body in [
+        "grant_type=client_credentials&grant_type=client_credentials".to_owned(),
+        "grant_type=client_credentials&scope=dw:tracker&scope=dw:tracker".to_owned(),
+        format!(
+            "grant_type=client_credentials&client_id={user}&client_id={user}&client_secret={pass}"
+        ),
+    ] {
+        let mut request = server.client.post(server.url("/oauth/token"));
+        if !body.contains("client_id") {
+            request = request.basic_auth(user, Some(pass));
+        }
+        let reply = post_raw_form(request, body, "repeated".into()).await;
+        assert_eq!(reply.status, 400, "{reply:?}");
+        assert_eq!(reply.error(), "invalid_request", "{reply:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Introspection
+
+#[tokio::test]
+async fn introspection_describes_tokens_of_all_three_dialects() {
+    // OAuth on: the secureApi create checks the oauth_key_secret.
+    let setup = setup(true);
+    let server = &setup.server;
+    let tenant_id = setup.tenant["id"].as_str().unwrap();
+    let tenant_hash = setup.tenant["tenant_hash"].as_str().unwrap();
+    let secret = setup.tenant["oauth_key_secret"].as_str().unwrap();
+
+    let a1user = login(server, &setup.tracker).await;
+    let oauth = granted(
+        &token(server, Client::basic(&setup.a360), &[]).await,
+        "dw:a360",
+    );
+    let secure = send(
+        server
+            .client
+            .post(server.url("/secureApi/token/profile/create"))
+            .header("tenant_hash", tenant_hash)
+            .header("oauth_key_secret", secret)
+            .header(CONTENT_TYPE, "application/json")
+            .body(json!({"resource": ["basic", "segments"], "validity": 30}).to_string()),
+        "secureApi create",
+    )
+    .await;
+    let secure = secure.ok()["token"].as_str().unwrap().to_owned();
+
+    // (token, owner instance, scope, exp - iat) — a1user in uat lives 180 days.
+    let cases = [
+        (
+            &a1user,
+            Some(&setup.tracker),
+            "dw:tracker",
+            Some(180 * 86_400),
+        ),
+        (&oauth, Some(&setup.a360), "dw:a360", None),
+        (&secure, None, "basic segments", Some(30 * 60)),
+    ];
+    for caller in [Client::basic(&setup.tracker), Client::post(&setup.a360)] {
+        for (token, owner, scope, lifetime) in &cases {
+            let reply = introspect(server, caller, token).await;
+            assert_eq!(reply.header(CACHE_CONTROL), "no-store", "{reply:?}");
+            let found = reply.ok();
+            assert_eq!(found["active"], true, "{found}");
+            assert_eq!(found["tenant_id"], tenant_id, "{found}");
+            assert_eq!(found["scope"], *scope, "{found}");
+            assert!(
+                found["token_type"]
+                    .as_str()
+                    .is_some_and(|t| t.eq_ignore_ascii_case("bearer")),
+                "{found}"
+            );
+            assert!(
+                found["client_id"].as_str().is_some_and(|c| !c.is_empty()),
+                "{found}"
+            );
+            let (exp, iat) = (found["exp"].as_i64(), found["iat"].as_i64());
+            let (Some(exp), Some(iat)) = (exp, iat) else {
+                panic!("exp and iat must be integers: {found}");
+            };
+            assert!(exp > iat, "{found}");
+            if let Some(lifetime) = lifetime {
+                assert_eq!(exp - iat, *lifetime, "{found}");
+            }
+            match owner {
+                Some(owner) => {
+                    assert_eq!(found["username"], owner.username.as_str(), "{found}");
+                    assert_eq!(found["client_id"], owner.username.as_str(), "{found}");
+                }
+                None => assert!(found.get("username").is_none(), "{found}"),
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn foreign_and_unknown_tokens_are_inactive() {
+    let setup = setup(false);
+    let server = &setup.server;
+    tenant(&setup.deployment, "globex", false);
+    let stranger = setup.deployment.instance("globex", "other", "dw-tracker");
+
+    let ours = granted(
+        &token(server, Client::basic(&setup.tracker), &[]).await,
+        "dw:tracker",
+    );
+    let theirs = granted(
+        &token(server, Client::basic(&stranger), &[]).await,
+        "dw:tracker",
+    );
+    let their_a1user = login(server, &stranger).await;
+
+    for (caller, token) in [
+        (Client::basic(&setup.tracker), &theirs),
+        (Client::basic(&setup.a360), &their_a1user),
+        (Client::basic(&stranger), &ours),
+    ] {
+        assert_eq!(introspect(server, caller, token).await.ok(), &inactive());
+    }
+    for unknown in [
+        "f265e508-c599-44e3-ab60-60a040a9154a",
+        "A".repeat(48).as_str(),
+        "",
+        "x".repeat(600).as_str(),
+    ] {
+        let reply = introspect(server, Client::basic(&setup.tracker), unknown).await;
+        assert_eq!(reply.ok(), &inactive(), "{reply:?}");
+    }
+    // Each token is still active to its own tenant.
+    for (caller, token) in [(&setup.a360, &ours), (&stranger, &theirs)] {
+        let reply = introspect(server, Client::basic(caller), token).await;
+        assert_eq!(reply.ok()["active"], true, "{reply:?}");
+    }
+}
+
+#[tokio::test]
+async fn introspection_and_revocation_need_an_authenticated_client() {
+    let setup = setup(false);
+    let server = &setup.server;
+    let access_token = granted(
+        &token(server, Client::basic(&setup.tracker), &[]).await,
+        "dw:tracker",
+    );
+    let wrong = "B".repeat(24);
+    for path in ["/oauth/introspect", "/oauth/revoke"] {
+        for client in [Client::None, Client::Basic(&setup.tracker.username, &wrong)] {
+            let reply = post_form(server, path, client, &[("token", &access_token)]).await;
+            reply.expect_error(401, "invalid_client");
+        }
+        // A bearer token is not client authentication.
+        let request = server
+            .client
+            .post(server.url(path))
+            .bearer_auth(&access_token);
+        let body = serde_urlencoded::to_string([("token", access_token.as_str())]).unwrap();
+        post_raw_form(request, body, format!("{path} with Bearer"))
+            .await
+            .expect_error(401, "invalid_client");
+        // The token parameter is required.
+        post_form(server, path, Client::basic(&setup.tracker), &[])
+            .await
+            .expect_error(400, "invalid_request");
+    }
+    // Nothing above revoked it.
+    let reply = introspect(server, Client::basic(&setup.tracker), &access_token).await;
+    assert_eq!(reply.ok()["active"], true, "{reply:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Revocation
+
+#[tokio::test]
+async fn revocation_kills_oauth_and_a1user_tokens_and_accepts_unknown_ones() {
+    let setup = setup(false);
+    let server = &setup.server;
+    let tracker = Client::basic(&setup.tracker);
+
+    // Unknown tokens: 200 (RFC 7009 §2.2).
+    for unknown in ["f265e508-c599-44e3-ab60-60a040a9154a", "nope", ""] {
+        revoke(server, tracker, unknown).await.ok();
+    }
+
+    // An OAuth token, revoked by client_secret_post: introspects inactive, and again 200.
+    let oauth = granted(&token(server, tracker, &[]).await, "dw:tracker");
+    revoke(server, Client::post(&setup.tracker), &oauth)
+        .await
+        .ok();
+    assert_eq!(introspect(server, tracker, &oauth).await.ok(), &inactive());
+    revoke(server, tracker, &oauth).await.ok();
+
+    // An a1user token extends before and not after.
+    let a1user = login(server, &setup.tracker).await;
+    extend(server, &a1user).await.ok();
+    revoke(server, tracker, &a1user).await.ok();
+    extend(server, &a1user)
+        .await
+        .expect_error(401, "invalid_token");
+    assert_eq!(introspect(server, tracker, &a1user).await.ok(), &inactive());
+}
+
+#[tokio::test]
+async fn a_client_cannot_revoke_another_clients_token() {
+    let setup = setup(false);
+    let server = &setup.server;
+    tenant(&setup.deployment, "globex", false);
+    let stranger = setup.deployment.instance("globex", "other", "dw-tracker");
+    let ours = granted(
+        &token(server, Client::basic(&setup.tracker), &[]).await,
+        "dw:tracker",
+    );
+    // Another tenant's client learns nothing: the answer is the one for an unknown token.
+    let reply = revoke(server, Client::basic(&stranger), &ours).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    // Another client of the same tenant is refused (RFC 7009 §2.1).
+    revoke(server, Client::basic(&setup.a360), &ours)
+        .await
+        .expect_error(400, "unauthorized_client");
+    let reply = introspect(server, Client::basic(&setup.tracker), &ours).await;
+    assert_eq!(reply.ok()["active"], true, "{reply:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server metadata
+
+/// Asserts RFC 8414 metadata whose endpoints live under `base`.
+#[track_caller]
+fn assert_metadata(metadata: &Value, base: &str) {
+    assert_eq!(metadata["issuer"], base, "{metadata}");
+    for (field, path) in [
+        ("token_endpoint", "/oauth/token"),
+        ("introspection_endpoint", "/oauth/introspect"),
+        ("revocation_endpoint", "/oauth/revoke"),
+    ] {
+        assert_eq!(
+            metadata[field],
+            format!("{base}{path}"),
+            "{field}: {metadata}"
+        );
+    }
+    assert_eq!(
+        metadata["grant_types_supported"],
+        json!(["client_credentials"])
+    );
+    let methods = &metadata["token_endpoint_auth_methods_supported"];
+    for method in ["client_secret_basic", "client_secret_post"] {
+        assert!(
+            methods
+                .as_array()
+                .is_some_and(|m| m.contains(&json!(method))),
+            "{method} not in {metadata}"
+        );
+    }
+}
+
+async fn metadata(server: &Server) -> Value {
+    let reply = send(
+        server
+            .client
+            .get(server.url("/.well-known/oauth-authorization-server")),
+        "metadata",
+    )
+    .await;
+    reply.ok().clone()
+}
+
+#[tokio::test]
+async fn metadata_points_at_the_server_it_came_from() {
+    let deployment = Deployment::new();
+    let server = deployment.serve();
+    let found = metadata(&server).await;
+    assert_metadata(&found, &server.base);
+    // And the endpoints it names answer.
+    let token_endpoint = found["token_endpoint"].as_str().unwrap();
+    let reply = send(
+        server
+            .client
+            .post(token_endpoint)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials"),
+        "POST token_endpoint",
+    )
+    .await;
+    reply.expect_error(401, "invalid_client");
+}
+
+#[tokio::test]
+async fn metadata_uses_the_configured_public_url() {
+    let deployment = Deployment::with_env(&[("CDP_AUTH_PUBLIC_URL", "https://auth.example.test/")]);
+    let server = deployment.serve();
+    assert_metadata(&metadata(&server).await, "https://auth.example.test");
+}
