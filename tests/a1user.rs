@@ -1282,11 +1282,7 @@ async fn database_file_holds_no_token_and_no_password() {
     after_rotation.password = new_password.clone();
     tokens.push(create(&s.server, &basic(&after_rotation)).await.token());
 
-    let mut dump = std::fs::read(s.deployment.database_file()).expect("database file");
-    let wal = s.deployment.database_file().with_extension("db-wal");
-    if let Ok(bytes) = std::fs::read(&wal) {
-        dump.extend(bytes);
-    }
+    let dump = s.deployment.raw_database();
     let contains = |needle: &[u8]| dump.windows(needle.len()).any(|w| w == needle);
     for token in &tokens {
         assert!(

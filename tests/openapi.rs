@@ -25,7 +25,7 @@ use support::{Deployment, Server};
 const OPENAPI_31_SCHEMA: &str = include_str!("data/openapi-3.1-schema.json");
 
 /// The operations the server serves: (method, path).
-const EXPECTED_OPERATIONS: [(&str, &str); 11] = [
+const EXPECTED_OPERATIONS: [(&str, &str); 13] = [
     ("POST", "/authentication"),
     ("GET", "/token"),
     ("POST", "/token"),
@@ -37,12 +37,16 @@ const EXPECTED_OPERATIONS: [(&str, &str); 11] = [
     ("POST", "/oauth/revoke"),
     ("GET", "/.well-known/oauth-authorization-server"),
     ("GET", "/openapi.json"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
 ];
 
 /// Operations that cannot fail and so need no 4xx response.
-const CANNOT_FAIL: [(&str, &str); 2] = [
+const CANNOT_FAIL: [(&str, &str); 4] = [
     ("GET", "/.well-known/oauth-authorization-server"),
     ("GET", "/openapi.json"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
 ];
 
 /// The HTTP methods a Path Item Object may hold.

@@ -14,6 +14,7 @@ pub async fn run(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     let config = config.bound_to(address);
+    let shutdown = shutdown_signal()?;
     tracing::info!(%address, database = %redact_url(&config.database), "cdp-auth serving");
     // A machine-readable line on stdout: tests and scripts that bind port 0 read it.
     println!("listening on http://{address}");
@@ -21,7 +22,7 @@ pub async fn run(config: Config) -> Result<(), String> {
         services,
         config.auth_host_url.clone(),
         listener,
-        shutdown_signal(),
+        shutdown,
     )
     .await
     .map_err(|e| format!("server failed: {e}"))
@@ -41,23 +42,21 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Resolves on SIGTERM or SIGINT. The handlers are installed when this is called, not when
+/// it is first polled, so a signal that arrives right after "listening on" is already ours.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate =
+        signal(SignalKind::terminate()).map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
+    let mut interrupt =
+        signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {},
+            _ = interrupt.recv() => {},
         }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
+        tracing::info!("shutting down: finishing in-flight requests");
+    })
 }
 
 #[cfg(test)]

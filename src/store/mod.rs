@@ -347,8 +347,11 @@ pub trait Store: Send + Sync + 'static {
     /// Settings, tenants and instances, every column.
     async fn export_head(&self) -> Result<Snapshot, StoreError>;
     /// Up to `limit` token rows with ids above `after`, in id order.
-    async fn export_tokens(&self, after: TokenId, limit: u32)
-    -> Result<Vec<TokenRecord>, StoreError>;
+    async fn export_tokens(
+        &self,
+        after: TokenId,
+        limit: u32,
+    ) -> Result<Vec<TokenRecord>, StoreError>;
     /// Inserts settings, tenants and instances with their ids, in one transaction.
     async fn import_head(&self, snapshot: &Snapshot) -> Result<(), StoreError>;
     /// Inserts token rows with their ids, in one transaction.

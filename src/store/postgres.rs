@@ -57,7 +57,10 @@ impl PostgresStore {
     }
 
     /// A transaction holding the advisory lock for `key` until it ends.
-    async fn begin_exclusive(&self, key: LockKey) -> Result<Transaction<'static, Postgres>, StoreError> {
+    async fn begin_exclusive(
+        &self,
+        key: LockKey,
+    ) -> Result<Transaction<'static, Postgres>, StoreError> {
         let mut tx = self.pool.begin().await?;
         query("SELECT pg_advisory_xact_lock($1)")
             .bind(key.advisory_key())
@@ -70,9 +73,15 @@ impl PostgresStore {
     async fn after_import(&self) -> Result<(), StoreError> {
         for table in ["tenants", "instances", "tokens"] {
             let statement = match table {
-                "tenants" => "SELECT setval(pg_get_serial_sequence('tenants', 'id'), COALESCE((SELECT MAX(id) FROM tenants), 0) + 1, false)",
-                "instances" => "SELECT setval(pg_get_serial_sequence('instances', 'id'), COALESCE((SELECT MAX(id) FROM instances), 0) + 1, false)",
-                _ => "SELECT setval(pg_get_serial_sequence('tokens', 'id'), COALESCE((SELECT MAX(id) FROM tokens), 0) + 1, false)",
+                "tenants" => {
+                    "SELECT setval(pg_get_serial_sequence('tenants', 'id'), COALESCE((SELECT MAX(id) FROM tenants), 0) + 1, false)"
+                }
+                "instances" => {
+                    "SELECT setval(pg_get_serial_sequence('instances', 'id'), COALESCE((SELECT MAX(id) FROM instances), 0) + 1, false)"
+                }
+                _ => {
+                    "SELECT setval(pg_get_serial_sequence('tokens', 'id'), COALESCE((SELECT MAX(id) FROM tokens), 0) + 1, false)"
+                }
             };
             query(statement).execute(&self.pool).await?;
         }

@@ -53,7 +53,10 @@ impl SqliteStore {
 
     /// SQLite has one writer at a time; `BEGIN IMMEDIATE` takes the write lock up front (waiting
     /// out `busy_timeout`), so a count-then-insert cannot race another writer.
-    async fn begin_exclusive(&self, _key: LockKey) -> Result<Transaction<'static, Sqlite>, StoreError> {
+    async fn begin_exclusive(
+        &self,
+        _key: LockKey,
+    ) -> Result<Transaction<'static, Sqlite>, StoreError> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 

@@ -1,6 +1,10 @@
-//! The one harness every black-box test uses: a real `cdp-auth` binary serving a real SQLite
-//! file in a fresh temporary folder on an ephemeral port, plus helpers that set up tenants and
-//! instances through the real CLI.
+//! The one harness every black-box test uses: a real `cdp-auth` binary serving a real database
+//! on an ephemeral port, plus helpers that set up tenants and instances through the real CLI.
+//!
+//! The backend is chosen by the environment, so the same suite runs on both: by default each
+//! deployment is a fresh SQLite file in a temporary folder; with
+//! `CDP_AUTH_TEST_POSTGRES=postgres://USER@HOST:PORT` each deployment gets a fresh database on
+//! that PostgreSQL server (created with `psql`, dropped afterwards).
 
 #![allow(dead_code)]
 
@@ -13,10 +17,59 @@ use serde_json::Value;
 /// Path of the binary under test, built by cargo for integration tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_cdp-auth");
 
-/// A deployment in a temporary folder: its database, key file and configuration.
+/// The variable naming a PostgreSQL server to run the suite against.
+pub const POSTGRES_ENV: &str = "CDP_AUTH_TEST_POSTGRES";
+
+/// The PostgreSQL server the suite runs against, if any.
+pub fn postgres_server() -> Option<String> {
+    std::env::var(POSTGRES_ENV)
+        .ok()
+        .map(|url| url.trim_end_matches('/').to_owned())
+        .filter(|url| !url.is_empty())
+}
+
+/// A fresh, empty PostgreSQL database on `server`; returns its URL.
+pub fn create_postgres_database(server: &str) -> (String, String) {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let name = format!(
+        "cdp_test_{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        nanos
+    );
+    psql(server, &format!("CREATE DATABASE {name}"));
+    (format!("{server}/{name}"), name)
+}
+
+/// Runs one SQL command on the server's `postgres` database.
+pub fn psql(server: &str, sql: &str) {
+    let output = Command::new("psql")
+        .args([
+            &format!("{server}/postgres"),
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qc",
+            sql,
+        ])
+        .output()
+        .expect("run psql (install the PostgreSQL client)");
+    assert!(
+        output.status.success(),
+        "psql {sql:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A deployment: its database (a SQLite file or a PostgreSQL database), its folder with the
+/// key file, and its configuration.
 pub struct Deployment {
     dir: tempfile::TempDir,
     env: Vec<(String, String)>,
+    database_url: String,
+    postgres: Option<(String, String)>,
 }
 
 impl Deployment {
@@ -28,12 +81,56 @@ impl Deployment {
     /// A fresh deployment with extra `CDP_AUTH_*` settings (e.g. short lifetimes).
     pub fn with_env(env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temporary folder");
-        let mut all = vec![(
-            "CDP_AUTH_DATABASE".to_owned(),
-            format!("sqlite://{}", dir.path().join("cdp-auth.db").display()),
-        )];
+        let (database_url, postgres) = match postgres_server() {
+            Some(server) => {
+                let (url, name) = create_postgres_database(&server);
+                (url, Some((server, name)))
+            }
+            None => (
+                format!("sqlite://{}", dir.path().join("cdp-auth.db").display()),
+                None,
+            ),
+        };
+        let mut all = vec![("CDP_AUTH_DATABASE".to_owned(), database_url.clone())];
         all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-        Deployment { dir, env: all }
+        Deployment {
+            dir,
+            env: all,
+            database_url,
+            postgres,
+        }
+    }
+
+    /// The database URL the deployment uses.
+    pub fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
+    /// Whether this deployment runs on PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.postgres.is_some()
+    }
+
+    /// Every byte the database holds, as an attacker with a copy of it would see them: the
+    /// SQLite file and its write-ahead log, or a `pg_dump` of the PostgreSQL database.
+    pub fn raw_database(&self) -> Vec<u8> {
+        match &self.postgres {
+            None => {
+                let mut bytes = std::fs::read(self.database_file()).expect("database file");
+                if let Ok(wal) = std::fs::read(self.database_file().with_extension("db-wal")) {
+                    bytes.extend(wal);
+                }
+                bytes
+            }
+            Some(_) => {
+                let output = Command::new("pg_dump")
+                    .args(["--data-only", &self.database_url])
+                    .output()
+                    .expect("run pg_dump");
+                assert!(output.status.success(), "pg_dump failed");
+                output.stdout
+            }
+        }
     }
 
     /// The folder holding the database and key file.
@@ -150,6 +247,20 @@ fn wait_for_address(child: &mut Child) -> Option<String> {
         }
         if let Some(url) = line.trim().strip_prefix("listening on ") {
             return Some(url.to_owned());
+        }
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        if let Some((server, name)) = &self.postgres {
+            let _ = Command::new("psql")
+                .args([
+                    &format!("{server}/postgres"),
+                    "-qc",
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                ])
+                .output();
         }
     }
 }
