@@ -37,9 +37,13 @@ impl PostgresStore {
         let deadline = Instant::now() + options.connect_timeout;
         let mut delay = Duration::from_millis(200);
         let pool = loop {
+            // Each attempt gets at most two seconds, so the wait is logged as it goes.
+            let remaining = deadline.saturating_duration_since(Instant::now());
             let attempt = PgPoolOptions::new()
                 .max_connections(options.max_connections.unwrap_or(16))
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(
+                    remaining.clamp(Duration::from_millis(200), Duration::from_secs(2)),
+                )
                 .connect_with(connect.clone())
                 .await;
             match attempt {

@@ -1,0 +1,350 @@
+//! PostgreSQL deployments: several replicas on one database, moving a deployment between
+//! SQLite and PostgreSQL, `migrate`, health checks. These need a PostgreSQL server
+//! (`CDP_AUTH_TEST_POSTGRES=postgres://USER@HOST:PORT`); without one they say so and pass,
+//! unless `CDP_AUTH_REQUIRE_POSTGRES` is set (as CI does), when they fail.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use support::{Deployment, Instance, Server, postgres_server};
+
+/// The PostgreSQL server, or `None` after printing why the test does nothing.
+fn postgres() -> Option<String> {
+    let server = postgres_server();
+    if server.is_none() {
+        assert!(
+            std::env::var_os("CDP_AUTH_REQUIRE_POSTGRES").is_none(),
+            "CDP_AUTH_REQUIRE_POSTGRES is set but CDP_AUTH_TEST_POSTGRES names no server"
+        );
+        eprintln!("skipped: set CDP_AUTH_TEST_POSTGRES=postgres://USER@HOST:PORT to run");
+    }
+    server
+}
+
+async fn login(server: &Server, instance: &Instance) -> reqwest::Response {
+    server
+        .client
+        .post(server.url("/authentication?action=login"))
+        .basic_auth(&instance.username, Some(&instance.password))
+        .send()
+        .await
+        .expect("login request")
+}
+
+async fn token_of(server: &Server, instance: &Instance) -> String {
+    let response = login(server, instance).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn extend(server: &Server, token: &str) -> StatusCode {
+    server
+        .client
+        .post(server.url("/token?scheme=a1user&action=extend"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("extend request")
+        .status()
+}
+
+/// Polls `check` until it holds or `within` passes; returns how long it took.
+async fn eventually<F, Fut>(within: Duration, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < within, "not seen within {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn two_replicas_share_tokens_and_honour_each_others_revocations() {
+    let Some(_) = postgres() else { return };
+    let deployment = Deployment::new();
+    assert!(deployment.is_postgres());
+    deployment.tenant("acme", "uat");
+    let instance = deployment.instance("acme", "loader", "dw-tracker");
+    let a = deployment.serve();
+    let b = deployment.serve();
+
+    // A token minted on A works on B; revoked on B, A refuses it within 1 s.
+    let token = token_of(&a, &instance).await;
+    assert_eq!(extend(&b, &token).await, StatusCode::OK);
+    let revoked = b
+        .client
+        .delete(b.url("/token?scheme=a1user"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::OK);
+    eventually(Duration::from_secs(1), || async {
+        extend(&a, &token).await == StatusCode::UNAUTHORIZED
+    })
+    .await;
+
+    // Revoke-all on A: B refuses every token.
+    let first = token_of(&b, &instance).await;
+    let all = a
+        .client
+        .delete(a.url("/token?scheme=a1user"))
+        .basic_auth(&instance.username, Some(&instance.password))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(all.status(), StatusCode::OK);
+    eventually(Duration::from_secs(1), || async {
+        extend(&b, &first).await == StatusCode::UNAUTHORIZED
+    })
+    .await;
+
+    // Password rotation (made by the CLI on the shared database): the old password stops
+    // working on both replicas.
+    deployment.cli_json(&["instance", "rotate-password", &instance.username, "--json"]);
+    for server in [&a, &b] {
+        eventually(Duration::from_secs(1), || async {
+            login(server, &instance).await.status() == StatusCode::UNAUTHORIZED
+        })
+        .await;
+    }
+
+    // Disabling the instance stops its tokens on both replicas.
+    let other = deployment.instance("acme", "second", "dw-tracker");
+    let token = token_of(&a, &other).await;
+    deployment.cli_json(&["instance", "disable", &other.username, "--json"]);
+    for server in [&a, &b] {
+        eventually(Duration::from_secs(1), || async {
+            extend(server, &token).await == StatusCode::FORBIDDEN
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn token_limits_hold_across_replicas() {
+    let Some(_) = postgres() else { return };
+    let deployment = Deployment::new();
+    deployment.tenant("acme", "prod");
+    let instance = deployment.instance("acme", "loader", "dw-tracker");
+    let (a, b) = (deployment.serve(), deployment.serve());
+    let mut creates = Vec::new();
+    for i in 0..12 {
+        let server = if i % 2 == 0 { &a } else { &b };
+        let request = server
+            .client
+            .post(server.url("/token?scheme=a1user&action=create"))
+            .basic_auth(&instance.username, Some(&instance.password))
+            .send();
+        creates.push(request);
+    }
+    let mut created = 0;
+    for response in futures_join(creates).await {
+        let status = response.unwrap().status();
+        assert!(
+            status == StatusCode::OK || status == StatusCode::CONFLICT,
+            "{status}"
+        );
+        created += usize::from(status == StatusCode::OK);
+    }
+    assert_eq!(created, 3, "prod allows 3 active tokens per instance");
+}
+
+/// Awaits every future concurrently.
+async fn futures_join<F: std::future::Future + Send + 'static>(futures: Vec<F>) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut outputs = Vec::new();
+    for handle in handles {
+        outputs.push(handle.await.unwrap());
+    }
+    outputs
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let Some(_) = postgres() else { return };
+    let deployment = Deployment::new();
+    let server = deployment.serve();
+    for path in ["/healthz", "/readyz"] {
+        let response = server.client.get(server.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["status"], "ok");
+    }
+}
+
+#[test]
+fn migrate_applies_the_schema_and_exits() {
+    let Some(_) = postgres() else { return };
+    let deployment = Deployment::new();
+    let output = deployment.cli(&["migrate"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The schema is there: a tenant can be created without any further migration.
+    deployment.tenant("acme", "cs");
+}
+
+#[test]
+fn an_unreachable_database_is_retried_then_reported() {
+    let Some(_) = postgres() else { return };
+    let deployment = Deployment::new();
+    let started = Instant::now();
+    let output = deployment
+        .command(&["tenant", "list", "--json"])
+        .env("CDP_AUTH_DATABASE", "postgres://postgres@127.0.0.1:1/none")
+        .env("CDP_AUTH_DB_CONNECT_TIMEOUT", "1s")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("database"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// Everything a populated deployment holds, and the credentials to check it with.
+struct Populated {
+    instance: Instance,
+    tenant_hash: String,
+    oauth_key_secret: String,
+    a1user_token: String,
+    oauth_token: String,
+    secure_token: String,
+}
+
+async fn populate(deployment: &Deployment) -> Populated {
+    let tenant = deployment.tenant("acme", "uat");
+    let instance = deployment.instance("acme", "loader", "dw-tracker");
+    deployment.instance("acme", "profiles", "profiles-360");
+    let server = deployment.serve();
+    let a1user_token = token_of(&server, &instance).await;
+    let oauth: Value = server
+        .client
+        .post(server.url("/oauth/token"))
+        .basic_auth(&instance.username, Some(&instance.password))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tenant_hash = tenant["tenant_hash"].as_str().unwrap().to_owned();
+    let oauth_key_secret = tenant["oauth_key_secret"].as_str().unwrap().to_owned();
+    let secure: Value = server
+        .client
+        .post(server.url("/secureApi/token/profile/create"))
+        .header("tenant_hash", &tenant_hash)
+        .header("oauth_key_secret", &oauth_key_secret)
+        .json(&serde_json::json!({"resource": ["basic"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    Populated {
+        instance,
+        tenant_hash,
+        oauth_key_secret,
+        a1user_token,
+        oauth_token: oauth["access_token"].as_str().unwrap().to_owned(),
+        secure_token: secure["token"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// Every token still verifies and every credential still logs in on `server`.
+async fn assert_intact(server: &Server, populated: &Populated) {
+    for token in [
+        &populated.a1user_token,
+        &populated.oauth_token,
+        &populated.secure_token,
+    ] {
+        let body: Value = server
+            .client
+            .post(server.url("/oauth/introspect"))
+            .basic_auth(
+                &populated.instance.username,
+                Some(&populated.instance.password),
+            )
+            .form(&[("token", token.as_str())])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(body["active"], true, "token lost in the copy: {body}");
+    }
+    // Login answers the same token: the sealed copy survived too.
+    assert_eq!(
+        token_of(server, &populated.instance).await,
+        populated.a1user_token
+    );
+    let created = server
+        .client
+        .post(server.url("/secureApi/token/profile/create"))
+        .header("tenant_hash", &populated.tenant_hash)
+        .header("oauth_key_secret", &populated.oauth_key_secret)
+        .json(&serde_json::json!({"resource": ["basic"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::OK, "tenant secret lost");
+}
+
+fn copy(from: &Deployment, source: &str, target: &str) -> Value {
+    from.cli_json(&["copy", "--from", source, "--to", target])
+}
+
+#[tokio::test]
+async fn a_deployment_moves_from_sqlite_to_postgres_and_back() {
+    let Some(server_url) = postgres() else { return };
+    let folder = tempfile::tempdir().unwrap();
+    let sqlite_url = format!("sqlite://{}", folder.path().join("origin.db").display());
+    let key_file = folder.path().join("origin.key");
+    let key = key_file.display().to_string();
+    let on = |url: &str| {
+        Deployment::with_env(&[
+            ("CDP_AUTH_DATABASE", url),
+            ("CDP_AUTH_SERVER_KEY_FILE", key.as_str()),
+        ])
+    };
+    let origin = on(&sqlite_url);
+    let populated = populate(&origin).await;
+
+    let (postgres_url, _name) = support::create_postgres_database(&server_url);
+    let counts = copy(&origin, &sqlite_url, &postgres_url);
+    assert_eq!(counts["tenants"], 1);
+    assert_eq!(counts["instances"], 2);
+    assert_eq!(counts["tokens"], 3);
+    let moved = on(&postgres_url);
+    assert_intact(&moved.serve(), &populated).await;
+    // New rows get fresh ids after the copied ones.
+    moved.instance("acme", "after-move", "webtag");
+
+    // A copy refuses a target that already holds a deployment.
+    let refused = origin.cli(&["copy", "--from", &sqlite_url, "--to", &postgres_url]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not empty"));
+
+    let back_url = format!("sqlite://{}", folder.path().join("back.db").display());
+    copy(&origin, &postgres_url, &back_url);
+    let back = on(&back_url);
+    assert_intact(&back.serve(), &populated).await;
+}
