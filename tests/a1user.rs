@@ -1,7 +1,8 @@
 //! The a1user dialect over HTTP, against the real binary on a real SQLite file: every request
 //! of SPEC's a1user table, the exact token response, lifetimes and limits, the admin actions
 //! that change what a client sees, and every error a client can provoke. Every response the
-//! suite receives goes through [`finish`], which refuses a 5xx and checks the error shape.
+//! suite receives goes through [`send_json_or_hal`], which refuses a 5xx and checks the error
+//! shape.
 
 // The harness's `serve` leaves the child unwaited on the path where it panics anyway.
 mod support;
@@ -12,14 +13,14 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::header::{
-    ACCEPT, ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, DATE, HeaderMap, HeaderName,
-    HeaderValue, WWW_AUTHENTICATE,
+    ACCEPT, ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderMap, HeaderValue,
 };
 use reqwest::{Method, RequestBuilder};
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
+use support::http::{Reply, basic, basic_pair, bearer, send_json_or_hal};
 use support::{Deployment, Instance, Server};
 
 const LOGIN: &str = "/authentication?action=login";
@@ -45,7 +46,8 @@ const TOKEN_KEYS: [&str; 7] = [
 // ---------------------------------------------------------------------------------------------
 // Setting up
 
-/// A served deployment holding one tenant (`acme`) and one dw-tracker instance in it.
+/// A served deployment holding one tenant (`acme`) and one dw-tracker instance in it. Its
+/// tenants have OAuth off: the a1user dialect does not use it.
 struct Setup {
     deployment: Deployment,
     server: Server,
@@ -58,7 +60,7 @@ fn setup(environment: &str) -> Setup {
 
 fn setup_with(environment: &str, env: &[(&str, &str)]) -> Setup {
     let deployment = Deployment::with_env(env);
-    tenant(&deployment, "acme", environment);
+    deployment.tenant_without_oauth("acme", environment);
     let instance = deployment.instance("acme", "loader", "dw-tracker");
     let server = deployment.serve();
     Setup {
@@ -66,21 +68,6 @@ fn setup_with(environment: &str, env: &[(&str, &str)]) -> Setup {
         server,
         instance,
     }
-}
-
-/// Creates a tenant through the CLI. OAuth is off: the a1user dialect does not use it, and
-/// hashing an `oauth_key_secret` with argon2id costs most of a second in a debug build.
-fn tenant(deployment: &Deployment, name: &str, environment: &str) {
-    deployment.cli_json(&[
-        "tenant",
-        "create",
-        "--name",
-        name,
-        "--environment",
-        environment,
-        "--no-oauth",
-        "--json",
-    ]);
 }
 
 /// `instance show --json`'s `active_tokens`, through the real CLI.
@@ -92,179 +79,7 @@ fn active_tokens(deployment: &Deployment, instance: &Instance) -> u64 {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Credentials
-
-fn basic_pair(username: &str, password: &str) -> String {
-    format!(
-        "Basic {}",
-        STANDARD.encode(format!("{username}:{password}"))
-    )
-}
-
-fn basic(instance: &Instance) -> String {
-    basic_pair(&instance.username, &instance.password)
-}
-
-fn bearer(token: &str) -> String {
-    format!("Bearer {token}")
-}
-
-// ---------------------------------------------------------------------------------------------
 // Sending and what came back
-
-/// One response, read in full.
-struct Reply {
-    what: String,
-    status: u16,
-    headers: HeaderMap,
-    body: Vec<u8>,
-    json: Value,
-}
-
-/// What a client can observe of a response but its `Date`: status, headers in order, body.
-type Observable = (u16, Vec<(String, Vec<u8>)>, Vec<u8>);
-
-impl fmt::Debug for Reply {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} → {} {:?} {}",
-            self.what,
-            self.status,
-            self.headers,
-            String::from_utf8_lossy(&self.body)
-        )
-    }
-}
-
-impl Reply {
-    fn error(&self) -> &str {
-        self.json["error"].as_str().unwrap_or("")
-    }
-
-    fn header(&self, name: HeaderName) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-
-    /// Every `WWW-Authenticate` value.
-    fn challenges(&self) -> Vec<String> {
-        self.headers
-            .get_all(WWW_AUTHENTICATE)
-            .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .collect()
-    }
-
-    /// Asserts an error answer: this status and this `error` code.
-    #[track_caller]
-    fn expect_error(&self, status: u16, error: &str) -> &Self {
-        assert_eq!(
-            (self.status, self.error()),
-            (status, error),
-            "unexpected answer: {self:?}"
-        );
-        self
-    }
-
-    /// Asserts a 401 whose challenges include one of this scheme (`Basic`, `Bearer`).
-    #[track_caller]
-    fn expect_challenge(&self, scheme: &str) -> &Self {
-        assert_eq!(self.status, 401, "{self:?}");
-        assert!(
-            self.challenges()
-                .iter()
-                .any(|c| c.starts_with(&format!("{scheme} "))),
-            "no {scheme} challenge: {self:?}"
-        );
-        self
-    }
-
-    /// Asserts `200 OK` and returns the JSON.
-    #[track_caller]
-    fn ok(&self) -> &Value {
-        assert_eq!(self.status, 200, "unexpected answer: {self:?}");
-        &self.json
-    }
-
-    /// Asserts `200 OK` and returns `access_token`.
-    #[track_caller]
-    fn token(&self) -> String {
-        self.ok()["access_token"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no access_token: {self:?}"))
-            .to_owned()
-    }
-
-    /// Status, headers but `Date`, and body, for byte-for-byte comparisons.
-    fn observable(&self) -> Observable {
-        let headers = self
-            .headers
-            .iter()
-            .filter(|(name, _)| **name != DATE)
-            .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
-            .collect();
-        (self.status, headers, self.body.clone())
-    }
-}
-
-/// Sends a request and checks what every answer must be: never a 5xx, always JSON, errors as
-/// `{"error", "error_description"}`, every 401 with a challenge.
-async fn finish(request: RequestBuilder, what: String) -> Reply {
-    let response = request
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{what}: no response: {e}"));
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let body = response
-        .bytes()
-        .await
-        .unwrap_or_else(|e| panic!("{what}: body not read: {e}"))
-        .to_vec();
-    let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let reply = Reply {
-        what,
-        status,
-        headers,
-        body,
-        json,
-    };
-    assert!(status < 500, "server error: {reply:?}");
-    let content_type = reply.header(CONTENT_TYPE);
-    assert!(
-        content_type.starts_with("application/json")
-            || content_type.starts_with("application/hal+json"),
-        "not JSON: {reply:?}"
-    );
-    assert!(
-        reply.json.is_object(),
-        "body is not a JSON object: {reply:?}"
-    );
-    if status >= 400 {
-        for field in ["error", "error_description"] {
-            assert!(
-                reply.json[field].as_str().is_some_and(|s| !s.is_empty()),
-                "error without {field}: {reply:?}"
-            );
-        }
-    }
-    if status == 401 {
-        assert!(
-            !reply.challenges().is_empty(),
-            "401 without WWW-Authenticate: {reply:?}"
-        );
-    }
-    if status == 429 {
-        assert!(
-            reply.headers.contains_key("retry-after"),
-            "429 without Retry-After: {reply:?}"
-        );
-    }
-    reply
-}
 
 /// A request with extra settings (headers, body).
 async fn send_with(
@@ -274,7 +89,7 @@ async fn send_with(
     build: impl FnOnce(RequestBuilder) -> RequestBuilder,
 ) -> Reply {
     let what = format!("{method} {path}");
-    finish(build(server.client.request(method, server.url(path))), what).await
+    send_json_or_hal(build(server.request(method, path)), what).await
 }
 
 /// A request carrying this `Authorization` value, or none.
@@ -430,7 +245,7 @@ async fn login_returns_the_vendor_token_response_with_the_environment_lifetime()
     ]
     .iter()
     .map(|(name, environment, lifetime)| {
-        tenant(&deployment, name, environment);
+        deployment.tenant_without_oauth(name, environment);
         (deployment.instance(name, "loader", "dw-tracker"), *lifetime)
     })
     .collect();
@@ -454,7 +269,7 @@ async fn login_is_idempotent_and_answers_the_newest_token() {
         "login minted twice"
     );
 
-    let newer = create(&s.server, &basic(&s.instance)).await.token();
+    let newer = create(&s.server, &basic(&s.instance)).await.access_token();
     assert_eq!(access_token(&login(&s.server, &s.instance).await), newer);
     assert_eq!(active_tokens(&s.deployment, &s.instance), 2);
 }
@@ -492,9 +307,11 @@ async fn create_mints_a_new_token_beside_the_old_ones() {
 #[tokio::test]
 async fn create_works_without_a_prior_login() {
     let s = setup("uat");
-    let token = create(&s.server, &basic(&s.instance)).await.token();
+    let token = create(&s.server, &basic(&s.instance)).await.access_token();
     assert_eq!(
-        retrieve(&s.server, &basic(&s.instance)).await.token(),
+        retrieve(&s.server, &basic(&s.instance))
+            .await
+            .access_token(),
         token
     );
     assert_eq!(access_token(&login(&s.server, &s.instance).await), token);
@@ -508,7 +325,9 @@ async fn extend_renews_the_token_to_a_full_lifetime() {
     let extended = assert_token_response(&reply, &s.instance, ExpiresIn::Full(UAT_PROD_LIFETIME));
     assert_eq!(extended, token, "extend must keep the token string");
     assert_eq!(
-        retrieve(&s.server, &basic(&s.instance)).await.token(),
+        retrieve(&s.server, &basic(&s.instance))
+            .await
+            .access_token(),
         token
     );
     assert_eq!(
@@ -522,17 +341,21 @@ async fn extend_renews_the_token_to_a_full_lifetime() {
 async fn bearer_delete_revokes_that_token_and_retrieve_falls_back() {
     let s = setup("uat");
     let oldest = access_token(&login(&s.server, &s.instance).await);
-    let middle = create(&s.server, &basic(&s.instance)).await.token();
-    let newest = create(&s.server, &basic(&s.instance)).await.token();
+    let middle = create(&s.server, &basic(&s.instance)).await.access_token();
+    let newest = create(&s.server, &basic(&s.instance)).await.access_token();
     assert_eq!(
-        retrieve(&s.server, &basic(&s.instance)).await.token(),
+        retrieve(&s.server, &basic(&s.instance))
+            .await
+            .access_token(),
         newest
     );
 
     let reply = revoke(&s.server, &bearer(&newest)).await;
     assert_eq!(reply.ok(), &json!({"revoked": 1}), "{reply:?}");
     assert_eq!(
-        retrieve(&s.server, &basic(&s.instance)).await.token(),
+        retrieve(&s.server, &basic(&s.instance))
+            .await
+            .access_token(),
         middle
     );
     extend(&s.server, &newest)
@@ -542,7 +365,9 @@ async fn bearer_delete_revokes_that_token_and_retrieve_falls_back() {
 
     revoke(&s.server, &bearer(&middle)).await.ok();
     assert_eq!(
-        retrieve(&s.server, &basic(&s.instance)).await.token(),
+        retrieve(&s.server, &basic(&s.instance))
+            .await
+            .access_token(),
         oldest
     );
     assert_eq!(active_tokens(&s.deployment, &s.instance), 1);
@@ -553,9 +378,9 @@ async fn basic_delete_revokes_every_token() {
     let s = setup("cs");
     let tokens = vec![
         access_token(&login(&s.server, &s.instance).await),
-        create(&s.server, &basic(&s.instance)).await.token(),
-        create(&s.server, &basic(&s.instance)).await.token(),
-        create(&s.server, &basic(&s.instance)).await.token(),
+        create(&s.server, &basic(&s.instance)).await.access_token(),
+        create(&s.server, &basic(&s.instance)).await.access_token(),
+        create(&s.server, &basic(&s.instance)).await.access_token(),
     ];
     let reply = revoke(&s.server, &basic(&s.instance)).await;
     assert_eq!(reply.ok(), &json!({"revoked": 4}), "{reply:?}");
@@ -607,13 +432,13 @@ async fn login_with_the_right_tenant_name_works() {
             .body("{}")
     })
     .await;
-    assert_eq!(empty_object.token(), reply.token());
+    assert_eq!(empty_object.access_token(), reply.access_token());
 }
 
 #[tokio::test]
 async fn login_with_a_wrong_tenant_name_answers_like_a_wrong_password() {
     let s = setup("uat");
-    tenant(&s.deployment, "globex", "uat");
+    s.deployment.tenant_without_oauth("globex", "uat");
     let login_naming = |auth: String, tenant_name: &str| {
         let body = json!({ "tenantName": tenant_name }).to_string();
         move |r: RequestBuilder| {
@@ -662,14 +487,14 @@ async fn json_content_type_with_an_empty_body_is_accepted_everywhere() {
     };
     let token = json_empty(Method::POST, LOGIN, basic(&s.instance))
         .await
-        .token();
+        .access_token();
     let got = json_empty(Method::GET, TOKEN, basic(&s.instance)).await;
-    assert_eq!(got.token(), token);
+    assert_eq!(got.access_token(), token);
     let created = json_empty(Method::POST, CREATE, basic(&s.instance))
         .await
-        .token();
+        .access_token();
     let extended = json_empty(Method::POST, EXTEND, bearer(&token)).await;
-    assert_eq!(extended.token(), token);
+    assert_eq!(extended.access_token(), token);
     let one = json_empty(Method::DELETE, TOKEN, bearer(&created)).await;
     assert_eq!(one.ok(), &json!({"revoked": 1}));
     let all = json_empty(Method::DELETE, TOKEN, basic(&s.instance)).await;
@@ -687,14 +512,14 @@ async fn accept_hal_json_is_honoured() {
     };
     let token = send_with(&s.server, Method::POST, LOGIN, hal(basic(&s.instance)))
         .await
-        .token();
+        .access_token();
     for (method, path, auth) in [
         (Method::GET, TOKEN, basic(&s.instance)),
         (Method::POST, EXTEND, bearer(&token)),
         (Method::POST, CREATE, basic(&s.instance)),
     ] {
         let reply = send_with(&s.server, method, path, hal(auth)).await;
-        assert!(is_uuid_v4(&reply.token()), "{reply:?}");
+        assert!(is_uuid_v4(&reply.access_token()), "{reply:?}");
         let keys: Keys = serde_json::from_slice(&reply.body).unwrap();
         assert_eq!(keys.0, TOKEN_KEYS, "{reply:?}");
     }
@@ -756,7 +581,9 @@ async fn extend_past_max_token_age_is_refused() {
         .expect_error(400, "extension_limit_reached");
     // The refused extend leaves the token as it was.
     assert_eq!(
-        retrieve(&s.server, &basic(&s.instance)).await.token(),
+        retrieve(&s.server, &basic(&s.instance))
+            .await
+            .access_token(),
         token
     );
 }
@@ -816,7 +643,7 @@ async fn active_token_limit_is_three_in_uat_and_prod_and_five_in_cs() {
     ]
     .iter()
     .map(|(name, environment, max)| {
-        tenant(&deployment, name, environment);
+        deployment.tenant_without_oauth(name, environment);
         (deployment.instance(name, "loader", "dw-tracker"), *max)
     })
     .collect();
@@ -824,7 +651,7 @@ async fn active_token_limit_is_three_in_uat_and_prod_and_five_in_cs() {
     for (instance, max) in &instances {
         let mut tokens = vec![access_token(&login(&server, instance).await)];
         for _ in 1..*max {
-            tokens.push(create(&server, &basic(instance)).await.token());
+            tokens.push(create(&server, &basic(instance)).await.access_token());
         }
         create(&server, &basic(instance))
             .await
@@ -849,13 +676,13 @@ async fn concurrent_creates_respect_the_limit_atomically() {
             .client
             .post(s.server.url(CREATE))
             .header(AUTHORIZATION, basic(&s.instance));
-        requests.spawn(finish(request, format!("concurrent create #{i}")));
+        requests.spawn(send_json_or_hal(request, format!("concurrent create #{i}")));
     }
     let replies = requests.join_all().await;
     let mut tokens: Vec<String> = replies
         .iter()
         .filter(|r| r.status == 200)
-        .map(Reply::token)
+        .map(Reply::access_token)
         .collect();
     for reply in replies.iter().filter(|r| r.status != 200) {
         reply.expect_error(409, "token_limit_reached");
@@ -877,9 +704,14 @@ async fn concurrent_first_logins_settle_on_one_token() {
             .client
             .post(s.server.url(LOGIN))
             .header(AUTHORIZATION, basic(&s.instance));
-        requests.spawn(finish(request, format!("concurrent login #{i}")));
+        requests.spawn(send_json_or_hal(request, format!("concurrent login #{i}")));
     }
-    let tokens: Vec<String> = requests.join_all().await.iter().map(Reply::token).collect();
+    let tokens: Vec<String> = requests
+        .join_all()
+        .await
+        .iter()
+        .map(Reply::access_token)
+        .collect();
     assert!(
         tokens.iter().all(|t| *t == tokens[0]),
         "logins answered different tokens: {tokens:?}"
@@ -952,7 +784,10 @@ async fn rotated_password_replaces_the_old_one_and_keeps_tokens() {
         token
     );
     extend(&s.server, &token).await.ok();
-    assert_eq!(retrieve(&s.server, &basic(&renewed)).await.token(), token);
+    assert_eq!(
+        retrieve(&s.server, &basic(&renewed)).await.access_token(),
+        token
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1141,7 +976,9 @@ async fn malformed_authorization_headers_are_clear_client_errors() {
     // None of that touched the instance's token.
     assert_eq!(active_tokens(&s.deployment, &s.instance), 1);
     assert_eq!(
-        retrieve(&s.server, &basic(&s.instance)).await.token(),
+        retrieve(&s.server, &basic(&s.instance))
+            .await
+            .access_token(),
         token
     );
 }
@@ -1267,7 +1104,7 @@ async fn database_file_holds_no_token_and_no_password() {
     let s = setup("cs");
     let mut tokens = vec![access_token(&login(&s.server, &s.instance).await)];
     for _ in 0..3 {
-        tokens.push(create(&s.server, &basic(&s.instance)).await.token());
+        tokens.push(create(&s.server, &basic(&s.instance)).await.access_token());
     }
     extend(&s.server, &tokens[1]).await.ok();
     revoke(&s.server, &bearer(&tokens[2])).await.ok();
@@ -1280,7 +1117,11 @@ async fn database_file_holds_no_token_and_no_password() {
     let new_password = rotated["password"].as_str().expect("password").to_owned();
     let mut after_rotation = s.instance.clone();
     after_rotation.password = new_password.clone();
-    tokens.push(create(&s.server, &basic(&after_rotation)).await.token());
+    tokens.push(
+        create(&s.server, &basic(&after_rotation))
+            .await
+            .access_token(),
+    );
 
     let dump = s.deployment.raw_database();
     let contains = |needle: &[u8]| dump.windows(needle.len()).any(|w| w == needle);

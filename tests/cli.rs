@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::Value;
-use support::Deployment;
+use support::{Deployment, http, json_of, listening_url};
 
 // ---- helpers ---------------------------------------------------------------------------------
 
@@ -36,21 +36,6 @@ fn fails(output: Output, what: &str) -> String {
     stderr
 }
 
-/// Parses stdout as exactly one JSON value (serde rejects anything after it).
-fn json_of(output: &Output, what: &str) -> Value {
-    assert!(
-        output.status.success(),
-        "{what} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{what} printed no single JSON value ({e}): {}",
-            String::from_utf8_lossy(&output.stdout)
-        )
-    })
-}
-
 fn str_of<'a>(json: &'a Value, key: &str) -> &'a str {
     json[key]
         .as_str()
@@ -62,18 +47,6 @@ fn is_lower_hex(text: &str, len: usize) -> bool {
         && text
             .chars()
             .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
-}
-
-fn create_instance(deployment: &Deployment, tenant: &str, name: &str, kind: &str) -> Value {
-    deployment.cli_json(&[
-        "instance", "create", "--tenant", tenant, "--name", name, "--type", kind, "--json",
-    ])
-}
-
-fn create_instance_output(deployment: &Deployment, tenant: &str, name: &str, kind: &str) -> Output {
-    deployment.cli(&[
-        "instance", "create", "--tenant", tenant, "--name", name, "--type", kind, "--json",
-    ])
 }
 
 /// `api_host_url` as `instance create` shows it, with extra arguments and environment.
@@ -101,12 +74,24 @@ fn shown_api_host_url(
     str_of(&json_of(&output, "instance create"), "api_host_url").to_owned()
 }
 
-/// A `Command` for this deployment with no database configured by the environment.
-fn command_without_database_env(deployment: &Deployment, args: &[&str]) -> Command {
+/// Runs a command that must succeed and print one JSON value, for this deployment but with
+/// no database configured by the environment.
+fn json_without_database_env(deployment: &Deployment, args: &[&str], what: &str) -> Value {
     let mut command = deployment.command(args);
     command.env_remove("CDP_AUTH_DATABASE");
-    command
+    json_of(&command.output().expect("run cdp-auth"), what)
 }
+
+/// `tenant create` of `acme` in `uat`.
+const CREATE_ACME: [&str; 7] = [
+    "tenant",
+    "create",
+    "--name",
+    "acme",
+    "--environment",
+    "uat",
+    "--json",
+];
 
 /// Waits for a child to exit, killing it (and failing) after `limit`.
 fn wait_at_most(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
@@ -127,8 +112,7 @@ fn wait_at_most(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
 /// Runs `serve` on an ephemeral port, expecting it to refuse to start: returns its stderr.
 fn serve_refuses(deployment: &Deployment) -> String {
     let mut child = deployment
-        .command(&["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
+        .serve_command()
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn cdp-auth serve");
@@ -144,6 +128,15 @@ fn serve_refuses(deployment: &Deployment) -> String {
         "serve listened although it should refuse: {stdout}"
     );
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts that an error message names the key (file).
+#[track_caller]
+fn assert_names_the_key(message: &str, whose: &str) {
+    assert!(
+        message.contains("key"),
+        "{whose} does not name the key: {message}"
+    );
 }
 
 fn key_file(deployment: &Deployment) -> std::path::PathBuf {
@@ -199,16 +192,7 @@ fn tenant_create_prints_one_json_object_with_the_shown_once_secret() {
 #[test]
 fn tenant_without_oauth_has_a_null_secret() {
     let deployment = Deployment::new();
-    let tenant = deployment.cli_json(&[
-        "tenant",
-        "create",
-        "--name",
-        "open",
-        "--environment",
-        "prod",
-        "--no-oauth",
-        "--json",
-    ]);
+    let tenant = deployment.tenant_without_oauth("open", "prod");
     assert!(
         tenant
             .as_object()
@@ -308,7 +292,7 @@ fn unknown_tenant_is_refused() {
     let deployment = Deployment::new();
     deployment.tenant("acme", "uat");
     let message = fails(
-        create_instance_output(&deployment, "nobody", "loader", "dw-tracker"),
+        deployment.instance_output("nobody", "loader", "dw-tracker"),
         "an instance in an unknown tenant",
     );
     assert!(
@@ -316,7 +300,7 @@ fn unknown_tenant_is_refused() {
         "unclear message: {message}"
     );
     let message = fails(
-        create_instance_output(&deployment, "999", "loader", "dw-tracker"),
+        deployment.instance_output("999", "loader", "dw-tracker"),
         "an instance in tenant 999",
     );
     assert!(message.contains("999"), "unclear message: {message}");
@@ -340,7 +324,7 @@ fn instance_create_prints_the_credentials_once() {
         ("profiles-360", "profiles_"),
         ("webtag", "webtag_"),
     ] {
-        let output = create_instance_output(&deployment, "acme", &format!("{kind} one"), kind);
+        let output = deployment.instance_output("acme", &format!("{kind} one"), kind);
         let instance = json_of(&output, "instance create");
         assert!(instance.is_object(), "{instance}");
         let id = str_of(&instance, "id");
@@ -395,7 +379,7 @@ fn bad_instance_type_is_refused_with_the_allowed_values() {
     let deployment = Deployment::new();
     deployment.tenant("acme", "uat");
     let message = fails(
-        create_instance_output(&deployment, "acme", "loader", "tracker"),
+        deployment.instance_output("acme", "loader", "tracker"),
         "type tracker",
     );
     for word in ["tracker", "dw-tracker", "profiles-360", "webtag"] {
@@ -411,10 +395,10 @@ fn a_tenant_holds_at_most_five_instances_of_each_type() {
     let acme = deployment.tenant("acme", "uat");
     deployment.tenant("globex", "uat");
     for n in 1..=5 {
-        create_instance(&deployment, "acme", &format!("loader {n}"), "dw-tracker");
+        deployment.instance_json("acme", &format!("loader {n}"), "dw-tracker");
     }
     let message = fails(
-        create_instance_output(&deployment, str_of(&acme, "id"), "loader 6", "dw-tracker"),
+        deployment.instance_output(str_of(&acme, "id"), "loader 6", "dw-tracker"),
         "a sixth dw-tracker instance",
     );
     assert!(
@@ -422,9 +406,9 @@ fn a_tenant_holds_at_most_five_instances_of_each_type() {
         "unclear message: {message}"
     );
     // Another type in the same tenant, and the same type in another tenant, still work.
-    let other_type = create_instance(&deployment, "acme", "reader", "profiles-360");
+    let other_type = deployment.instance_json("acme", "reader", "profiles-360");
     assert_eq!(other_type["type"], "profiles-360");
-    let other_tenant = create_instance(&deployment, "globex", "loader", "dw-tracker");
+    let other_tenant = deployment.instance_json("globex", "loader", "dw-tracker");
     assert_eq!(other_tenant["type"], "dw-tracker");
     let listed = deployment.cli_json(&["instance", "list", "--tenant", "acme", "--json"]);
     assert_eq!(listed.as_array().unwrap().len(), 6);
@@ -460,9 +444,9 @@ fn instance_list_show_disable_enable_and_rotate() {
     let deployment = Deployment::new();
     let acme = deployment.tenant("acme", "uat");
     deployment.tenant("globex", "cs");
-    let loader = create_instance(&deployment, "acme", "loader", "dw-tracker");
-    let reader = create_instance(&deployment, "acme", "reader", "profiles-360");
-    let foreign = create_instance(&deployment, "globex", "tag", "webtag");
+    let loader = deployment.instance_json("acme", "loader", "dw-tracker");
+    let reader = deployment.instance_json("acme", "reader", "profiles-360");
+    let foreign = deployment.instance_json("globex", "tag", "webtag");
     let id = str_of(&loader, "id");
     let username = str_of(&loader, "username");
 
@@ -553,32 +537,23 @@ async fn disable_and_rotate_take_effect_on_the_server() {
     let instance = deployment.instance("acme", "loader", "dw-tracker");
     let server = deployment.serve();
     let login = |password: String| {
-        let request = server
-            .client
-            .post(server.url("/authentication?action=login"))
-            .basic_auth(&instance.username, Some(password))
-            .header("Content-Type", "application/json");
-        async move { request.send().await.expect("login request") }
+        let (server, username) = (&server, instance.username.clone());
+        async move { http::login_as(server, &username, &password).await }
     };
 
-    assert_eq!(login(instance.password.clone()).await.status(), 200);
+    login(instance.password.clone()).await.ok();
     deployment.cli_json(&["instance", "disable", &instance.username, "--json"]);
-    let refused = login(instance.password.clone()).await;
-    assert_eq!(refused.status(), 403);
-    let body: Value = refused.json().await.unwrap();
-    assert_eq!(body["error"], "instance_disabled");
+    login(instance.password.clone())
+        .await
+        .expect_error(403, "instance_disabled");
     deployment.cli_json(&["instance", "enable", &instance.username, "--json"]);
-    assert_eq!(login(instance.password.clone()).await.status(), 200);
+    login(instance.password.clone()).await.ok();
 
     let rotated =
         deployment.cli_json(&["instance", "rotate-password", &instance.username, "--json"]);
-    assert_eq!(login(instance.password.clone()).await.status(), 401);
-    assert_eq!(
-        login(str_of(&rotated, "password").to_owned())
-            .await
-            .status(),
-        200
-    );
+    let refused = login(instance.password.clone()).await;
+    assert_eq!(refused.status, 401, "{refused:?}");
+    login(str_of(&rotated, "password").to_owned()).await.ok();
 }
 
 // ---- configuration -------------------------------------------------------------------------
@@ -590,7 +565,7 @@ fn database_flag_alone_creates_and_uses_the_sqlite_file() {
     std::fs::create_dir_all(database.parent().unwrap()).unwrap();
     let url = format!("sqlite://{}", database.display());
 
-    let created = command_without_database_env(
+    let created = json_without_database_env(
         &deployment,
         &[
             "tenant",
@@ -603,25 +578,19 @@ fn database_flag_alone_creates_and_uses_the_sqlite_file() {
             "--database",
             &url,
         ],
-    )
-    .output()
-    .expect("run cdp-auth");
-    let created = json_of(&created, "tenant create --database");
+        "tenant create --database",
+    );
     assert!(database.exists(), "the SQLite file was not created");
     let key = database.with_extension("key");
     assert!(key.exists(), "the key file is not beside the database");
     assert_eq!(mode_of(&key), 0o600);
 
-    let shown = command_without_database_env(
+    let shown = json_without_database_env(
         &deployment,
         &["--database", &url, "tenant", "show", "acme", "--json"],
-    )
-    .output()
-    .expect("run cdp-auth");
-    assert_eq!(
-        json_of(&shown, "tenant show --database")["id"],
-        created["id"]
+        "tenant show --database",
     );
+    assert_eq!(shown["id"], created["id"]);
     assert!(
         !deployment.database_file().exists(),
         "the default database was used instead of the flag's"
@@ -660,21 +629,11 @@ fn database_from_the_config_file_when_nothing_else_says() {
         "database = \"sqlite://from-file.db\"\n",
     )
     .unwrap();
-    let created = command_without_database_env(
+    json_without_database_env(
         &deployment,
-        &[
-            "tenant",
-            "create",
-            "--name",
-            "acme",
-            "--environment",
-            "uat",
-            "--json",
-        ],
-    )
-    .output()
-    .expect("run cdp-auth");
-    json_of(&created, "tenant create with the file's database");
+        &CREATE_ACME,
+        "tenant create with the file's database",
+    );
     assert!(deployment.dir().join("from-file.db").exists());
     assert!(deployment.dir().join("from-file.key").exists());
     assert!(!deployment.database_file().exists());
@@ -683,21 +642,11 @@ fn database_from_the_config_file_when_nothing_else_says() {
 #[test]
 fn default_database_is_cdp_auth_db_in_the_working_folder() {
     let deployment = Deployment::new();
-    let created = command_without_database_env(
+    json_without_database_env(
         &deployment,
-        &[
-            "tenant",
-            "create",
-            "--name",
-            "acme",
-            "--environment",
-            "uat",
-            "--json",
-        ],
-    )
-    .output()
-    .expect("run cdp-auth");
-    json_of(&created, "tenant create with the default database");
+        &CREATE_ACME,
+        "tenant create with the default database",
+    );
     assert!(deployment.database_file().exists());
     assert_eq!(mode_of(&key_file(&deployment)), 0o600);
 }
@@ -748,7 +697,7 @@ fn host_urls_default_to_the_public_url_and_the_listen_address() {
         "listen = \"127.0.0.1:9999\"\nauth_host_url = \"https://auth.file.example\"\n",
     )
     .unwrap();
-    let instance = create_instance(&deployment, "acme", "derived", "dw-tracker");
+    let instance = deployment.instance_json("acme", "derived", "dw-tracker");
     assert_eq!(instance["api_host_url"], "http://127.0.0.1:9999");
     assert_eq!(instance["auth_host_url"], "https://auth.file.example");
 
@@ -812,23 +761,14 @@ fn a_deleted_key_file_is_not_silently_replaced() {
         deployment.cli(&["tenant", "list", "--json"]),
         "a command without its key file",
     );
-    assert!(
-        message.contains("key"),
-        "message does not name the key: {message}"
-    );
+    assert_names_the_key(&message, "message");
     let message = fails(
-        create_instance_output(&deployment, "acme", "loader", "dw-tracker"),
+        deployment.instance_output("acme", "loader", "dw-tracker"),
         "instance create without the key file",
     );
-    assert!(
-        message.contains("key"),
-        "message does not name the key: {message}"
-    );
+    assert_names_the_key(&message, "message");
     let message = serve_refuses(&deployment);
-    assert!(
-        message.contains("key"),
-        "serve's message does not name the key: {message}"
-    );
+    assert_names_the_key(&message, "serve's message");
     assert!(
         !key_file(&deployment).exists(),
         "a new key file was made in place of the lost one"
@@ -849,15 +789,9 @@ fn a_wrong_key_is_refused() {
         deployment.cli(&["tenant", "list", "--json"]),
         "a command with the wrong key",
     );
-    assert!(
-        message.contains("key"),
-        "message does not name the key: {message}"
-    );
+    assert_names_the_key(&message, "message");
     let message = serve_refuses(&deployment);
-    assert!(
-        message.contains("key"),
-        "serve's message does not name the key: {message}"
-    );
+    assert_names_the_key(&message, "serve's message");
 
     // The right key brings the deployment back.
     std::fs::write(&key, original).unwrap();
@@ -874,10 +808,7 @@ fn a_malformed_key_file_is_refused() {
         deployment.cli(&["tenant", "list", "--json"]),
         "a command with a malformed key file",
     );
-    assert!(
-        message.contains("key"),
-        "message does not name the key: {message}"
-    );
+    assert_names_the_key(&message, "message");
 }
 
 // ---- serve ---------------------------------------------------------------------------------
@@ -886,32 +817,18 @@ fn a_malformed_key_file_is_refused() {
 /// printed its `listening on` line.
 fn spawn_serve(deployment: &Deployment) -> (Child, String) {
     let mut child = deployment
-        .command(&["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
+        .serve_command()
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn cdp-auth serve");
-    match listening_address(&mut child) {
+    let address =
+        listening_url(&mut child).and_then(|url| url.strip_prefix("http://").map(str::to_owned));
+    match address {
         Some(address) => (child, address),
         None => {
             let _ = child.kill();
             let _ = child.wait();
             panic!("serve exited before listening");
-        }
-    }
-}
-
-/// Reads the server's stdout up to its `listening on http://ADDRESS` line.
-fn listening_address(child: &mut Child) -> Option<String> {
-    let mut stdout = BufReader::new(child.stdout.take()?);
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if stdout.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        if let Some(address) = line.trim().strip_prefix("listening on http://") {
-            return Some(address.to_owned());
         }
     }
 }

@@ -10,32 +10,20 @@
 #[allow(clippy::zombie_processes)]
 mod support;
 
-use std::fmt;
-
-use reqwest::RequestBuilder;
-use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderMap, WWW_AUTHENTICATE};
+use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE};
 use serde_json::{Value, json};
 
+use support::http::{
+    Client, Reply, a1user_token, introspect, post_form, post_raw_form, revoke, send,
+};
 use support::{Deployment, Instance, Server};
 
 // ---------------------------------------------------------------------------------------------
 // Setting up
 
-/// Creates a tenant through the real CLI and returns its `--json` answer.
+/// Creates a tenant in `uat` through the real CLI and returns its `--json` answer.
 fn tenant(deployment: &Deployment, name: &str, oauth: bool) -> Value {
-    let mut args = vec![
-        "tenant",
-        "create",
-        "--name",
-        name,
-        "--environment",
-        "uat",
-        "--json",
-    ];
-    if !oauth {
-        args.push("--no-oauth");
-    }
-    deployment.cli_json(&args)
+    deployment.tenant_with_oauth(name, "uat", oauth)
 }
 
 /// A served deployment with tenant `acme` (OAuth off unless asked), a dw-tracker instance and
@@ -66,165 +54,6 @@ fn setup(oauth: bool) -> Setup {
 // ---------------------------------------------------------------------------------------------
 // Sending and what came back
 
-/// One response, read in full.
-struct Reply {
-    what: String,
-    status: u16,
-    headers: HeaderMap,
-    body: Vec<u8>,
-    json: Value,
-}
-
-impl fmt::Debug for Reply {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} → {} {:?} {}",
-            self.what,
-            self.status,
-            self.headers,
-            String::from_utf8_lossy(&self.body)
-        )
-    }
-}
-
-impl Reply {
-    fn error(&self) -> &str {
-        self.json["error"].as_str().unwrap_or("")
-    }
-
-    fn header(&self, name: reqwest::header::HeaderName) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-
-    fn challenges(&self) -> Vec<String> {
-        self.headers
-            .get_all(WWW_AUTHENTICATE)
-            .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .collect()
-    }
-
-    /// Asserts an error answer: this status and this `error` code.
-    #[track_caller]
-    fn expect_error(&self, status: u16, error: &str) -> &Self {
-        assert_eq!(
-            (self.status, self.error()),
-            (status, error),
-            "unexpected answer: {self:?}"
-        );
-        self
-    }
-
-    /// Asserts `200 OK` and returns the JSON.
-    #[track_caller]
-    fn ok(&self) -> &Value {
-        assert_eq!(self.status, 200, "unexpected answer: {self:?}");
-        &self.json
-    }
-}
-
-/// Sends a request and checks what every answer must be: never a 5xx, always a JSON object,
-/// errors with `error` and `error_description`, 401s with `WWW-Authenticate`.
-async fn send(request: RequestBuilder, what: impl Into<String>) -> Reply {
-    let what = what.into();
-    let response = request
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{what}: no response: {e}"));
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let body = response
-        .bytes()
-        .await
-        .unwrap_or_else(|e| panic!("{what}: body not read: {e}"))
-        .to_vec();
-    let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let reply = Reply {
-        what,
-        status,
-        headers,
-        body,
-        json,
-    };
-    assert!(status < 500, "server error: {reply:?}");
-    assert!(
-        reply.header(CONTENT_TYPE).starts_with("application/json"),
-        "not JSON: {reply:?}"
-    );
-    assert!(reply.json.is_object(), "not a JSON object: {reply:?}");
-    if status >= 400 {
-        for field in ["error", "error_description"] {
-            assert!(
-                reply.json[field].as_str().is_some_and(|s| !s.is_empty()),
-                "error without {field}: {reply:?}"
-            );
-        }
-    }
-    if status == 401 {
-        assert!(
-            !reply.challenges().is_empty(),
-            "401 without WWW-Authenticate: {reply:?}"
-        );
-    }
-    reply
-}
-
-/// How a request authenticates its client.
-#[derive(Clone, Copy)]
-enum Client<'a> {
-    /// No client authentication.
-    None,
-    /// `client_secret_basic`: `Authorization: Basic`.
-    Basic(&'a str, &'a str),
-    /// `client_secret_post`: `client_id` and `client_secret` in the form.
-    Post(&'a str, &'a str),
-}
-
-impl<'a> Client<'a> {
-    fn basic(instance: &'a Instance) -> Self {
-        Client::Basic(&instance.username, &instance.password)
-    }
-
-    fn post(instance: &'a Instance) -> Self {
-        Client::Post(&instance.username, &instance.password)
-    }
-}
-
-/// `POST path` with a form body built from `pairs` and the client's credentials.
-async fn post_form(
-    server: &Server,
-    path: &str,
-    client: Client<'_>,
-    pairs: &[(&str, &str)],
-) -> Reply {
-    let mut pairs = pairs.to_vec();
-    let mut request = server.client.post(server.url(path));
-    match client {
-        Client::None => {}
-        Client::Basic(username, password) => {
-            request = request.basic_auth(username, Some(password));
-        }
-        Client::Post(id, secret) => {
-            pairs.push(("client_id", id));
-            pairs.push(("client_secret", secret));
-        }
-    }
-    let body = serde_urlencoded::to_string(&pairs).expect("form encodes");
-    post_raw_form(request, body, format!("POST {path}")).await
-}
-
-/// A form POST with the body exactly as given (for repeated parameters).
-async fn post_raw_form(request: RequestBuilder, body: String, what: String) -> Reply {
-    let request = request
-        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(body.clone());
-    send(request, format!("{what} {body}")).await
-}
-
 /// `POST /oauth/token` with `grant_type=client_credentials` and optional extra parameters.
 async fn token(server: &Server, client: Client<'_>, extra: &[(&str, &str)]) -> Reply {
     let mut pairs = vec![("grant_type", "client_credentials")];
@@ -250,34 +79,11 @@ fn granted(reply: &Reply, scope: &str) -> String {
     access_token.to_owned()
 }
 
-async fn introspect(server: &Server, caller: Client<'_>, token: &str) -> Reply {
-    post_form(server, "/oauth/introspect", caller, &[("token", token)]).await
-}
-
-async fn revoke(server: &Server, caller: Client<'_>, token: &str) -> Reply {
-    post_form(server, "/oauth/revoke", caller, &[("token", token)]).await
-}
-
-/// `POST /authentication?action=login`: the instance's a1user token.
-async fn login(server: &Server, instance: &Instance) -> String {
-    let reply = send(
-        server
-            .client
-            .post(server.url("/authentication?action=login"))
-            .basic_auth(&instance.username, Some(&instance.password))
-            .header(CONTENT_TYPE, "application/json"),
-        "login",
-    )
-    .await;
-    reply.ok()["access_token"].as_str().unwrap().to_owned()
-}
-
 /// `POST /token?scheme=a1user&action=extend` with a Bearer token.
 async fn extend(server: &Server, token: &str) -> Reply {
     send(
         server
-            .client
-            .post(server.url("/token?scheme=a1user&action=extend"))
+            .post("/token?scheme=a1user&action=extend")
             .bearer_auth(token)
             .header(CONTENT_TYPE, "application/json"),
         "extend",
@@ -396,10 +202,7 @@ async fn malformed_token_requests_are_refused_with_rfc_6749_codes() {
     let (user, pass) = (tracker.username.as_str(), tracker.password.as_str());
 
     // Both client authentication methods at once.
-    let both = server
-        .client
-        .post(server.url("/oauth/token"))
-        .basic_auth(user, Some(pass));
+    let both = server.post("/oauth/token").basic_auth(user, Some(pass));
     let body = serde_urlencoded::to_string([
         ("grant_type", "client_credentials"),
         ("client_id", user),
@@ -448,7 +251,7 @@ async fn malformed_token_requests_are_refused_with_rfc_6749_codes() {
             "grant_type=client_credentials&client_id={user}&client_id={user}&client_secret={pass}"
         ),
     ] {
-        let mut request = server.client.post(server.url("/oauth/token"));
+        let mut request = server.post("/oauth/token");
         if !body.contains("client_id") {
             request = request.basic_auth(user, Some(pass));
         }
@@ -470,15 +273,14 @@ async fn introspection_describes_tokens_of_all_three_dialects() {
     let tenant_hash = setup.tenant["tenant_hash"].as_str().unwrap();
     let secret = setup.tenant["oauth_key_secret"].as_str().unwrap();
 
-    let a1user = login(server, &setup.tracker).await;
+    let a1user = a1user_token(server, &setup.tracker).await;
     let oauth = granted(
         &token(server, Client::basic(&setup.a360), &[]).await,
         "dw:a360",
     );
     let secure = send(
         server
-            .client
-            .post(server.url("/secureApi/token/profile/create"))
+            .post("/secureApi/token/profile/create")
             .header("tenant_hash", tenant_hash)
             .header("oauth_key_secret", secret)
             .header(CONTENT_TYPE, "application/json")
@@ -551,7 +353,7 @@ async fn foreign_and_unknown_tokens_are_inactive() {
         &token(server, Client::basic(&stranger), &[]).await,
         "dw:tracker",
     );
-    let their_a1user = login(server, &stranger).await;
+    let their_a1user = a1user_token(server, &stranger).await;
 
     for (caller, token) in [
         (Client::basic(&setup.tracker), &theirs),
@@ -591,10 +393,7 @@ async fn introspection_and_revocation_need_an_authenticated_client() {
             reply.expect_error(401, "invalid_client");
         }
         // A bearer token is not client authentication.
-        let request = server
-            .client
-            .post(server.url(path))
-            .bearer_auth(&access_token);
+        let request = server.post(path).bearer_auth(&access_token);
         let body = serde_urlencoded::to_string([("token", access_token.as_str())]).unwrap();
         post_raw_form(request, body, format!("{path} with Bearer"))
             .await
@@ -632,7 +431,7 @@ async fn revocation_kills_oauth_and_a1user_tokens_and_accepts_unknown_ones() {
     revoke(server, tracker, &oauth).await.ok();
 
     // An a1user token extends before and not after.
-    let a1user = login(server, &setup.tracker).await;
+    let a1user = a1user_token(server, &setup.tracker).await;
     extend(server, &a1user).await.ok();
     revoke(server, tracker, &a1user).await.ok();
     extend(server, &a1user)
@@ -697,9 +496,7 @@ fn assert_metadata(metadata: &Value, base: &str) {
 
 async fn metadata(server: &Server) -> Value {
     let reply = send(
-        server
-            .client
-            .get(server.url("/.well-known/oauth-authorization-server")),
+        server.get("/.well-known/oauth-authorization-server"),
         "metadata",
     )
     .await;

@@ -89,16 +89,7 @@ fn run_client(server: &Server, instance: &Instance, extra: &[&str]) -> (bool, St
 /// A served deployment with a tenant and one instance of the given type.
 fn setup(instance_type: &str) -> (Deployment, Server, Instance) {
     let deployment = Deployment::new();
-    deployment.cli_json(&[
-        "tenant",
-        "create",
-        "--name",
-        "acme",
-        "--environment",
-        "uat",
-        "--no-oauth",
-        "--json",
-    ]);
+    deployment.tenant_without_oauth("acme", "uat");
     let instance = deployment.instance("acme", "client", instance_type);
     let server = deployment.serve();
     (deployment, server, instance)

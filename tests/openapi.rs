@@ -17,10 +17,9 @@ mod support;
 use std::collections::BTreeSet;
 
 use reqwest::Method;
-use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 
-use support::{Deployment, Server};
+use support::{Deployment, Server, http};
 
 const OPENAPI_31_SCHEMA: &str = include_str!("data/openapi-3.1-schema.json");
 
@@ -63,24 +62,10 @@ fn expected() -> BTreeSet<(String, String)> {
 
 /// Fetches the document from a live server.
 async fn fetch(server: &Server) -> Value {
-    let response = server
-        .client
-        .get(server.url("/openapi.json"))
-        .send()
+    http::send(server.get("/openapi.json"), "GET /openapi.json")
         .await
-        .expect("GET /openapi.json");
-    assert_eq!(response.status(), 200);
-    let content_type = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    assert!(
-        content_type.starts_with("application/json"),
-        "Content-Type {content_type:?}"
-    );
-    response.json().await.expect("the document is JSON")
+        .ok()
+        .clone()
 }
 
 /// Every (method, path) the document describes.
@@ -301,29 +286,19 @@ async fn every_documented_operation_is_routed() {
             "unexpected path parameter in {path}"
         );
         let method = Method::from_bytes(method.as_bytes()).unwrap();
-        let response = server
-            .client
-            .request(method.clone(), server.url(&concrete))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{method} {concrete}: {e}"));
-        let status = response.status().as_u16();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        assert!(status < 500, "{method} {concrete}: {status} {body}");
-        assert_ne!(status, 405, "{method} {concrete}: 405 {body}");
+        let what = format!("{method} {concrete}");
+        let reply = http::send(server.request(method, &concrete), what).await;
+        assert_ne!(reply.status, 405, "{reply:?}");
         assert!(
-            !(status == 404 && body["error"] == "not_found"),
-            "{method} {concrete} is documented but not routed: {body}"
+            !(reply.status == 404 && reply.error() == "not_found"),
+            "documented but not routed: {reply:?}"
         );
     }
     // The probe tells a routed path from an unrouted one.
-    let response = server
-        .client
-        .post(server.url("/oauth/nothing-here"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 404);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"], "not_found");
+    http::send(
+        server.post("/oauth/nothing-here"),
+        "POST /oauth/nothing-here",
+    )
+    .await
+    .expect_error(404, "not_found");
 }

@@ -7,8 +7,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
 use serde_json::Value;
+use support::http::{self, Client, Reply, a1user_token};
 use support::{Deployment, Instance, Server, postgres_server};
 
 /// The PostgreSQL server, or `None` after printing why the test does nothing.
@@ -24,32 +24,12 @@ fn postgres() -> Option<String> {
     server
 }
 
-async fn login(server: &Server, instance: &Instance) -> reqwest::Response {
-    server
-        .client
-        .post(server.url("/authentication?action=login"))
-        .basic_auth(&instance.username, Some(&instance.password))
-        .send()
-        .await
-        .expect("login request")
-}
-
-async fn token_of(server: &Server, instance: &Instance) -> String {
-    let response = login(server, instance).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
-}
-
-async fn extend(server: &Server, token: &str) -> StatusCode {
-    server
-        .client
-        .post(server.url("/token?scheme=a1user&action=extend"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("extend request")
-        .status()
+/// `POST /token?scheme=a1user&action=extend` with a Bearer token.
+async fn extend(server: &Server, token: &str) -> Reply {
+    let request = server
+        .post("/token?scheme=a1user&action=extend")
+        .bearer_auth(token);
+    http::send(request, "extend").await
 }
 
 /// Polls `check` until it holds or `within` passes; returns how long it took.
@@ -79,33 +59,23 @@ async fn two_replicas_share_tokens_and_honour_each_others_revocations() {
     let b = deployment.serve();
 
     // A token minted on A works on B; revoked on B, A refuses it within 1 s.
-    let token = token_of(&a, &instance).await;
-    assert_eq!(extend(&b, &token).await, StatusCode::OK);
-    let revoked = b
-        .client
-        .delete(b.url("/token?scheme=a1user"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(revoked.status(), StatusCode::OK);
+    let token = a1user_token(&a, &instance).await;
+    extend(&b, &token).await.ok();
+    let revoke = b.delete("/token?scheme=a1user").bearer_auth(&token);
+    http::send(revoke, "revoke one").await.ok();
     eventually(Duration::from_secs(1), || async {
-        extend(&a, &token).await == StatusCode::UNAUTHORIZED
+        extend(&a, &token).await.status == 401
     })
     .await;
 
     // Revoke-all on A: B refuses every token.
-    let first = token_of(&b, &instance).await;
-    let all = a
-        .client
-        .delete(a.url("/token?scheme=a1user"))
-        .basic_auth(&instance.username, Some(&instance.password))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(all.status(), StatusCode::OK);
+    let first = a1user_token(&b, &instance).await;
+    let revoke_all = a
+        .delete("/token?scheme=a1user")
+        .basic_auth(&instance.username, Some(&instance.password));
+    http::send(revoke_all, "revoke all").await.ok();
     eventually(Duration::from_secs(1), || async {
-        extend(&b, &first).await == StatusCode::UNAUTHORIZED
+        extend(&b, &first).await.status == 401
     })
     .await;
 
@@ -114,18 +84,18 @@ async fn two_replicas_share_tokens_and_honour_each_others_revocations() {
     deployment.cli_json(&["instance", "rotate-password", &instance.username, "--json"]);
     for server in [&a, &b] {
         eventually(Duration::from_secs(1), || async {
-            login(server, &instance).await.status() == StatusCode::UNAUTHORIZED
+            http::login(server, &instance).await.status == 401
         })
         .await;
     }
 
     // Disabling the instance stops its tokens on both replicas.
     let other = deployment.instance("acme", "second", "dw-tracker");
-    let token = token_of(&a, &other).await;
+    let token = a1user_token(&a, &other).await;
     deployment.cli_json(&["instance", "disable", &other.username, "--json"]);
     for server in [&a, &b] {
         eventually(Duration::from_secs(1), || async {
-            extend(server, &token).await == StatusCode::FORBIDDEN
+            extend(server, &token).await.status == 403
         })
         .await;
     }
@@ -142,20 +112,14 @@ async fn token_limits_hold_across_replicas() {
     for i in 0..12 {
         let server = if i % 2 == 0 { &a } else { &b };
         let request = server
-            .client
-            .post(server.url("/token?scheme=a1user&action=create"))
-            .basic_auth(&instance.username, Some(&instance.password))
-            .send();
-        creates.push(request);
+            .post("/token?scheme=a1user&action=create")
+            .basic_auth(&instance.username, Some(&instance.password));
+        creates.push(http::send(request, format!("create #{i}")));
     }
     let mut created = 0;
-    for response in futures_join(creates).await {
-        let status = response.unwrap().status();
-        assert!(
-            status == StatusCode::OK || status == StatusCode::CONFLICT,
-            "{status}"
-        );
-        created += usize::from(status == StatusCode::OK);
+    for reply in futures_join(creates).await {
+        assert!(reply.status == 200 || reply.status == 409, "{reply:?}");
+        created += usize::from(reply.status == 200);
     }
     assert_eq!(created, 3, "prod allows 3 active tokens per instance");
 }
@@ -179,10 +143,8 @@ async fn health_and_readiness() {
     let deployment = Deployment::new();
     let server = deployment.serve();
     for path in ["/healthz", "/readyz"] {
-        let response = server.client.get(server.url(path)).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK, "{path}");
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body["status"], "ok");
+        let reply = http::send(server.get(path), path).await;
+        assert_eq!(reply.ok()["status"], "ok", "{reply:?}");
     }
 }
 
@@ -232,40 +194,36 @@ async fn populate(deployment: &Deployment) -> Populated {
     let instance = deployment.instance("acme", "loader", "dw-tracker");
     deployment.instance("acme", "profiles", "profiles-360");
     let server = deployment.serve();
-    let a1user_token = token_of(&server, &instance).await;
-    let oauth: Value = server
-        .client
-        .post(server.url("/oauth/token"))
-        .basic_auth(&instance.username, Some(&instance.password))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let a1user_token = a1user_token(&server, &instance).await;
+    let oauth_token = http::post_form(
+        &server,
+        "/oauth/token",
+        Client::basic(&instance),
+        &[("grant_type", "client_credentials")],
+    )
+    .await
+    .access_token();
     let tenant_hash = tenant["tenant_hash"].as_str().unwrap().to_owned();
     let oauth_key_secret = tenant["oauth_key_secret"].as_str().unwrap().to_owned();
-    let secure: Value = server
-        .client
-        .post(server.url("/secureApi/token/profile/create"))
-        .header("tenant_hash", &tenant_hash)
-        .header("oauth_key_secret", &oauth_key_secret)
-        .json(&serde_json::json!({"resource": ["basic"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let secure = secure_create(&server, &tenant_hash, &oauth_key_secret).await;
     Populated {
         instance,
         tenant_hash,
         oauth_key_secret,
         a1user_token,
-        oauth_token: oauth["access_token"].as_str().unwrap().to_owned(),
-        secure_token: secure["token"].as_str().unwrap().to_owned(),
+        oauth_token,
+        secure_token: secure.ok()["token"].as_str().unwrap().to_owned(),
     }
+}
+
+/// `POST /secureApi/token/profile/create` of a `basic` token with the tenant's headers.
+async fn secure_create(server: &Server, tenant_hash: &str, oauth_key_secret: &str) -> Reply {
+    let request = server
+        .post("/secureApi/token/profile/create")
+        .header("tenant_hash", tenant_hash)
+        .header("oauth_key_secret", oauth_key_secret)
+        .json(&serde_json::json!({"resource": ["basic"]}));
+    http::send(request, "secureApi create").await
 }
 
 /// Every token still verifies and every credential still logs in on `server`.
@@ -275,37 +233,20 @@ async fn assert_intact(server: &Server, populated: &Populated) {
         &populated.oauth_token,
         &populated.secure_token,
     ] {
-        let body: Value = server
-            .client
-            .post(server.url("/oauth/introspect"))
-            .basic_auth(
-                &populated.instance.username,
-                Some(&populated.instance.password),
-            )
-            .form(&[("token", token.as_str())])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(body["active"], true, "token lost in the copy: {body}");
+        let found = http::introspect(server, Client::basic(&populated.instance), token).await;
+        assert_eq!(
+            found.ok()["active"],
+            true,
+            "token lost in the copy: {found:?}"
+        );
     }
     // Login answers the same token: the sealed copy survived too.
     assert_eq!(
-        token_of(server, &populated.instance).await,
+        a1user_token(server, &populated.instance).await,
         populated.a1user_token
     );
-    let created = server
-        .client
-        .post(server.url("/secureApi/token/profile/create"))
-        .header("tenant_hash", &populated.tenant_hash)
-        .header("oauth_key_secret", &populated.oauth_key_secret)
-        .json(&serde_json::json!({"resource": ["basic"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), StatusCode::OK, "tenant secret lost");
+    let created = secure_create(server, &populated.tenant_hash, &populated.oauth_key_secret).await;
+    assert_eq!(created.status, 200, "tenant secret lost: {created:?}");
 }
 
 fn copy(from: &Deployment, source: &str, target: &str) -> Value {

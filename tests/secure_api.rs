@@ -11,12 +11,10 @@
 #[allow(clippy::zombie_processes)]
 mod support;
 
-use std::fmt;
-
-use reqwest::RequestBuilder;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, WWW_AUTHENTICATE};
+use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 
+use support::http::{self, Client, Reply, send};
 use support::{Deployment, Instance, Server};
 
 /// The default resources of api `profile`, in SPEC's order.
@@ -75,19 +73,7 @@ impl Tenant {
 
 /// Creates a tenant through the real CLI, with or without OAuth.
 fn tenant(deployment: &Deployment, name: &str, oauth: bool) -> Tenant {
-    let mut args = vec![
-        "tenant",
-        "create",
-        "--name",
-        name,
-        "--environment",
-        "uat",
-        "--json",
-    ];
-    if !oauth {
-        args.push("--no-oauth");
-    }
-    let tenant = Tenant::from_json(&deployment.cli_json(&args));
+    let tenant = Tenant::from_json(&deployment.tenant_with_oauth(name, "uat", oauth));
     assert_is_hex(&tenant.hash, 32, "tenant_hash");
     match &tenant.secret {
         Some(secret) => {
@@ -138,66 +124,15 @@ fn setup_with(oauth: bool, env: &[(&str, &str)]) -> Setup {
 // ---------------------------------------------------------------------------------------------
 // Sending and what came back
 
-/// One response, read in full.
-struct Reply {
-    what: String,
-    status: u16,
-    headers: HeaderMap,
-    body: Vec<u8>,
-    json: Value,
-}
-
-impl fmt::Debug for Reply {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} → {} {:?} {}",
-            self.what,
-            self.status,
-            self.headers,
-            String::from_utf8_lossy(&self.body)
-        )
-    }
-}
-
-impl Reply {
-    fn error(&self) -> &str {
-        self.json["error"].as_str().unwrap_or("")
-    }
-
-    fn description(&self) -> &str {
-        self.json["error_description"].as_str().unwrap_or("")
-    }
-
-    fn challenges(&self) -> Vec<String> {
-        self.headers
-            .get_all(WWW_AUTHENTICATE)
-            .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .collect()
-    }
-
-    /// Asserts an error answer: this status and this `error` code.
-    #[track_caller]
-    fn expect_error(&self, status: u16, error: &str) -> &Self {
-        assert_eq!(
-            (self.status, self.error()),
-            (status, error),
-            "unexpected answer: {self:?}"
-        );
-        self
-    }
-
-    /// Asserts `200 OK` and returns the JSON.
-    #[track_caller]
-    fn ok(&self) -> &Value {
-        assert_eq!(self.status, 200, "unexpected answer: {self:?}");
-        &self.json
-    }
-
+/// What a secureApi `create` answers.
+trait Created {
     /// Asserts `200 {"token": …}` with a well-formed token and returns it.
+    fn secure_token(&self) -> String;
+}
+
+impl Created for Reply {
     #[track_caller]
-    fn token(&self) -> String {
+    fn secure_token(&self) -> String {
         let json = self.ok();
         let keys: Vec<&String> = json.as_object().map(|o| o.keys().collect()).unwrap();
         assert_eq!(
@@ -218,57 +153,6 @@ fn assert_token_shape(token: &str) {
         token.len() >= 43 && token.bytes().all(|b| b.is_ascii_alphanumeric()),
         "token is not ≥ 43 chars of [A-Za-z0-9]: {token:?}"
     );
-}
-
-/// Sends a request and checks what every answer must be: never a 5xx, always a JSON object,
-/// errors with `error` and `error_description`, 401s with `WWW-Authenticate`.
-async fn send(request: RequestBuilder, what: impl Into<String>) -> Reply {
-    let what = what.into();
-    let response = request
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{what}: no response: {e}"));
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let body = response
-        .bytes()
-        .await
-        .unwrap_or_else(|e| panic!("{what}: body not read: {e}"))
-        .to_vec();
-    let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let reply = Reply {
-        what,
-        status,
-        headers,
-        body,
-        json,
-    };
-    assert!(status < 500, "server error: {reply:?}");
-    let content_type = reply
-        .headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    assert!(
-        content_type.starts_with("application/json"),
-        "not JSON: {reply:?}"
-    );
-    assert!(reply.json.is_object(), "not a JSON object: {reply:?}");
-    if status >= 400 {
-        for field in ["error", "error_description"] {
-            assert!(
-                reply.json[field].as_str().is_some_and(|s| !s.is_empty()),
-                "error without {field}: {reply:?}"
-            );
-        }
-    }
-    if status == 401 {
-        assert!(
-            !reply.challenges().is_empty(),
-            "401 without WWW-Authenticate: {reply:?}"
-        );
-    }
-    reply
 }
 
 /// Which tenant headers a request carries.
@@ -302,8 +186,7 @@ async fn post_raw(
 ) -> Reply {
     let path = format!("/secureApi/token/{api}/{action}");
     let mut request = server
-        .client
-        .post(server.url(&path))
+        .post(&path)
         .header(CONTENT_TYPE, "application/json")
         .body(body.to_owned());
     request = match headers {
@@ -324,23 +207,12 @@ async fn update(server: &Server, api: &str, headers: Headers<'_>, body: Value) -
     post_raw(server, api, "update", headers, &body.to_string()).await
 }
 
-/// A form-encoded POST (reqwest's `form` feature is not enabled in this crate).
-fn form(request: RequestBuilder, pairs: &[(&str, &str)]) -> RequestBuilder {
-    request
-        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(serde_urlencoded::to_string(pairs).expect("form encodes"))
-}
-
 /// `POST /oauth/introspect` as `caller` (Basic auth).
 async fn introspect(server: &Server, caller: &Instance, token: &str) -> Value {
-    let request = form(
-        server
-            .client
-            .post(server.url("/oauth/introspect"))
-            .basic_auth(&caller.username, Some(&caller.password)),
-        &[("token", token)],
-    );
-    send(request, "POST /oauth/introspect").await.ok().clone()
+    http::introspect(server, Client::basic(caller), token)
+        .await
+        .ok()
+        .clone()
 }
 
 /// Introspects an active secureApi token and returns `exp - iat` in seconds.
@@ -352,14 +224,9 @@ async fn lifetime_secs(setup: &Setup, token: &str) -> i64 {
 
 /// `POST /oauth/revoke` as `caller` (Basic auth).
 async fn revoke(server: &Server, caller: &Instance, token: &str) {
-    let request = form(
-        server
-            .client
-            .post(server.url("/oauth/revoke"))
-            .basic_auth(&caller.username, Some(&caller.password)),
-        &[("token", token)],
-    );
-    send(request, "POST /oauth/revoke").await.ok();
+    http::revoke(server, Client::basic(caller), token)
+        .await
+        .ok();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -372,7 +239,7 @@ async fn create_answers_a_token_valid_15_minutes_by_default_or_the_asked_validit
 
     let default = create(server, "profile", headers, json!({"resource": ["basic"]}))
         .await
-        .token();
+        .secure_token();
     assert_eq!(lifetime_secs(&setup, &default).await, 15 * 60);
 
     let explicit = create(
@@ -382,7 +249,7 @@ async fn create_answers_a_token_valid_15_minutes_by_default_or_the_asked_validit
         json!({"resource": ["basic", "segments"], "validity": 300}),
     )
     .await
-    .token();
+    .secure_token();
     assert_ne!(default, explicit, "two creates must mint two tokens");
     assert_eq!(lifetime_secs(&setup, &explicit).await, 300 * 60);
 
@@ -405,7 +272,7 @@ async fn validity_bounds_are_inclusive_and_null_means_the_default() {
             json!({"resource": ["registerGdprRequest"], "validity": validity}),
         )
         .await
-        .token();
+        .secure_token();
         assert_eq!(
             lifetime_secs(&setup, &token).await,
             minutes * 60,
@@ -425,7 +292,7 @@ async fn max_validity_is_configurable() {
         json!({"resource": ["basic"], "validity": 60}),
     )
     .await
-    .token();
+    .secure_token();
     assert_eq!(lifetime_secs(&setup, &token).await, 3600);
     create(
         server,
@@ -475,7 +342,7 @@ async fn update_replaces_the_resource_set_and_keeps_the_expiry() {
         json!({"resource": ["basic"], "validity": 60}),
     )
     .await
-    .token();
+    .secure_token();
     let before = introspect(server, &setup.instance, &token).await;
 
     let reply = update(
@@ -511,7 +378,7 @@ async fn update_refuses_unknown_revoked_foreign_and_other_api_tokens() {
     let new_token = |api: &'static str, resource: &'static str| async move {
         create(server, api, headers, json!({"resource": [resource]}))
             .await
-            .token()
+            .secure_token()
     };
     let refused = |api: &'static str, token: String, why: &'static str| async move {
         let resource = if api == "gdpr" {
@@ -564,20 +431,11 @@ async fn update_refuses_unknown_revoked_foreign_and_other_api_tokens() {
         json!({"resource": ["basic"]}),
     )
     .await
-    .token();
+    .secure_token();
     refused("profile", foreign.clone(), "another tenant's token").await;
 
     // Tokens of the other dialects are not secureApi tokens.
-    let login = send(
-        server
-            .client
-            .post(server.url("/authentication?action=login"))
-            .basic_auth(&setup.instance.username, Some(&setup.instance.password))
-            .header(CONTENT_TYPE, "application/json"),
-        "login",
-    )
-    .await;
-    let a1user = login.ok()["access_token"].as_str().unwrap().to_owned();
+    let a1user = http::a1user_token(server, &setup.instance).await;
     refused("profile", a1user, "an a1user token").await;
 
     // None of the refusals changed the tokens they named.
@@ -606,7 +464,7 @@ async fn an_expired_token_cannot_be_updated() {
         json!({"resource": ["basic"], "validity": 1}),
     )
     .await
-    .token();
+    .secure_token();
     tokio::time::sleep(std::time::Duration::from_secs(61)).await;
     update(
         server,
@@ -653,8 +511,7 @@ async fn a_missing_tenant_hash_is_invalid_request() {
             .expect_error(400, "invalid_request");
         // A secret alone is still no tenant_hash.
         let request = server
-            .client
-            .post(server.url(&format!("/secureApi/token/profile/{action}")))
+            .post(&format!("/secureApi/token/profile/{action}"))
             .header(CONTENT_TYPE, "application/json")
             .header("oauth_key_secret", setup.tenant.secret())
             .body(body.to_string());
@@ -740,7 +597,7 @@ async fn a_tenant_without_oauth_needs_no_secret_and_ignores_a_wrong_one() {
     let body = json!({"resource": ["basic"]});
     let token = create(server, "profile", Headers::Hash(&tenant.hash), body.clone())
         .await
-        .token();
+        .secure_token();
     create(
         server,
         "profile",
@@ -748,7 +605,7 @@ async fn a_tenant_without_oauth_needs_no_secret_and_ignores_a_wrong_one() {
         body,
     )
     .await
-    .token();
+    .secure_token();
     update(
         server,
         "profile",
@@ -797,7 +654,7 @@ async fn unknown_resources_are_refused_naming_the_allowed_ones() {
     // The same on update (of a live token, which keeps its resources).
     let token = create(server, "profile", headers, json!({"resource": ["basic"]}))
         .await
-        .token();
+        .secure_token();
     let reply = update(
         server,
         "profile",
@@ -836,7 +693,7 @@ async fn an_empty_or_missing_or_malformed_resource_list_is_refused() {
     }
     let token = create(server, "profile", headers, json!({"resource": ["basic"]}))
         .await
-        .token();
+        .secure_token();
     let reply = update(
         server,
         "profile",
@@ -892,13 +749,7 @@ async fn an_unknown_api_is_a_json_404() {
     post_raw(server, "profile", "delete", headers, "{}")
         .await
         .expect_error(404, "not_found");
-    let reply = send(
-        server
-            .client
-            .get(server.url("/secureApi/token/profile/create")),
-        "GET create",
-    )
-    .await;
+    let reply = send(server.get("/secureApi/token/profile/create"), "GET create").await;
     assert_eq!(reply.status, 405, "{reply:?}");
 }
 
@@ -924,7 +775,7 @@ async fn rotate_secret_retires_the_old_secret_and_the_new_one_works() {
         .expect_error(401, "invalid_client");
     create(server, "profile", Headers::of(&rotated), body)
         .await
-        .token();
+        .secure_token();
 }
 
 #[tokio::test]
@@ -939,7 +790,7 @@ async fn set_oauth_off_drops_the_secret_requirement_and_on_restores_it() {
     assert_eq!(off["oauth_enabled"], false, "{off}");
     create(server, "profile", Headers::Hash(&tenant.hash), body.clone())
         .await
-        .token();
+        .secure_token();
 
     let on = setup
         .deployment
@@ -951,7 +802,7 @@ async fn set_oauth_off_drops_the_secret_requirement_and_on_restores_it() {
     // The secret it had before applies again.
     create(server, "profile", Headers::of(tenant), body)
         .await
-        .token();
+        .secure_token();
 }
 
 #[tokio::test]
@@ -969,5 +820,5 @@ async fn set_oauth_on_for_a_tenant_that_never_had_a_secret_issues_one() {
         .expect_error(401, "invalid_client");
     create(server, "profile", Headers::of(&on), body)
         .await
-        .token();
+        .secure_token();
 }

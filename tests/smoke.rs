@@ -2,7 +2,7 @@
 
 mod support;
 
-use support::Deployment;
+use support::{Deployment, http};
 
 #[tokio::test]
 async fn seed_walk_through() {
@@ -10,17 +10,8 @@ async fn seed_walk_through() {
     deployment.tenant("acme", "uat");
     let instance = deployment.instance("acme", "loader", "dw-tracker");
     let server = deployment.serve();
-    let login: serde_json::Value = server
-        .client
-        .post(server.url("/authentication?action=login"))
-        .basic_auth(&instance.username, Some(&instance.password))
-        .header("Content-Type", "application/json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reply = http::login(&server, &instance).await;
+    let login = reply.ok();
     assert_eq!(login["token_type"], "bearer");
     assert_eq!(login["tenantId"], instance.tenant_id.as_str());
 }

@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -161,46 +163,50 @@ impl Deployment {
 
     /// Runs a CLI command that must succeed and print one JSON value.
     pub fn cli_json(&self, args: &[&str]) -> Value {
-        let output = self.cli(args);
-        assert!(
-            output.status.success(),
-            "cdp-auth {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-            panic!(
-                "cdp-auth {args:?} printed no single JSON value ({e}): {}",
-                String::from_utf8_lossy(&output.stdout)
-            )
-        })
+        json_of(&self.cli(args), &format!("cdp-auth {args:?}"))
     }
 
     /// Creates a tenant in the given environment (`cs`, `uat`, `prod`).
     pub fn tenant(&self, name: &str, environment: &str) -> Value {
-        self.cli_json(&[
+        self.tenant_with_oauth(name, environment, true)
+    }
+
+    /// Creates a tenant with OAuth off (`--no-oauth`): it has no `oauth_key_secret`, and
+    /// creating it costs no argon2id hash of one (most of a second in a debug build).
+    pub fn tenant_without_oauth(&self, name: &str, environment: &str) -> Value {
+        self.tenant_with_oauth(name, environment, false)
+    }
+
+    /// Creates a tenant with OAuth on or off; returns `tenant create --json`'s answer.
+    pub fn tenant_with_oauth(&self, name: &str, environment: &str, oauth: bool) -> Value {
+        let mut args = vec![
             "tenant",
             "create",
             "--name",
             name,
             "--environment",
             environment,
-            "--json",
-        ])
+        ];
+        if !oauth {
+            args.push("--no-oauth");
+        }
+        args.push("--json");
+        self.cli_json(&args)
+    }
+
+    /// Runs `instance create --json`, whatever its outcome.
+    pub fn instance_output(&self, tenant: &str, name: &str, instance_type: &str) -> Output {
+        self.cli(&instance_create(tenant, name, instance_type))
+    }
+
+    /// Creates an instance; returns what `instance create --json` printed.
+    pub fn instance_json(&self, tenant: &str, name: &str, instance_type: &str) -> Value {
+        self.cli_json(&instance_create(tenant, name, instance_type))
     }
 
     /// Creates an instance and returns its shown-once credentials.
     pub fn instance(&self, tenant: &str, name: &str, instance_type: &str) -> Instance {
-        let json = self.cli_json(&[
-            "instance",
-            "create",
-            "--tenant",
-            tenant,
-            "--name",
-            name,
-            "--type",
-            instance_type,
-            "--json",
-        ]);
+        let json = self.instance_json(tenant, name, instance_type);
         Instance {
             username: json["username"].as_str().expect("username").to_owned(),
             password: json["password"].as_str().expect("password").to_owned(),
@@ -209,15 +215,22 @@ impl Deployment {
         }
     }
 
+    /// A `Command` for `cdp-auth serve` on an ephemeral loopback port, its stdout piped (for
+    /// [`listening_url`]); the caller chooses what becomes of its stderr.
+    pub fn serve_command(&self) -> Command {
+        let mut command = self.command(&["serve", "--listen", "127.0.0.1:0"]);
+        command.stdout(Stdio::piped());
+        command
+    }
+
     /// Starts `cdp-auth serve` on an ephemeral loopback port.
     pub fn serve(&self) -> Server {
         let mut child = self
-            .command(&["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
+            .serve_command()
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn cdp-auth serve");
-        match wait_for_address(&mut child) {
+        match listening_url(&mut child) {
             Some(base) => Server {
                 base,
                 child,
@@ -236,8 +249,39 @@ impl Deployment {
     }
 }
 
-/// Reads the server's stdout until its `listening on URL` line; `None` if it ends first.
-fn wait_for_address(child: &mut Child) -> Option<String> {
+/// The arguments of `instance create --json`.
+fn instance_create<'a>(tenant: &'a str, name: &'a str, instance_type: &'a str) -> [&'a str; 9] {
+    [
+        "instance",
+        "create",
+        "--tenant",
+        tenant,
+        "--name",
+        name,
+        "--type",
+        instance_type,
+        "--json",
+    ]
+}
+
+/// Parses a command's stdout as exactly one JSON value (serde rejects anything after it),
+/// after asserting that it succeeded.
+pub fn json_of(output: &Output, what: &str) -> Value {
+    assert!(
+        output.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{what} printed no single JSON value ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+/// Reads a server's stdout until its `listening on URL` line; `None` if it ends first.
+pub fn listening_url(child: &mut Child) -> Option<String> {
     let mut lines = BufReader::new(child.stdout.take()?);
     let mut line = String::new();
     loop {
@@ -291,6 +335,30 @@ impl Server {
     /// The URL of a path (with query) on this server.
     pub fn url(&self, path_and_query: &str) -> String {
         format!("{}{}", self.base, path_and_query)
+    }
+
+    /// A request to a path (with query) on this server.
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path_and_query: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path_and_query))
+    }
+
+    /// A `GET` of a path (with query) on this server.
+    pub fn get(&self, path_and_query: &str) -> reqwest::RequestBuilder {
+        self.client.get(self.url(path_and_query))
+    }
+
+    /// A `POST` to a path (with query) on this server.
+    pub fn post(&self, path_and_query: &str) -> reqwest::RequestBuilder {
+        self.client.post(self.url(path_and_query))
+    }
+
+    /// A `DELETE` of a path (with query) on this server.
+    pub fn delete(&self, path_and_query: &str) -> reqwest::RequestBuilder {
+        self.client.delete(self.url(path_and_query))
     }
 
     /// Kills the server with SIGKILL, as a crash would.

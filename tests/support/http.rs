@@ -1,0 +1,312 @@
+//! Talking to a served deployment over HTTP: one [`Reply`] type that reads a whole response,
+//! the checks every answer must pass whatever the suite, and the credentials and requests the
+//! suites share.
+//!
+//! Every response goes through [`send`] (or [`send_json_or_hal`] where a client may ask for
+//! `application/hal+json`), which refuses a 5xx and checks the shape of every answer: a JSON
+//! object, errors as `{"error", "error_description"}`, every 401 with a `WWW-Authenticate`
+//! challenge, every 429 with a `Retry-After`.
+
+use std::fmt;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use reqwest::RequestBuilder;
+use reqwest::header::{CONTENT_TYPE, DATE, HeaderMap, HeaderName, RETRY_AFTER, WWW_AUTHENTICATE};
+use serde_json::Value;
+
+use super::{Instance, Server};
+
+// ---------------------------------------------------------------------------------------------
+// Credentials
+
+/// An `Authorization: Basic` value for these credentials.
+pub fn basic_pair(username: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        STANDARD.encode(format!("{username}:{password}"))
+    )
+}
+
+/// An `Authorization: Basic` value for an instance's credentials.
+pub fn basic(instance: &Instance) -> String {
+    basic_pair(&instance.username, &instance.password)
+}
+
+/// An `Authorization: Bearer` value for a token.
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+// ---------------------------------------------------------------------------------------------
+// What came back
+
+/// One response, read in full.
+pub struct Reply {
+    /// What was sent, for messages.
+    pub what: String,
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    /// The body as JSON; `Null` if it is not JSON.
+    pub json: Value,
+}
+
+/// What a client can observe of a response but its `Date`: status, headers in order, body.
+pub type Observable = (u16, Vec<(String, Vec<u8>)>, Vec<u8>);
+
+impl fmt::Debug for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} → {} {:?} {}",
+            self.what,
+            self.status,
+            self.headers,
+            String::from_utf8_lossy(&self.body)
+        )
+    }
+}
+
+impl Reply {
+    /// Sends a request and reads the whole response, checking nothing.
+    async fn read(request: RequestBuilder, what: String) -> Reply {
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{what}: no response: {e}"));
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .unwrap_or_else(|e| panic!("{what}: body not read: {e}"))
+            .to_vec();
+        let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        Reply {
+            what,
+            status,
+            headers,
+            body,
+            json,
+        }
+    }
+
+    /// The `error` code, or `""`.
+    pub fn error(&self) -> &str {
+        self.json["error"].as_str().unwrap_or("")
+    }
+
+    /// The `error_description`, or `""`.
+    pub fn description(&self) -> &str {
+        self.json["error_description"].as_str().unwrap_or("")
+    }
+
+    /// A header's value as text, or `""`.
+    pub fn header(&self, name: HeaderName) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// Every `WWW-Authenticate` value.
+    pub fn challenges(&self) -> Vec<String> {
+        self.headers
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect()
+    }
+
+    /// Asserts an error answer: this status and this `error` code.
+    #[track_caller]
+    pub fn expect_error(&self, status: u16, error: &str) -> &Self {
+        assert_eq!(
+            (self.status, self.error()),
+            (status, error),
+            "unexpected answer: {self:?}"
+        );
+        self
+    }
+
+    /// Asserts a 401 whose challenges include one of this scheme (`Basic`, `Bearer`).
+    #[track_caller]
+    pub fn expect_challenge(&self, scheme: &str) -> &Self {
+        assert_eq!(self.status, 401, "{self:?}");
+        assert!(
+            self.challenges()
+                .iter()
+                .any(|c| c.starts_with(&format!("{scheme} "))),
+            "no {scheme} challenge: {self:?}"
+        );
+        self
+    }
+
+    /// Asserts `200 OK` and returns the JSON.
+    #[track_caller]
+    pub fn ok(&self) -> &Value {
+        assert_eq!(self.status, 200, "unexpected answer: {self:?}");
+        &self.json
+    }
+
+    /// Asserts `200 OK` and returns `access_token`.
+    #[track_caller]
+    pub fn access_token(&self) -> String {
+        self.ok()["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no access_token: {self:?}"))
+            .to_owned()
+    }
+
+    /// Status, headers but `Date`, and body, for byte-for-byte comparisons.
+    pub fn observable(&self) -> Observable {
+        let headers = self
+            .headers
+            .iter()
+            .filter(|(name, _)| **name != DATE)
+            .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
+            .collect();
+        (self.status, headers, self.body.clone())
+    }
+
+    /// Checks what every answer must be: never a 5xx, a `Content-Type` starting with one of
+    /// `media_types`, a JSON object, errors with `error` and `error_description`, every 401
+    /// with `WWW-Authenticate`, every 429 with `Retry-After`.
+    #[track_caller]
+    fn check(&self, media_types: &[&str]) {
+        assert!(self.status < 500, "server error: {self:?}");
+        let content_type = self.header(CONTENT_TYPE);
+        assert!(
+            media_types.iter().any(|m| content_type.starts_with(m)),
+            "not JSON: {self:?}"
+        );
+        assert!(self.json.is_object(), "body is not a JSON object: {self:?}");
+        if self.status >= 400 {
+            for field in ["error", "error_description"] {
+                assert!(
+                    self.json[field].as_str().is_some_and(|s| !s.is_empty()),
+                    "error without {field}: {self:?}"
+                );
+            }
+        }
+        if self.status == 401 {
+            assert!(
+                !self.challenges().is_empty(),
+                "401 without WWW-Authenticate: {self:?}"
+            );
+        }
+        if self.status == 429 {
+            assert!(
+                self.headers.contains_key(RETRY_AFTER),
+                "429 without Retry-After: {self:?}"
+            );
+        }
+    }
+}
+
+/// Sends a request and checks the answer as every answer must be (see [`Reply::check`]), with
+/// a `Content-Type` of `application/json`.
+pub async fn send(request: RequestBuilder, what: impl Into<String>) -> Reply {
+    let reply = Reply::read(request, what.into()).await;
+    reply.check(&["application/json"]);
+    reply
+}
+
+/// [`send`], but `application/hal+json` passes for JSON too: what an a1user client that
+/// sends `Accept: application/hal+json` may get.
+pub async fn send_json_or_hal(request: RequestBuilder, what: impl Into<String>) -> Reply {
+    let reply = Reply::read(request, what.into()).await;
+    reply.check(&["application/json", "application/hal+json"]);
+    reply
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests more than one suite sends
+
+/// `POST /authentication?action=login` with the instance's credentials in `Authorization:
+/// Basic` and `Content-Type: application/json`, and no body.
+pub async fn login_as(server: &Server, username: &str, password: &str) -> Reply {
+    send(
+        server
+            .post("/authentication?action=login")
+            .basic_auth(username, Some(password))
+            .header(CONTENT_TYPE, "application/json"),
+        "login",
+    )
+    .await
+}
+
+/// [`login_as`] the instance.
+pub async fn login(server: &Server, instance: &Instance) -> Reply {
+    login_as(server, &instance.username, &instance.password).await
+}
+
+/// A [`login`] that must succeed: the instance's a1user token.
+pub async fn a1user_token(server: &Server, instance: &Instance) -> String {
+    login(server, instance).await.access_token()
+}
+
+/// How a request to an OAuth endpoint authenticates its client.
+#[derive(Clone, Copy)]
+pub enum Client<'a> {
+    /// No client authentication.
+    None,
+    /// `client_secret_basic`: `Authorization: Basic`.
+    Basic(&'a str, &'a str),
+    /// `client_secret_post`: `client_id` and `client_secret` in the form.
+    Post(&'a str, &'a str),
+}
+
+impl<'a> Client<'a> {
+    /// `client_secret_basic` with the instance's credentials.
+    pub fn basic(instance: &'a Instance) -> Self {
+        Client::Basic(&instance.username, &instance.password)
+    }
+
+    /// `client_secret_post` with the instance's credentials.
+    pub fn post(instance: &'a Instance) -> Self {
+        Client::Post(&instance.username, &instance.password)
+    }
+}
+
+/// `POST path` with a form body built from `pairs` and the client's credentials.
+pub async fn post_form(
+    server: &Server,
+    path: &str,
+    client: Client<'_>,
+    pairs: &[(&str, &str)],
+) -> Reply {
+    let mut pairs = pairs.to_vec();
+    let mut request = server.post(path);
+    match client {
+        Client::None => {}
+        Client::Basic(username, password) => {
+            request = request.basic_auth(username, Some(password));
+        }
+        Client::Post(id, secret) => {
+            pairs.push(("client_id", id));
+            pairs.push(("client_secret", secret));
+        }
+    }
+    let body = serde_urlencoded::to_string(&pairs).expect("form encodes");
+    post_raw_form(request, body, format!("POST {path}")).await
+}
+
+/// A form POST with the body exactly as given (for repeated parameters).
+pub async fn post_raw_form(request: RequestBuilder, body: String, what: String) -> Reply {
+    let request = request
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(body.clone());
+    send(request, format!("{what} {body}")).await
+}
+
+/// `POST /oauth/introspect` of `token`, authenticated as `caller`.
+pub async fn introspect(server: &Server, caller: Client<'_>, token: &str) -> Reply {
+    post_form(server, "/oauth/introspect", caller, &[("token", token)]).await
+}
+
+/// `POST /oauth/revoke` of `token`, authenticated as `caller`.
+pub async fn revoke(server: &Server, caller: Client<'_>, token: &str) -> Reply {
+    post_form(server, "/oauth/revoke", caller, &[("token", token)]).await
+}
