@@ -13,6 +13,7 @@ use crate::domain::oauth::OAuth;
 use crate::domain::policy::Policy;
 use crate::domain::secrets::ServerKeys;
 use crate::domain::secure_api::{SecureApi, SecureApiPolicy};
+use crate::domain::throttle::Throttle;
 use crate::keyfile::{self, KeyError};
 use crate::store::{self, DynStore, StoreError};
 
@@ -83,7 +84,8 @@ impl Services {
         let keys = Arc::new(keys);
         let policy = Arc::new(policy);
         let hasher = SlowHasher::for_this_machine();
-        let authn = Authenticator::new(store.clone(), keys.clone(), hasher);
+        let throttle = Throttle::new(policy.max_failed_attempts, policy.failed_attempts_window);
+        let authn = Authenticator::new(store.clone(), keys.clone(), hasher, throttle);
         Services {
             a1user: A1User::new(store.clone(), authn.clone(), policy.clone()),
             secure_api: SecureApi::new(store.clone(), authn.clone(), Arc::new(secure_api)),

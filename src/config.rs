@@ -115,6 +115,12 @@ pub struct ConfigArgs {
     /// Lifetime of OAuth client_credentials tokens (e.g. `1h`).
     #[arg(long, global = true, env = "CDP_AUTH_OAUTH_TOKEN_LIFETIME", value_parser = humantime::parse_duration)]
     pub oauth_token_lifetime: Option<Duration>,
+    /// Failed credential attempts allowed per name and address, and per address, per window.
+    #[arg(long, global = true, env = "CDP_AUTH_MAX_FAILED_ATTEMPTS")]
+    pub max_failed_attempts: Option<u32>,
+    /// The failed-attempt window (e.g. `5m`).
+    #[arg(long, global = true, env = "CDP_AUTH_FAILED_ATTEMPTS_WINDOW", value_parser = humantime::parse_duration)]
+    pub failed_attempts_window: Option<Duration>,
     /// Longest secureApi token validity a create may ask for, in minutes.
     #[arg(long, global = true, env = "CDP_AUTH_MAX_VALIDITY")]
     pub max_validity: Option<u32>,
@@ -155,6 +161,9 @@ struct FileConfig {
     #[serde(default, with = "humantime_opt")]
     oauth_token_lifetime: Option<Duration>,
     max_validity: Option<u32>,
+    max_failed_attempts: Option<u32>,
+    #[serde(default, with = "humantime_opt")]
+    failed_attempts_window: Option<Duration>,
     /// secureApi apis and their resources; replaces the defaults when given.
     apis: Option<BTreeMap<String, Vec<String>>>,
     db_max_connections: Option<u32>,
@@ -285,6 +294,14 @@ impl Config {
                 .oauth_token_lifetime
                 .or(file.oauth_token_lifetime)
                 .unwrap_or(defaults.oauth_token_lifetime),
+            max_failed_attempts: args
+                .max_failed_attempts
+                .or(file.max_failed_attempts)
+                .unwrap_or(defaults.max_failed_attempts),
+            failed_attempts_window: args
+                .failed_attempts_window
+                .or(file.failed_attempts_window)
+                .unwrap_or(defaults.failed_attempts_window),
         };
         let secure_defaults = SecureApiPolicy::default();
         let secure_api = SecureApiPolicy {

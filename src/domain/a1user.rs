@@ -2,6 +2,7 @@
 //! token create, extend and revoke. Each public method is one request of SPEC's table and does
 //! its own authentication, so a handler only parses and maps.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::authn::Authenticator;
@@ -12,13 +13,15 @@ use super::policy::Policy;
 use super::secrets::{self, Secret};
 use crate::store::{BearerContext, DynStore};
 
-/// Username and password from a Basic `Authorization` header.
+/// Username and password from a Basic `Authorization` header (or an OAuth form).
 #[derive(Debug, Clone)]
 pub struct BasicCredentials {
     /// The instance username.
     pub username: String,
     /// The password, never printed.
     pub password: Secret,
+    /// Where the attempt came from, for the failed-attempt limiter.
+    pub source: Option<IpAddr>,
 }
 
 /// What every a1user token response carries.

@@ -6,11 +6,15 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
+use std::net::IpAddr;
+
 use super::a1user::BasicCredentials;
 use super::clock;
 use super::error::DomainError;
 use super::model::{InstanceCredentials, Tenant};
 use super::secrets::{self, Secret, ServerKeys};
+use super::secure_api::TenantCredentialsPresented;
+use super::throttle::{CredentialFingerprint, Throttle};
 use crate::store::{BearerContext, DynStore};
 
 /// Bearer strings longer than this cannot be ours; refusing them early keeps hashing cheap.
@@ -70,15 +74,53 @@ pub struct Authenticator {
     store: DynStore,
     keys: Arc<ServerKeys>,
     hasher: SlowHasher,
+    throttle: Throttle,
 }
 
 impl Authenticator {
     /// Builds the authenticator.
-    pub fn new(store: DynStore, keys: Arc<ServerKeys>, hasher: SlowHasher) -> Self {
+    pub fn new(
+        store: DynStore,
+        keys: Arc<ServerKeys>,
+        hasher: SlowHasher,
+        throttle: Throttle,
+    ) -> Self {
         Authenticator {
             store,
             keys,
             hasher,
+            throttle,
+        }
+    }
+
+    /// Refuses the attempt when its name or address has failed too often, unless this very
+    /// credential verified recently. Returns the credential's fingerprint for `settle`.
+    fn admit(
+        &self,
+        name: &str,
+        secret: &str,
+        source: Option<IpAddr>,
+    ) -> Result<CredentialFingerprint, DomainError> {
+        let fingerprint = self.keys.credential_fingerprint(name, secret);
+        self.throttle
+            .check(name, source, &fingerprint)
+            .map_err(|retry_after| DomainError::TooManyAttempts { retry_after })?;
+        Ok(fingerprint)
+    }
+
+    /// Records the outcome of an admitted attempt with the limiter.
+    fn settle(
+        &self,
+        name: &str,
+        source: Option<IpAddr>,
+        fingerprint: CredentialFingerprint,
+        verified: bool,
+    ) {
+        if verified {
+            self.throttle.verified(fingerprint);
+        } else {
+            tracing::info!(name, source = ?source, "failed credential attempt");
+            self.throttle.failed(name, source);
         }
     }
 
@@ -94,14 +136,14 @@ impl Authenticator {
         &self,
         credentials: &BasicCredentials,
     ) -> Result<InstanceCredentials, DomainError> {
-        let found = self
-            .store
-            .credentials_by_username(&credentials.username)
-            .await?;
+        let (name, source) = (&credentials.username, credentials.source);
+        let fingerprint = self.admit(name, credentials.password.expose(), source)?;
+        let found = self.store.credentials_by_username(name).await?;
         let verified = self.keys.verify_password(
             credentials.password.expose(),
             found.as_ref().map(|c| c.password_hash.as_slice()),
-        );
+        ) && found.is_some();
+        self.settle(name, source, fingerprint, verified);
         let owner = match found {
             Some(owner) if verified => owner,
             _ => return Err(DomainError::InvalidCredentials),
@@ -120,11 +162,26 @@ impl Authenticator {
     /// answers the same as a wrong secret.
     pub async fn tenant(
         &self,
+        credentials: &TenantCredentialsPresented,
+    ) -> Result<Tenant, DomainError> {
+        let (tenant_hash, source) = (credentials.tenant_hash.as_str(), credentials.source);
+        let secret = credentials.oauth_key_secret.as_ref();
+        let presented = secret.cloned().unwrap_or_else(|| Secret::new(""));
+        let fingerprint = self.admit(tenant_hash, presented.expose(), source)?;
+        let outcome = self.verify_tenant(tenant_hash, secret, presented).await;
+        if !matches!(outcome, Err(DomainError::Busy | DomainError::Store(_))) {
+            self.settle(tenant_hash, source, fingerprint, outcome.is_ok());
+        }
+        outcome
+    }
+
+    async fn verify_tenant(
+        &self,
         tenant_hash: &str,
         secret: Option<&Secret>,
+        presented: Secret,
     ) -> Result<Tenant, DomainError> {
         let found = self.store.tenant_credentials(tenant_hash).await?;
-        let presented = secret.cloned().unwrap_or_else(|| Secret::new(""));
         match found {
             Some(found) if !found.tenant.oauth_enabled => Ok(found.tenant),
             Some(found) => {

@@ -16,6 +16,12 @@ pub enum DomainError {
     /// secret. One variant for all.
     #[error("Client authentication failed.")]
     InvalidClient,
+    /// Too many failed attempts for this name or from this address.
+    #[error("Too many failed attempts; retry after {retry_after} seconds.")]
+    TooManyAttempts {
+        /// Seconds until the window ends.
+        retry_after: u64,
+    },
     /// The slow-hash pool is full; the caller should retry shortly.
     #[error("The server is busy verifying other credentials; retry shortly.")]
     Busy,

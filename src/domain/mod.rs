@@ -12,5 +12,6 @@ pub mod oauth;
 pub mod policy;
 pub mod secrets;
 pub mod secure_api;
+pub mod throttle;
 
 pub use error::DomainError;

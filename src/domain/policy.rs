@@ -27,6 +27,11 @@ pub struct Policy {
     pub max_instances_per_type: u32,
     /// Lifetime of OAuth client_credentials tokens (default 1 hour).
     pub oauth_token_lifetime: Duration,
+    /// Failed credential attempts allowed per name and address, and per address, in
+    /// `failed_attempts_window` (default 10).
+    pub max_failed_attempts: u32,
+    /// The failed-attempt window (default 5 minutes).
+    pub failed_attempts_window: Duration,
 }
 
 impl Default for Policy {
@@ -41,6 +46,8 @@ impl Default for Policy {
             max_active_tokens_uat_prod: 3,
             max_instances_per_type: 5,
             oauth_token_lifetime: Duration::from_secs(60 * 60),
+            max_failed_attempts: 10,
+            failed_attempts_window: Duration::from_secs(5 * 60),
         }
     }
 }

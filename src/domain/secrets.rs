@@ -93,6 +93,7 @@ impl fmt::Debug for Secret {
 pub struct ServerKeys {
     password: Hmac<Sha256>,
     token_lookup: Hmac<Sha256>,
+    attempt: Hmac<Sha256>,
     sealing: XChaCha20Poly1305,
     fingerprint: [u8; 32],
 }
@@ -119,6 +120,7 @@ impl ServerKeys {
         ServerKeys {
             password: hmac(derive(b"instance-password")),
             token_lookup: hmac(derive(b"token-lookup")),
+            attempt: hmac(derive(b"attempt-fingerprint")),
             sealing: XChaCha20Poly1305::new(&Key::from(derive(b"token-sealing"))),
             fingerprint: derive(b"fingerprint"),
         }
@@ -153,6 +155,16 @@ impl ServerKeys {
                 false
             }
         }
+    }
+
+    /// Keyed hash of a (name, secret) pair, by which the failed-attempt limiter remembers
+    /// credentials that verified without keeping them.
+    pub fn credential_fingerprint(&self, name: &str, secret: &str) -> [u8; 32] {
+        let mut mac = self.attempt.clone();
+        mac.update(&(name.len() as u64).to_be_bytes());
+        mac.update(name.as_bytes());
+        mac.update(secret.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 
     /// Keyed hash of a token string: the key a bearer check looks the token up by.

@@ -3,6 +3,7 @@
 //! `oauth_key_secret` headers.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::authn::Authenticator;
@@ -66,6 +67,8 @@ pub struct TenantCredentialsPresented {
     pub tenant_hash: String,
     /// The `oauth_key_secret` header, if sent.
     pub oauth_key_secret: Option<Secret>,
+    /// Where the attempt came from, for the failed-attempt limiter.
+    pub source: Option<IpAddr>,
 }
 
 /// The secureApi token authority.
@@ -101,13 +104,7 @@ impl SecureApi {
         validity_minutes: Option<i64>,
     ) -> Result<Secret, DomainError> {
         let allowed = self.resources_of(api)?;
-        let tenant = self
-            .authn
-            .tenant(
-                &credentials.tenant_hash,
-                credentials.oauth_key_secret.as_ref(),
-            )
-            .await?;
+        let tenant = self.authn.tenant(credentials).await?;
         let resources = checked_resources(resources, allowed)?;
         let minutes = validity_minutes.unwrap_or(i64::from(self.policy.default_validity_minutes));
         if !(1..=i64::from(self.policy.max_validity_minutes)).contains(&minutes) {
@@ -144,13 +141,7 @@ impl SecureApi {
         resources: &[String],
     ) -> Result<Vec<String>, DomainError> {
         let allowed = self.resources_of(api)?;
-        let tenant = self
-            .authn
-            .tenant(
-                &credentials.tenant_hash,
-                credentials.oauth_key_secret.as_ref(),
-            )
-            .await?;
+        let tenant = self.authn.tenant(credentials).await?;
         let resources = checked_resources(resources, allowed)?;
         let context = self.authn.bearer(token).await.map_err(|e| match e {
             DomainError::InstanceDisabled => DomainError::InvalidToken,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::credentials::{Presented, presented, require_basic, require_bearer};
+use super::credentials::{Presented, SourceAddress, presented, require_basic, require_bearer};
 use super::error::{ApiError, Challenge, ErrorBody};
 use crate::domain::a1user::TokenGrant;
 use crate::domain::clock;
@@ -121,13 +121,14 @@ pub async fn login(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
+    source: SourceAddress,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let query = parse_query(raw)?;
     if query.action.as_deref() != Some("login") {
         return Err(unknown_action("use action=login"));
     }
-    let credentials = require_basic(&headers)?;
+    let credentials = require_basic(&headers, source)?;
     let tenant_name = parse_login_body(&body)?;
     let grant = state
         .services
@@ -171,13 +172,14 @@ pub async fn retrieve(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
+    source: SourceAddress,
 ) -> Result<Response, ApiError> {
     let query = parse_query(raw)?;
     require_a1user_scheme(&query)?;
     if query.action.is_some() {
         return Err(unknown_action("GET /token takes no action"));
     }
-    let credentials = require_basic(&headers)?;
+    let credentials = require_basic(&headers, source)?;
     let grant = state.services.a1user.retrieve(&credentials).await?;
     Ok(token_response(grant))
 }
@@ -205,13 +207,14 @@ pub async fn extend_or_create(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
+    source: SourceAddress,
 ) -> Result<Response, ApiError> {
     let query = parse_query(raw)?;
     require_a1user_scheme(&query)?;
     let a1user = &state.services.a1user;
     let grant = match query.action.as_deref() {
         Some("extend") => a1user.extend(&require_bearer(&headers)?).await?,
-        Some("create") => a1user.create(&require_basic(&headers)?).await?,
+        Some("create") => a1user.create(&require_basic(&headers, source)?).await?,
         _ => return Err(unknown_action("use action=extend or action=create")),
     };
     Ok(token_response(grant))
@@ -235,6 +238,7 @@ pub async fn revoke(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
+    source: SourceAddress,
 ) -> Result<Response, ApiError> {
     let query = parse_query(raw)?;
     require_a1user_scheme(&query)?;
@@ -242,7 +246,7 @@ pub async fn revoke(
         return Err(unknown_action("DELETE /token takes no action"));
     }
     let a1user = &state.services.a1user;
-    let revoked = match presented(&headers)? {
+    let revoked = match presented(&headers, source)? {
         Presented::Bearer(token) => a1user.revoke(&token).await?,
         Presented::Basic(credentials) => a1user.revoke_all(&credentials).await?,
         Presented::Missing | Presented::Other => {

@@ -1,6 +1,10 @@
 //! Parsing the `Authorization` header into Basic credentials or a Bearer token. Malformed
 //! headers are a clear 400, never a panic; which kind a request needs is decided by the caller.
 
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -22,8 +26,26 @@ pub enum Presented {
     Other,
 }
 
+/// The address a request came from, for the failed-attempt limiter. Requests served without
+/// connection info (in-process tests) have none.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceAddress(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for SourceAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(SourceAddress(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|info| info.0.ip()),
+        ))
+    }
+}
+
 /// Reads the `Authorization` header.
-pub fn presented(headers: &HeaderMap) -> Result<Presented, ApiError> {
+pub fn presented(headers: &HeaderMap, source: SourceAddress) -> Result<Presented, ApiError> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(Presented::Missing);
@@ -39,7 +61,7 @@ pub fn presented(headers: &HeaderMap) -> Result<Presented, ApiError> {
     let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
     let rest = rest.trim();
     if scheme.eq_ignore_ascii_case("basic") {
-        parse_basic(rest).map(Presented::Basic)
+        parse_basic(rest, source).map(Presented::Basic)
     } else if scheme.eq_ignore_ascii_case("bearer") {
         Ok(Presented::Bearer(Secret::new(rest)))
     } else {
@@ -47,7 +69,7 @@ pub fn presented(headers: &HeaderMap) -> Result<Presented, ApiError> {
     }
 }
 
-fn parse_basic(encoded: &str) -> Result<BasicCredentials, ApiError> {
+fn parse_basic(encoded: &str, source: SourceAddress) -> Result<BasicCredentials, ApiError> {
     let malformed = || {
         ApiError::invalid_request(
             "The Authorization header is not valid Basic credentials (base64 of username:password).",
@@ -59,12 +81,16 @@ fn parse_basic(encoded: &str) -> Result<BasicCredentials, ApiError> {
     Ok(BasicCredentials {
         username: username.to_owned(),
         password: Secret::new(password),
+        source: source.0,
     })
 }
 
 /// The Basic credentials a request must carry; anything else is a 401 asking for them.
-pub fn require_basic(headers: &HeaderMap) -> Result<BasicCredentials, ApiError> {
-    match presented(headers)? {
+pub fn require_basic(
+    headers: &HeaderMap,
+    source: SourceAddress,
+) -> Result<BasicCredentials, ApiError> {
+    match presented(headers, source)? {
         Presented::Basic(credentials) => Ok(credentials),
         Presented::Missing => Err(ApiError::basic_required(
             "This request needs Basic credentials (instance username and password).",
@@ -77,7 +103,7 @@ pub fn require_basic(headers: &HeaderMap) -> Result<BasicCredentials, ApiError> 
 
 /// The Bearer token a request must carry; anything else is a 401 asking for one.
 pub fn require_bearer(headers: &HeaderMap) -> Result<Secret, ApiError> {
-    match presented(headers)? {
+    match presented(headers, SourceAddress(None))? {
         Presented::Bearer(token) => Ok(token),
         Presented::Missing => Err(ApiError::bearer_required(
             "This request needs a Bearer token.",
@@ -96,6 +122,10 @@ mod tests {
 
     use super::*;
 
+    fn presented_here(headers: &HeaderMap) -> Result<Presented, ApiError> {
+        presented(headers, SourceAddress(None))
+    }
+
     fn with(value: &[u8]) -> HeaderMap {
         let mut headers = HeaderMap::new();
         headers.insert(
@@ -108,7 +138,8 @@ mod tests {
     #[test]
     fn basic_is_decoded_and_split_at_the_first_colon() {
         let encoded = STANDARD.encode("tracker_abc123:pa:ss");
-        let Presented::Basic(c) = presented(&with(format!("basic {encoded}").as_bytes())).unwrap()
+        let Presented::Basic(c) =
+            presented_here(&with(format!("basic {encoded}").as_bytes())).unwrap()
         else {
             panic!("not basic")
         };
@@ -124,7 +155,7 @@ mod tests {
             b"Basic /w==",
             b"Basic \xff\xfe",
         ] {
-            let err = presented(&with(value)).unwrap_err();
+            let err = presented_here(&with(value)).unwrap_err();
             assert_eq!(err.status, 400, "{value:?}");
         }
     }
@@ -132,7 +163,7 @@ mod tests {
     #[test]
     fn wrong_kind_is_a_401_with_the_right_challenge() {
         let bearer = with(b"Bearer abc");
-        let err = require_basic(&bearer).unwrap_err();
+        let err = require_basic(&bearer, SourceAddress(None)).unwrap_err();
         assert_eq!(
             (err.status.as_u16(), err.challenge),
             (401, Challenge::Basic)

@@ -168,6 +168,15 @@ impl From<DomainError> for ApiError {
                 error.retry_after = Some(1);
                 error
             }
+            DomainError::TooManyAttempts { retry_after } => {
+                let mut error = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_attempts",
+                    description,
+                );
+                error.retry_after = Some(retry_after);
+                error
+            }
             DomainError::InvalidResource { .. } => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_resource", description)
             }

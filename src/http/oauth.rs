@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::credentials::{Presented, presented};
+use super::credentials::{Presented, SourceAddress, presented};
 use super::error::{ApiError, ErrorBody};
 use super::{AppState, no_store};
 use crate::domain::a1user::BasicCredentials;
@@ -100,9 +100,13 @@ fn form(body: &Bytes) -> Result<OAuthForm, ApiError> {
 }
 
 /// The client's credentials, by exactly one of the two methods.
-fn client(headers: &HeaderMap, form: &OAuthForm) -> Result<BasicCredentials, ApiError> {
+fn client(
+    headers: &HeaderMap,
+    source: SourceAddress,
+    form: &OAuthForm,
+) -> Result<BasicCredentials, ApiError> {
     let posted = (form.client_id.as_deref(), form.client_secret.as_deref());
-    match (presented(headers)?, posted) {
+    match (presented(headers, source)?, posted) {
         (Presented::Basic(credentials), (None, None)) => Ok(credentials),
         (Presented::Basic(_), _) => Err(ApiError::invalid_request(
             "Use one client authentication method: Basic or client_id/client_secret, not both.",
@@ -110,6 +114,7 @@ fn client(headers: &HeaderMap, form: &OAuthForm) -> Result<BasicCredentials, Api
         (Presented::Missing, (Some(id), Some(secret))) => Ok(BasicCredentials {
             username: id.to_owned(),
             password: Secret::new(secret),
+            source: source.0,
         }),
         _ => Err(ApiError::basic_required(
             "Client authentication is required (client_secret_basic or client_secret_post).",
@@ -134,6 +139,7 @@ fn client(headers: &HeaderMap, form: &OAuthForm) -> Result<BasicCredentials, Api
 pub async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
+    source: SourceAddress,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let form = form(&body)?;
@@ -148,7 +154,7 @@ pub async fn token(
             ));
         }
     }
-    let client = client(&headers, &form)?;
+    let client = client(&headers, source, &form)?;
     let grant = state
         .services
         .oauth
@@ -188,10 +194,11 @@ fn required_token(form: &OAuthForm) -> Result<Secret, ApiError> {
 pub async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,
+    source: SourceAddress,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let form = form(&body)?;
-    let client = client(&headers, &form)?;
+    let client = client(&headers, source, &form)?;
     let token = required_token(&form)?;
     let found = state.services.oauth.introspect(&client, &token).await?;
     let response = match found {
@@ -243,10 +250,11 @@ pub async fn introspect(
 pub async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
+    source: SourceAddress,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let form = form(&body)?;
-    let client = client(&headers, &form)?;
+    let client = client(&headers, source, &form)?;
     let token = required_token(&form)?;
     state.services.oauth.revoke(&client, &token).await?;
     Ok(no_store(Json(serde_json::json!({})).into_response()))

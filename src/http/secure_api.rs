@@ -11,6 +11,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::AppState;
+use super::credentials::SourceAddress;
 use super::error::{ApiError, Challenge, ErrorBody};
 use crate::domain::DomainError;
 use crate::domain::secrets::Secret;
@@ -55,7 +56,10 @@ pub struct UpdateResponse {
 }
 
 /// The tenant headers; a missing `tenant_hash` is a 400, before any work is done.
-fn tenant_headers(headers: &HeaderMap) -> Result<TenantCredentialsPresented, ApiError> {
+fn tenant_headers(
+    headers: &HeaderMap,
+    source: SourceAddress,
+) -> Result<TenantCredentialsPresented, ApiError> {
     let text = |name: &str| -> Result<Option<String>, ApiError> {
         match headers.get(name) {
             None => Ok(None),
@@ -72,6 +76,7 @@ fn tenant_headers(headers: &HeaderMap) -> Result<TenantCredentialsPresented, Api
     Ok(TenantCredentialsPresented {
         tenant_hash,
         oauth_key_secret: text("oauth_key_secret")?.map(Secret::new),
+        source: source.0,
     })
 }
 
@@ -151,9 +156,10 @@ pub async fn create(
     State(state): State<AppState>,
     Path(api): Path<String>,
     headers: HeaderMap,
+    source: SourceAddress,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let credentials = tenant_headers(&headers)?;
+    let credentials = tenant_headers(&headers, source)?;
     let body = json_object(&body)?;
     let (resources, validity) = (resources(&body)?, validity(&body)?);
     let token = state
@@ -194,9 +200,10 @@ pub async fn update(
     State(state): State<AppState>,
     Path(api): Path<String>,
     headers: HeaderMap,
+    source: SourceAddress,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let credentials = tenant_headers(&headers)?;
+    let credentials = tenant_headers(&headers, source)?;
     let body = json_object(&body)?;
     let resources = resources(&body)?;
     let token = match body.get("token") {
