@@ -18,6 +18,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -27,6 +28,10 @@ use error::ApiError;
 
 /// Largest request body the token endpoints read; their bodies are tiny.
 pub const MAX_AUTH_BODY_BYTES: usize = 64 * 1024;
+
+/// A request (including reading its body) that takes longer than this is answered 408, so a
+/// slow client cannot hold a connection and its resources forever.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -75,6 +80,10 @@ pub fn router(services: Services, auth_host_url: String) -> Router {
     routes
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_AUTH_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
         .layer(middleware::from_fn(json_errors))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
