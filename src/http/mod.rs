@@ -18,6 +18,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
@@ -80,6 +81,9 @@ pub fn router(services: Services, auth_host_url: String) -> Router {
     routes
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_AUTH_BODY_BYTES))
+        // Also for endpoints that never read their body: a declared oversized body is refused
+        // before anything else happens.
+        .layer(RequestBodyLimitLayer::new(MAX_AUTH_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
