@@ -227,19 +227,11 @@ pub async fn run(
         ),
         InstanceCommand::Disable { instance, json } => {
             let instance = admin.disable_instance(&instance).await.map_err(fail)?;
-            let summary = admin
-                .instance_summary(&instance.id.to_string())
-                .await
-                .map_err(fail)?;
-            show(&summary, json)
+            show_current(services, instance.id, json).await
         }
         InstanceCommand::Enable { instance, json } => {
             let instance = admin.enable_instance(&instance).await.map_err(fail)?;
-            let summary = admin
-                .instance_summary(&instance.id.to_string())
-                .await
-                .map_err(fail)?;
-            show(&summary, json)
+            show_current(services, instance.id, json).await
         }
         InstanceCommand::RotatePassword { instance, json } => {
             let issued = admin.rotate_password(&instance).await.map_err(fail)?;
@@ -258,6 +250,16 @@ pub async fn run(
             }
         }
     }
+}
+
+/// Shows an instance as it is now, after a change.
+async fn show_current(services: &Services, id: i64, json: bool) -> Result<(), String> {
+    let summary = services
+        .admin
+        .instance_summary(&id.to_string())
+        .await
+        .map_err(|e| e.to_string())?;
+    show(&summary, json)
 }
 
 fn show(summary: &InstanceSummary, json: bool) -> Result<(), String> {
