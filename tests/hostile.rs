@@ -1258,3 +1258,32 @@ fn generated_bodies_never_break_the_server() {
         .unwrap_or_else(|e| panic!("{e}"));
     after_all(&runtime, &setup);
 }
+
+/// Found by proptest on PostgreSQL: a username with a NUL byte (`Basic ADo=` is `"\0:"`)
+/// reached the database, which cannot take NUL in text, and the answer was a 503. It is an
+/// unknown username like any other.
+#[tokio::test]
+async fn a_nul_byte_in_a_username_is_an_unknown_username() {
+    let deployment = support::Deployment::new();
+    deployment.tenant("acme", "uat");
+    let server = deployment.serve();
+    for header in ["Basic ADo=", "Basic dHJhY2tlcl8AeDpwYXNz"] {
+        support::http::send(
+            server
+                .post("/authentication?action=login")
+                .header("Authorization", header),
+            header,
+        )
+        .await
+        .expect_error(401, "invalid_client");
+    }
+    support::http::send(
+        server
+            .post("/oauth/token")
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials&client_id=a%00b&client_secret=x"),
+        "client_id with NUL",
+    )
+    .await
+    .expect_error(401, "invalid_client");
+}

@@ -24,6 +24,13 @@ pub const MAX_TOKEN_LEN: usize = 512;
 /// so that an unknown tenant costs the same as a wrong secret.
 const DUMMY_PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$wNwJ6cXhSSrEHyESZaZhl0YJ5mH3ZufFGFrPUFr0hQw";
 
+/// Whether a presented name can be looked up at all. Names we issue are short printable
+/// ASCII; one with a NUL or another control character (which PostgreSQL cannot even take as
+/// text) or of absurd length is simply unknown, answered like any unknown name.
+fn storable(name: &str) -> bool {
+    name.len() <= 256 && !name.chars().any(char::is_control)
+}
+
 /// Runs argon2id verifications on blocking threads, at most `workers` at once and at most
 /// `queue` waiting, so a flood of wrong secrets can use only part of the machine and never
 /// the async workers that answer token checks.
@@ -138,7 +145,11 @@ impl Authenticator {
     ) -> Result<InstanceCredentials, DomainError> {
         let (name, source) = (&credentials.username, credentials.source);
         let fingerprint = self.admit(name, credentials.password.expose(), source)?;
-        let found = self.store.credentials_by_username(name).await?;
+        let found = if storable(name) {
+            self.store.credentials_by_username(name).await?
+        } else {
+            None
+        };
         let verified = self.keys.verify_password(
             credentials.password.expose(),
             found.as_ref().map(|c| c.password_hash.as_slice()),
@@ -181,7 +192,11 @@ impl Authenticator {
         secret: Option<&Secret>,
         presented: Secret,
     ) -> Result<Tenant, DomainError> {
-        let found = self.store.tenant_credentials(tenant_hash).await?;
+        let found = if storable(tenant_hash) {
+            self.store.tenant_credentials(tenant_hash).await?
+        } else {
+            None
+        };
         match found {
             Some(found) if !found.tenant.oauth_enabled => Ok(found.tenant),
             Some(found) => {
