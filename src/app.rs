@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use crate::config::Config;
+use crate::config::{Config, KeySource};
 use crate::domain::a1user::A1User;
 use crate::domain::admin::Admin;
 use crate::domain::authn::{Authenticator, SlowHasher};
+use crate::domain::keyring::KeyEncryptionKey;
 use crate::domain::oauth::OAuth;
 use crate::domain::policy::Policy;
-use crate::domain::secrets::ServerKeys;
+use crate::domain::secrets::{SERVER_KEY_LEN, ServerKeys};
 use crate::domain::secure_api::{SecureApi, SecureApiPolicy};
 use crate::domain::throttle::Throttle;
 use crate::keyfile::{self, KeyError};
@@ -26,6 +27,30 @@ pub enum OpenError {
     /// The server key.
     #[error("server key: {0}")]
     Key(#[from] KeyError),
+}
+
+/// Loads the server key (creating the key file for a new deployment) and returns it with the
+/// data key it unseals. A new deployment gets a fresh data key; if another process set the
+/// deployment up at the same moment, its record wins and must open with the same key.
+pub async fn unlock(
+    store: &DynStore,
+    source: &KeySource,
+) -> Result<(KeyEncryptionKey, [u8; SERVER_KEY_LEN]), OpenError> {
+    let recorded = store.key_record().await?;
+    let master = keyfile::load_or_create(source, recorded.is_some())?;
+    let kek = KeyEncryptionKey::new(&master);
+    let record = match recorded {
+        Some(record) => record,
+        None => {
+            let fresh = kek
+                .new_record()
+                .map_err(|e| KeyError::Random(e.to_string()))?;
+            store.init_key_record(&fresh).await?;
+            store.key_record().await?.ok_or(KeyError::Mismatch)?
+        }
+    };
+    let data_key = kek.data_key(&record).ok_or(KeyError::Mismatch)?;
+    Ok((kek, data_key))
 }
 
 /// The domain services of one deployment, cheap to clone.
@@ -44,31 +69,14 @@ pub struct Services {
 }
 
 impl Services {
-    /// Opens the database (applying migrations), loads or creates the server key, and checks
-    /// that the key is the one the database was set up with.
+    /// Opens the database (applying migrations), loads or creates the server key, and unseals
+    /// the data key with it (refusing a server key the database was not set up with).
     pub async fn open(config: &Config) -> Result<Self, OpenError> {
         let store = store::open(&config.database, &config.store).await?;
-        let recorded = store.server_key_fingerprint().await?;
-        let master = keyfile::load_or_create(&config.server_key, recorded.is_some())?;
-        let keys = ServerKeys::from_master(&master);
-        match recorded {
-            Some(fingerprint) if fingerprint != keys.fingerprint() => {
-                return Err(KeyError::Mismatch.into());
-            }
-            Some(_) => {}
-            None => {
-                store
-                    .set_server_key_fingerprint(&keys.fingerprint())
-                    .await?;
-                // Another process may have recorded its key first; make sure it is ours.
-                if store.server_key_fingerprint().await?.as_deref() != Some(&keys.fingerprint()) {
-                    return Err(KeyError::Mismatch.into());
-                }
-            }
-        }
+        let (_, data_key) = unlock(&store, &config.server_key).await?;
         Ok(Self::from_parts(
             store,
-            keys,
+            ServerKeys::from_master(&data_key),
             config.policy.clone(),
             config.secure_api.clone(),
         ))

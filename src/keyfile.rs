@@ -82,6 +82,35 @@ pub fn encode(key: &[u8; SERVER_KEY_LEN]) -> String {
     STANDARD.encode(key)
 }
 
+/// Writes `key` beside `path` (as `….new`, mode 0600, synced) without touching `path`; the
+/// caller renames it into place with [`install`] once the database accepts the new key.
+pub fn stage(path: &Path, key: &[u8; SERVER_KEY_LEN]) -> Result<std::path::PathBuf, KeyError> {
+    let staged = path.with_extension("key.new");
+    let failed = |source| KeyError::Create {
+        path: staged.display().to_string(),
+        source,
+    };
+    let _ = fs::remove_file(&staged);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&staged)
+        .map_err(failed)?;
+    file.write_all(format!("{}\n", encode(key)).as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(failed)?;
+    Ok(staged)
+}
+
+/// Moves a staged key file over `path` in one rename.
+pub fn install(staged: &Path, path: &Path) -> Result<(), KeyError> {
+    fs::rename(staged, path).map_err(|source| KeyError::Create {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
 fn read(path: &Path) -> Result<[u8; SERVER_KEY_LEN], KeyError> {
     let text = fs::read_to_string(path).map_err(|source| KeyError::Read {
         path: path.display().to_string(),

@@ -4,6 +4,7 @@
 
 mod copy;
 mod instance;
+mod key;
 mod migrate;
 mod serve;
 mod tenant;
@@ -37,6 +38,9 @@ enum Command {
     /// Create, inspect, disable and rotate integration instances.
     #[command(subcommand)]
     Instance(instance::InstanceCommand),
+    /// Manage the server key.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
     /// Apply database migrations and exit.
     Migrate,
     /// Copy a whole deployment to a new, empty database (SQLite ⇄ PostgreSQL). Use the same
@@ -80,6 +84,7 @@ pub fn main() -> ExitCode {
                 instance::run(command, &config, &open(&config).await?).await
             }
             Command::Migrate => migrate::run(&config).await,
+            Command::Key(command) => key::run(command, &config).await,
             Command::Copy { from, to } => copy::run(&config, &from, &to).await,
         }
     });

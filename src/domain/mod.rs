@@ -7,6 +7,7 @@ pub mod admin;
 pub mod authn;
 pub mod clock;
 pub mod error;
+pub mod keyring;
 pub mod model;
 pub mod oauth;
 pub mod policy;

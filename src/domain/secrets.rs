@@ -87,7 +87,8 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// The server's master key and the purpose-bound keys derived from it with HKDF-SHA256. Each
+/// The data key and the purpose-bound keys derived from it with HKDF-SHA256 (see
+/// [`super::keyring`] for how the data key is kept). Each
 /// use gets its own key so that a hash made for one purpose never verifies for another.
 #[derive(Clone)]
 pub struct ServerKeys {
@@ -95,7 +96,6 @@ pub struct ServerKeys {
     token_lookup: Hmac<Sha256>,
     attempt: Hmac<Sha256>,
     sealing: XChaCha20Poly1305,
-    fingerprint: [u8; 32],
 }
 
 impl fmt::Debug for ServerKeys {
@@ -122,17 +122,7 @@ impl ServerKeys {
             token_lookup: hmac(derive(b"token-lookup")),
             attempt: hmac(derive(b"attempt-fingerprint")),
             sealing: XChaCha20Poly1305::new(&Key::from(derive(b"token-sealing"))),
-            fingerprint: derive(b"fingerprint"),
         }
-    }
-
-    /// A value stored in the database to detect a server started with the wrong key file;
-    /// it reveals nothing about the key.
-    pub fn fingerprint(&self) -> String {
-        self.fingerprint
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
     }
 
     /// Keyed hash of an instance password, as stored.
@@ -300,8 +290,8 @@ mod tests {
         let keys = keys();
         assert_ne!(keys.password_hash("x"), keys.token_hash("x"));
         assert_ne!(
-            keys.fingerprint(),
-            ServerKeys::from_master(&[8u8; 32]).fingerprint()
+            keys.token_hash("x"),
+            ServerKeys::from_master(&[8u8; 32]).token_hash("x")
         );
     }
 

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use thiserror::Error;
 
 use crate::domain::clock::UnixTime;
+use crate::domain::keyring::KeyRecord;
 use crate::domain::model::{
     Environment, Instance, InstanceCredentials, InstanceId, InstanceType, NewToken, StoredToken,
     Tenant, TenantCredentials, TenantId, TokenId,
@@ -224,10 +225,18 @@ pub type DynStore = Arc<dyn Store>;
 pub trait Store: Send + Sync + 'static {
     /// Whether the database answers and has every migration this build knows applied.
     async fn ready(&self) -> Result<bool, StoreError>;
-    /// The fingerprint of the server key this database was first used with.
-    async fn server_key_fingerprint(&self) -> Result<Option<String>, StoreError>;
-    /// Records the fingerprint of the server key on first use.
-    async fn set_server_key_fingerprint(&self, fingerprint: &str) -> Result<(), StoreError>;
+    /// Which server key the database expects and its sealed data key, if it has been set up.
+    async fn key_record(&self) -> Result<Option<KeyRecord>, StoreError>;
+    /// Records the keys of a new deployment, unless another process did first (then the
+    /// caller reads back the winner's record).
+    async fn init_key_record(&self, record: &KeyRecord) -> Result<(), StoreError>;
+    /// Replaces the key record if it still names the server key `expected_fingerprint`;
+    /// returns whether it did. Atomic.
+    async fn rotate_key_record(
+        &self,
+        expected_fingerprint: &str,
+        record: &KeyRecord,
+    ) -> Result<bool, StoreError>;
 
     /// Inserts a tenant; `Conflict` when the name or hash is taken.
     async fn create_tenant(&self, tenant: NewTenant) -> Result<Tenant, StoreError>;

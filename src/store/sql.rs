@@ -127,27 +127,83 @@ macro_rules! impl_sql_store {
                 Ok(applied == latest)
             }
 
-            async fn server_key_fingerprint(&self) -> Result<Option<String>, StoreError> {
-                let row = query::<$db>(
-                    "SELECT value FROM settings WHERE name = 'server_key_fingerprint'",
+            async fn key_record(&self) -> Result<Option<KeyRecord>, StoreError> {
+                let rows = query::<$db>(
+                    "SELECT name, value FROM settings \
+                     WHERE name IN ('server_key_fingerprint', 'sealed_data_key')",
                 )
-                .fetch_optional(&self.pool)
+                .fetch_all(&self.pool)
                 .await?;
-                Ok(row.map(|r| r.try_get("value")).transpose()?)
+                let mut fingerprint = None;
+                let mut sealed_data_key = None;
+                for row in rows {
+                    let name: String = row.try_get("name")?;
+                    let value: String = row.try_get("value")?;
+                    if name == "server_key_fingerprint" {
+                        fingerprint = Some(value);
+                    } else {
+                        sealed_data_key = Some(value);
+                    }
+                }
+                Ok(fingerprint.map(|fingerprint| KeyRecord {
+                    fingerprint,
+                    sealed_data_key,
+                }))
             }
 
-            async fn set_server_key_fingerprint(
-                &self,
-                fingerprint: &str,
-            ) -> Result<(), StoreError> {
-                query::<$db>(
+            async fn init_key_record(&self, record: &KeyRecord) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let inserted = query::<$db>(
                     "INSERT INTO settings (name, value) VALUES ('server_key_fingerprint', $1) \
                      ON CONFLICT DO NOTHING",
                 )
-                .bind(fingerprint)
-                .execute(&self.pool)
-                .await?;
+                .bind(&record.fingerprint)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if inserted == 1
+                    && let Some(sealed) = &record.sealed_data_key
+                {
+                    query::<$db>(
+                        "INSERT INTO settings (name, value) VALUES ('sealed_data_key', $1)",
+                    )
+                    .bind(sealed)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
                 Ok(())
+            }
+
+            async fn rotate_key_record(
+                &self,
+                expected_fingerprint: &str,
+                record: &KeyRecord,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let updated = query::<$db>(
+                    "UPDATE settings SET value = $1 \
+                     WHERE name = 'server_key_fingerprint' AND value = $2",
+                )
+                .bind(&record.fingerprint)
+                .bind(expected_fingerprint)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if updated != 1 {
+                    return Ok(false);
+                }
+                if let Some(sealed) = &record.sealed_data_key {
+                    query::<$db>(
+                        "INSERT INTO settings (name, value) VALUES ('sealed_data_key', $1) \
+                         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    )
+                    .bind(sealed)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn create_tenant(&self, tenant: NewTenant) -> Result<Tenant, StoreError> {

@@ -16,6 +16,7 @@ use super::{
     StoreOptions, TenantRecord, TokenRecord,
 };
 use crate::domain::clock::UnixTime;
+use crate::domain::keyring::KeyRecord;
 use crate::domain::model::{
     Instance, InstanceCredentials, InstanceId, NewToken, StoredToken, Tenant, TenantCredentials,
     TenantId, TokenId,
