@@ -1287,3 +1287,26 @@ async fn a_nul_byte_in_a_username_is_an_unknown_username() {
     .await
     .expect_error(401, "invalid_client");
 }
+
+/// Every answer, success or error, tells browsers not to render, frame or sniff it.
+#[tokio::test]
+async fn every_answer_carries_the_security_headers() {
+    let deployment = support::Deployment::new();
+    let server = deployment.serve();
+    for (path, status) in [("/healthz", 200), ("/no/such/route", 404), ("/token", 400)] {
+        let response = server.get(path).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{path}");
+        let headers = response.headers();
+        for (name, value) in [
+            ("x-content-type-options", "nosniff"),
+            ("x-frame-options", "DENY"),
+            ("referrer-policy", "no-referrer"),
+            (
+                "content-security-policy",
+                "default-src 'none'; frame-ancestors 'none'",
+            ),
+        ] {
+            assert_eq!(headers[name], value, "{name} on {path}");
+        }
+    }
+}
