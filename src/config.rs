@@ -115,6 +115,9 @@ pub struct ConfigArgs {
     /// Lifetime of OAuth client_credentials tokens (e.g. `1h`).
     #[arg(long, global = true, env = "CDP_AUTH_OAUTH_TOKEN_LIFETIME", value_parser = humantime::parse_duration)]
     pub oauth_token_lifetime: Option<Duration>,
+    /// Most connections open at once; further ones wait in the kernel's backlog.
+    #[arg(long, global = true, env = "CDP_AUTH_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
     /// Failed credential attempts allowed per name and address, and per address, per window.
     #[arg(long, global = true, env = "CDP_AUTH_MAX_FAILED_ATTEMPTS")]
     pub max_failed_attempts: Option<u32>,
@@ -164,6 +167,7 @@ struct FileConfig {
     max_failed_attempts: Option<u32>,
     #[serde(default, with = "humantime_opt")]
     failed_attempts_window: Option<Duration>,
+    max_connections: Option<usize>,
     /// secureApi apis and their resources; replaces the defaults when given.
     apis: Option<BTreeMap<String, Vec<String>>>,
     db_max_connections: Option<u32>,
@@ -215,6 +219,8 @@ pub struct Config {
     pub secure_api: SecureApiPolicy,
     /// Database pool size and start-up patience.
     pub store: StoreOptions,
+    /// Most connections open at once.
+    pub max_connections: usize,
     /// Log filter.
     pub log: String,
 }
@@ -360,6 +366,10 @@ impl Config {
             policy,
             secure_api,
             store,
+            max_connections: args
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(crate::http::connections::DEFAULT_MAX_CONNECTIONS),
             log,
         })
     }

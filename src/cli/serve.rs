@@ -18,9 +18,15 @@ pub async fn run(config: Config) -> Result<(), String> {
     tracing::info!(%address, database = %redact_url(&config.database), "cdp-auth serving");
     // A machine-readable line on stdout: tests and scripts that bind port 0 read it.
     println!("listening on http://{address}");
-    http::serve(services, config.auth_host_url.clone(), listener, shutdown)
-        .await
-        .map_err(|e| format!("server failed: {e}"))
+    http::serve(
+        services,
+        config.auth_host_url.clone(),
+        listener,
+        config.max_connections,
+        shutdown,
+    )
+    .await
+    .map_err(|e| format!("server failed: {e}"))
 }
 
 /// A database URL with any password replaced, for logs.

@@ -1,7 +1,7 @@
 //! Parsing the `Authorization` header into Basic credentials or a Bearer token. Malformed
 //! headers are a clear 400, never a panic; which kind a request needs is decided by the caller.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use super::connections::PeerAddress;
 use super::error::{ApiError, Challenge};
 use crate::domain::a1user::BasicCredentials;
 use crate::domain::secrets::Secret;
@@ -38,8 +39,8 @@ impl<S: Send + Sync> FromRequestParts<S> for SourceAddress {
         Ok(SourceAddress(
             parts
                 .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|info| info.0.ip()),
+                .get::<ConnectInfo<PeerAddress>>()
+                .map(|info| info.0.0.ip()),
         ))
     }
 }

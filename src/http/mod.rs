@@ -2,6 +2,7 @@
 //! and the single mapping from domain errors to responses.
 
 pub mod a1user;
+pub mod connections;
 pub mod credentials;
 pub mod error;
 pub mod health;
@@ -158,17 +159,19 @@ async fn json_errors(request: Request, next: Next) -> Response {
     replaced
 }
 
-/// Serves until `shutdown` resolves, then finishes in-flight requests.
+/// Serves until `shutdown` resolves, then finishes in-flight requests; at most
+/// `max_connections` connections are open at once.
 pub async fn serve(
     services: Services,
     auth_host_url: String,
     listener: TcpListener,
+    max_connections: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(services, auth_host_url);
     axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        connections::LimitedListener::new(listener, max_connections),
+        app.into_make_service_with_connect_info::<connections::PeerAddress>(),
     )
     .with_graceful_shutdown(shutdown)
     .await
