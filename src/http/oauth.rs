@@ -14,7 +14,6 @@ use super::credentials::{Presented, SourceAddress, presented};
 use super::error::{ApiError, ErrorBody};
 use super::{AppState, no_store};
 use crate::domain::a1user::BasicCredentials;
-use crate::domain::model::TokenKind;
 use crate::domain::oauth;
 use crate::domain::secrets::Secret;
 
@@ -49,7 +48,7 @@ pub struct OAuthTokenResponse {
 }
 
 /// RFC 7662 introspection response.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Default, Serialize, ToSchema)]
 pub struct IntrospectionResponse {
     active: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -202,18 +201,7 @@ pub async fn introspect(
     let token = required_token(&form)?;
     let found = state.services.oauth.introspect(&client, &token).await?;
     let response = match found {
-        None => IntrospectionResponse {
-            active: false,
-            client_id: None,
-            username: None,
-            scope: None,
-            exp: None,
-            iat: None,
-            token_type: None,
-            tenant_id: None,
-            api: None,
-            dialect: None,
-        },
+        None => IntrospectionResponse::default(),
         Some(found) => IntrospectionResponse {
             active: true,
             client_id: Some(found.client_id),
@@ -224,11 +212,7 @@ pub async fn introspect(
             token_type: Some("Bearer"),
             tenant_id: Some(found.tenant_id),
             api: found.api,
-            dialect: Some(match found.kind {
-                TokenKind::A1user => "a1user",
-                TokenKind::OAuth => "oauth",
-                TokenKind::SecureApi => "secure_api",
-            }),
+            dialect: Some(found.kind.as_str()),
         },
     };
     Ok(no_store(Json(response).into_response()))
