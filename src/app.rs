@@ -7,7 +7,9 @@ use thiserror::Error;
 
 use crate::config::{Config, KeySource};
 use crate::domain::a1user::A1User;
+use crate::domain::accounts::Accounts;
 use crate::domain::admin::Admin;
+use crate::domain::audit::AuditLog;
 use crate::domain::authn::{Authenticator, SlowHasher};
 use crate::domain::keyring::KeyEncryptionKey;
 use crate::domain::oauth::OAuth;
@@ -64,6 +66,8 @@ pub struct Services {
     pub oauth: OAuth,
     /// Tenant and instance administration.
     pub admin: Admin,
+    /// Admin accounts, sessions and API tokens.
+    pub accounts: Accounts,
     /// The store, for health checks.
     pub store: DynStore,
 }
@@ -93,12 +97,25 @@ impl Services {
         let policy = Arc::new(policy);
         let hasher = SlowHasher::for_this_machine();
         let throttle = Throttle::new(policy.max_failed_attempts, policy.failed_attempts_window);
-        let authn = Authenticator::new(store.clone(), keys.clone(), hasher, throttle);
+        let audit = AuditLog::new(store.clone());
+        let authn = Authenticator::new(store.clone(), keys.clone(), hasher, throttle, audit.clone());
         Services {
-            a1user: A1User::new(store.clone(), authn.clone(), policy.clone()),
-            secure_api: SecureApi::new(store.clone(), authn.clone(), Arc::new(secure_api)),
-            oauth: OAuth::new(store.clone(), authn, policy.clone()),
-            admin: Admin::new(store.clone(), keys, policy),
+            a1user: A1User::new(store.clone(), authn.clone(), policy.clone(), audit.clone()),
+            secure_api: SecureApi::new(
+                store.clone(),
+                authn.clone(),
+                Arc::new(secure_api),
+                audit.clone(),
+            ),
+            oauth: OAuth::new(store.clone(), authn.clone(), policy.clone(), audit.clone()),
+            accounts: Accounts::new(
+                store.clone(),
+                keys.clone(),
+                authn,
+                policy.clone(),
+                audit.clone(),
+            ),
+            admin: Admin::new(store.clone(), keys, policy, audit),
             store,
         }
     }

@@ -115,6 +115,9 @@ pub struct ConfigArgs {
     /// Lifetime of OAuth client_credentials tokens (e.g. `1h`).
     #[arg(long, global = true, env = "CDP_AUTH_OAUTH_TOKEN_LIFETIME", value_parser = humantime::parse_duration)]
     pub oauth_token_lifetime: Option<Duration>,
+    /// How long an admin stays signed in to the web UI (e.g. `8h`).
+    #[arg(long, global = true, env = "CDP_AUTH_ADMIN_SESSION_LIFETIME", value_parser = humantime::parse_duration)]
+    pub admin_session_lifetime: Option<Duration>,
     /// Most connections open at once; further ones wait in the kernel's backlog.
     #[arg(long, global = true, env = "CDP_AUTH_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
@@ -163,6 +166,8 @@ struct FileConfig {
     max_instances_per_type: Option<u32>,
     #[serde(default, with = "humantime_opt")]
     oauth_token_lifetime: Option<Duration>,
+    #[serde(default, with = "humantime_opt")]
+    admin_session_lifetime: Option<Duration>,
     max_validity: Option<u32>,
     max_failed_attempts: Option<u32>,
     #[serde(default, with = "humantime_opt")]
@@ -308,6 +313,10 @@ impl Config {
                 .failed_attempts_window
                 .or(file.failed_attempts_window)
                 .unwrap_or(defaults.failed_attempts_window),
+            admin_session_lifetime: args
+                .admin_session_lifetime
+                .or(file.admin_session_lifetime)
+                .unwrap_or(defaults.admin_session_lifetime),
         };
         let secure_defaults = SecureApiPolicy::default();
         let secure_api = SecureApiPolicy {
@@ -336,6 +345,7 @@ impl Config {
             ("token_lifetime_prod", policy.token_lifetime_prod),
             ("max_token_age", policy.max_token_age),
             ("oauth_token_lifetime", policy.oauth_token_lifetime),
+            ("admin_session_lifetime", policy.admin_session_lifetime),
         ] {
             if lifetime.as_secs() == 0 {
                 return Err(ConfigError::Invalid {

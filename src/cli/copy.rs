@@ -16,6 +16,8 @@ struct Copied {
     tenants: usize,
     instances: usize,
     tokens: usize,
+    admins: usize,
+    audit_entries: usize,
 }
 
 pub async fn run(config: &Config, from: &str, to: &str) -> Result<(), String> {
@@ -31,6 +33,8 @@ pub async fn run(config: &Config, from: &str, to: &str) -> Result<(), String> {
     }
     let head = source.export_head().await.map_err(fail)?;
     target.import_head(&head).await.map_err(fail)?;
+    let admin = source.export_admin().await.map_err(fail)?;
+    target.import_admin(&admin).await.map_err(fail)?;
     let mut tokens = 0;
     let mut after = 0;
     loop {
@@ -45,5 +49,7 @@ pub async fn run(config: &Config, from: &str, to: &str) -> Result<(), String> {
         tenants: head.tenants.len(),
         instances: head.instances.len(),
         tokens,
+        admins: admin.admins.len(),
+        audit_entries: admin.audit.len(),
     })
 }

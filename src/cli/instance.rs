@@ -7,6 +7,7 @@ use super::print_json;
 use crate::app::Services;
 use crate::config::Config;
 use crate::domain::admin::{InstanceSummary, IssuedPassword};
+use crate::domain::audit::Actor;
 use crate::domain::clock;
 use crate::domain::model::InstanceType;
 
@@ -170,7 +171,7 @@ pub async fn run(
             json,
         } => {
             let issued = admin
-                .create_instance(&tenant, &name, instance_type)
+                .create_instance(&tenant, &name, instance_type, &Actor::cli())
                 .await
                 .map_err(fail)?;
             if json {
@@ -226,15 +227,15 @@ pub async fn run(
             json,
         ),
         InstanceCommand::Disable { instance, json } => {
-            let instance = admin.disable_instance(&instance).await.map_err(fail)?;
+            let instance = admin.disable_instance(&instance, &Actor::cli()).await.map_err(fail)?;
             show_current(services, instance.id, json).await
         }
         InstanceCommand::Enable { instance, json } => {
-            let instance = admin.enable_instance(&instance).await.map_err(fail)?;
+            let instance = admin.enable_instance(&instance, &Actor::cli()).await.map_err(fail)?;
             show_current(services, instance.id, json).await
         }
         InstanceCommand::RotatePassword { instance, json } => {
-            let issued = admin.rotate_password(&instance).await.map_err(fail)?;
+            let issued = admin.rotate_password(&instance, &Actor::cli()).await.map_err(fail)?;
             if json {
                 print_json(&RotatedJson {
                     id: issued.instance.id.to_string(),

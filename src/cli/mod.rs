@@ -2,6 +2,7 @@
 //! configuration flags (`--database URL` among them); `--json` prints exactly one JSON value
 //! on stdout so scripts can use it.
 
+mod admin;
 mod copy;
 mod instance;
 mod key;
@@ -38,6 +39,9 @@ enum Command {
     /// Create, inspect, disable and rotate integration instances.
     #[command(subcommand)]
     Instance(instance::InstanceCommand),
+    /// Create administrators of the web UI and admin API.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
     /// Manage the server key.
     #[command(subcommand)]
     Key(key::KeyCommand),
@@ -83,6 +87,7 @@ pub fn main() -> ExitCode {
             Command::Instance(command) => {
                 instance::run(command, &config, &open(&config).await?).await
             }
+            Command::Admin(command) => admin::run(command, &open(&config).await?).await,
             Command::Migrate => migrate::run(&config).await,
             Command::Key(command) => key::run(command, &config).await,
             Command::Copy { from, to } => copy::run(&config, &from, &to).await,

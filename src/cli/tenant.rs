@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::print_json;
 use crate::app::Services;
 use crate::domain::admin::CreatedTenant;
+use crate::domain::audit::Actor;
 use crate::domain::clock;
 use crate::domain::model::{Environment, Tenant};
 
@@ -143,14 +144,14 @@ pub async fn run(command: TenantCommand, services: &Services) -> Result<(), Stri
             json,
         } => {
             let created = admin
-                .create_tenant(&name, environment, !no_oauth)
+                .create_tenant(&name, environment, !no_oauth, &Actor::cli())
                 .await
                 .map_err(|e| e.to_string())?;
             print_created(&created, json)
         }
         TenantCommand::RotateSecret { tenant, json } => {
             let rotated = admin
-                .rotate_secret(&tenant)
+                .rotate_secret(&tenant, &Actor::cli())
                 .await
                 .map_err(|e| e.to_string())?;
             print_created(&rotated, json)
@@ -161,7 +162,7 @@ pub async fn run(command: TenantCommand, services: &Services) -> Result<(), Stri
             json,
         } => {
             let changed = admin
-                .set_oauth(&tenant, state == "on")
+                .set_oauth(&tenant, state == "on", &Actor::cli())
                 .await
                 .map_err(|e| e.to_string())?;
             print_created(&changed, json)

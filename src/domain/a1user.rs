@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::audit::{Actor, AuditAction, AuditEvent, AuditLog};
 use super::authn::Authenticator;
 use super::clock::{self, UnixTime};
 use super::error::DomainError;
@@ -45,16 +46,38 @@ pub struct A1User {
     store: DynStore,
     authn: Authenticator,
     policy: Arc<Policy>,
+    audit: AuditLog,
 }
 
 impl A1User {
     /// Builds the authority.
-    pub fn new(store: DynStore, authn: Authenticator, policy: Arc<Policy>) -> Self {
+    pub fn new(
+        store: DynStore,
+        authn: Authenticator,
+        policy: Arc<Policy>,
+        audit: AuditLog,
+    ) -> Self {
         A1User {
             store,
             authn,
             policy,
+            audit,
         }
+    }
+
+    /// Records a lifecycle event of one of `instance`'s tokens.
+    async fn record(
+        &self,
+        action: AuditAction,
+        instance: &Instance,
+        source: Option<IpAddr>,
+        detail: String,
+    ) -> Result<(), DomainError> {
+        let actor = Actor::new(instance.username.clone(), source);
+        let event = AuditEvent::new(action, &actor)
+            .instance(instance.tenant_id, instance.id)
+            .detail(detail);
+        self.audit.record(event).await
     }
 
     /// `POST /authentication?action=login`: the newest active token, minting one only when the
@@ -81,6 +104,13 @@ impl A1User {
             }
             let (token, row) = self.mint(&owner, now)?;
             if self.store.insert_token_if_none_active(&row, now).await? {
+                self.record(
+                    AuditAction::TokenIssued,
+                    &owner.instance,
+                    credentials.source,
+                    issued(&row),
+                )
+                .await?;
                 return Ok(self.grant(&owner, token, row.expires_at, now));
             }
         }
@@ -114,6 +144,13 @@ impl A1User {
         let max = self.policy.max_active_tokens(owner.tenant.environment);
         let (token, row) = self.mint(&owner, now)?;
         if self.store.insert_token_within_limit(&row, now, max).await? {
+            self.record(
+                AuditAction::TokenIssued,
+                &owner.instance,
+                credentials.source,
+                issued(&row),
+            )
+            .await?;
             Ok(self.grant(&owner, token, row.expires_at, now))
         } else {
             Err(DomainError::TokenLimitReached { max })
@@ -123,15 +160,27 @@ impl A1User {
     /// `DELETE /token?scheme=a1user` with Basic: revokes every token of the instance.
     pub async fn revoke_all(&self, credentials: &BasicCredentials) -> Result<u64, DomainError> {
         let owner = self.authn.instance(credentials).await?;
-        Ok(self
+        let revoked = self
             .store
             .revoke_instance_tokens(owner.instance.id, clock::now())
-            .await?)
+            .await?;
+        self.record(
+            AuditAction::TokensRevokedAll,
+            &owner.instance,
+            credentials.source,
+            format!("{revoked} tokens"),
+        )
+        .await?;
+        Ok(revoked)
     }
 
     /// `POST /token?scheme=a1user&action=extend`: moves the token's expiry to now + lifetime,
     /// refused once that would pass issue time + `max_token_age`.
-    pub async fn extend(&self, token: &Secret) -> Result<TokenGrant, DomainError> {
+    pub async fn extend(
+        &self,
+        token: &Secret,
+        source: Option<IpAddr>,
+    ) -> Result<TokenGrant, DomainError> {
         let (context, instance) = self.a1user_bearer(token).await?;
         let now = clock::now();
         let expires_at = now + self.policy.token_lifetime_secs(context.tenant.environment);
@@ -145,6 +194,13 @@ impl A1User {
         {
             return Err(DomainError::InvalidToken);
         }
+        self.record(
+            AuditAction::TokenExtended,
+            &instance,
+            source,
+            format!("a1user token {}…", secrets::token_prefix(token.expose())),
+        )
+        .await?;
         let owner = InstanceCredentials {
             instance,
             tenant: context.tenant,
@@ -154,12 +210,22 @@ impl A1User {
     }
 
     /// `DELETE /token?scheme=a1user` with Bearer: revokes that one token.
-    pub async fn revoke(&self, token: &Secret) -> Result<u64, DomainError> {
-        let (context, _) = self.a1user_bearer(token).await?;
-        Ok(self
+    pub async fn revoke(&self, token: &Secret, source: Option<IpAddr>) -> Result<u64, DomainError> {
+        let (context, instance) = self.a1user_bearer(token).await?;
+        let revoked = self
             .store
             .revoke_token(context.token.id, clock::now())
-            .await?)
+            .await?;
+        if revoked > 0 {
+            self.record(
+                AuditAction::TokenRevoked,
+                &instance,
+                source,
+                format!("a1user token {}…", secrets::token_prefix(token.expose())),
+            )
+            .await?;
+        }
+        Ok(revoked)
     }
 
     /// A bearer token that must be an a1user token; tokens of the other dialects are not
@@ -202,6 +268,7 @@ impl A1User {
             scope: None,
             issued_at: now,
             expires_at: now + lifetime,
+            prefix: secrets::token_prefix(token.expose()),
         };
         Ok((token, row))
     }
@@ -232,4 +299,9 @@ impl A1User {
             password_expires_at: owner.instance.password_expires_at,
         }
     }
+}
+
+/// The audit detail of a freshly minted token: its dialect and prefix.
+pub fn issued(row: &NewToken) -> String {
+    format!("{} token {}…", row.kind.as_str(), row.prefix)
 }

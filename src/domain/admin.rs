@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
-use super::clock;
+use super::audit::{Actor, AuditAction, AuditEvent, AuditLog};
+use super::clock::{self, UnixTime};
 use super::error::DomainError;
-use super::model::{Environment, Instance, InstanceType, Tenant};
+use super::model::{Environment, Instance, InstanceType, Tenant, TokenId, TokenListing};
 use super::policy::Policy;
 use super::secrets::{self, LOWER_ALPHANUMERIC, Secret, ServerKeys};
 use crate::store::{DynStore, NewInstance, NewTenant, StoreError};
@@ -40,6 +41,8 @@ pub struct InstanceSummary {
     pub instance: Instance,
     /// How many tokens are active now.
     pub active_tokens: u64,
+    /// When one of its tokens was last used.
+    pub last_used_at: Option<UnixTime>,
 }
 
 /// Tenant and instance administration.
@@ -48,16 +51,56 @@ pub struct Admin {
     store: DynStore,
     keys: Arc<ServerKeys>,
     policy: Arc<Policy>,
+    audit: AuditLog,
 }
 
 impl Admin {
     /// Builds the administration service.
-    pub fn new(store: DynStore, keys: Arc<ServerKeys>, policy: Arc<Policy>) -> Self {
+    pub fn new(
+        store: DynStore,
+        keys: Arc<ServerKeys>,
+        policy: Arc<Policy>,
+        audit: AuditLog,
+    ) -> Self {
         Admin {
             store,
             keys,
             policy,
+            audit,
         }
+    }
+
+    /// The audit log, for the admin pages that read it.
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// Records an admin action on a tenant.
+    async fn record_tenant(
+        &self,
+        action: AuditAction,
+        actor: &Actor,
+        tenant: &Tenant,
+        detail: String,
+    ) -> Result<(), DomainError> {
+        let event = AuditEvent::new(action, actor)
+            .tenant(tenant.id)
+            .detail(detail);
+        self.audit.record(event).await
+    }
+
+    /// Records an admin action on an instance.
+    async fn record_instance(
+        &self,
+        action: AuditAction,
+        actor: &Actor,
+        instance: &Instance,
+        detail: String,
+    ) -> Result<(), DomainError> {
+        let event = AuditEvent::new(action, actor)
+            .instance(instance.tenant_id, instance.id)
+            .detail(detail);
+        self.audit.record(event).await
     }
 
     /// Creates a tenant with a fresh `tenant_hash` and, unless OAuth is off, a fresh
@@ -67,6 +110,7 @@ impl Admin {
         name: &str,
         environment: Environment,
         oauth_enabled: bool,
+        actor: &Actor,
     ) -> Result<CreatedTenant, DomainError> {
         let name = valid_name(name, "tenant")?;
         if name.parse::<i64>().is_ok() {
@@ -95,6 +139,9 @@ impl Admin {
             })
             .await
             .map_err(|e| conflict(e, format!("A tenant named {name:?} already exists.")))?;
+        let detail = format!("{} ({environment})", tenant.name);
+        self.record_tenant(AuditAction::TenantCreated, actor, &tenant, detail)
+            .await?;
         Ok(CreatedTenant {
             tenant,
             oauth_key_secret: secret,
@@ -117,13 +164,24 @@ impl Admin {
 
     /// Replaces a tenant's `oauth_key_secret` with a new one, shown this once; the old one
     /// stops working at once. Turns OAuth on.
-    pub async fn rotate_secret(&self, key: &str) -> Result<CreatedTenant, DomainError> {
+    pub async fn rotate_secret(
+        &self,
+        key: &str,
+        actor: &Actor,
+    ) -> Result<CreatedTenant, DomainError> {
         let tenant = self.tenant(key).await?;
         let secret = Secret::new(secrets::random_hex(8)?);
         let hash = hash_slowly(secret.clone()).await?;
         self.store
             .set_tenant_oauth(tenant.id, true, Some(&hash))
             .await?;
+        self.record_tenant(
+            AuditAction::TenantSecretRotated,
+            actor,
+            &tenant,
+            tenant.name.clone(),
+        )
+        .await?;
         Ok(CreatedTenant {
             tenant: self.tenant(&tenant.id.to_string()).await?,
             oauth_key_secret: Some(secret),
@@ -132,13 +190,28 @@ impl Admin {
 
     /// Turns OAuth on or off for a tenant. Turning it on for a tenant that never had a secret
     /// issues one (shown this once); otherwise the existing secret applies again.
-    pub async fn set_oauth(&self, key: &str, enabled: bool) -> Result<CreatedTenant, DomainError> {
+    pub async fn set_oauth(
+        &self,
+        key: &str,
+        enabled: bool,
+        actor: &Actor,
+    ) -> Result<CreatedTenant, DomainError> {
         let tenant = self.tenant(key).await?;
+        let action = if enabled {
+            AuditAction::TenantOAuthEnabled
+        } else {
+            AuditAction::TenantOAuthDisabled
+        };
         if enabled && !self.store.tenant_has_secret(tenant.id).await? {
-            return self.rotate_secret(key).await;
+            let rotated = self.rotate_secret(key, actor).await?;
+            self.record_tenant(action, actor, &tenant, tenant.name.clone())
+                .await?;
+            return Ok(rotated);
         }
         self.store
             .set_tenant_oauth(tenant.id, enabled, None)
+            .await?;
+        self.record_tenant(action, actor, &tenant, tenant.name.clone())
             .await?;
         Ok(CreatedTenant {
             tenant: self.tenant(&tenant.id.to_string()).await?,
@@ -152,6 +225,7 @@ impl Admin {
         tenant: &str,
         name: &str,
         instance_type: InstanceType,
+        actor: &Actor,
     ) -> Result<IssuedPassword, DomainError> {
         let tenant = self.tenant(tenant).await?;
         let name = valid_name(name, "instance")?;
@@ -182,6 +256,9 @@ impl Admin {
                 .await;
             match created {
                 Ok(instance) => {
+                    let detail = format!("{} {} ({instance_type})", instance.name, instance.username);
+                    self.record_instance(AuditAction::InstanceCreated, actor, &instance, detail)
+                        .await?;
                     return Ok(IssuedPassword {
                         instance,
                         tenant,
@@ -221,14 +298,9 @@ impl Admin {
             Some(key) => Some(self.tenant(key).await?.id),
             None => None,
         };
-        let now = clock::now();
         let mut summaries = Vec::new();
         for instance in self.store.instances(tenant_id).await? {
-            let active_tokens = self.store.count_active_tokens(instance.id, now).await?;
-            summaries.push(InstanceSummary {
-                instance,
-                active_tokens,
-            });
+            summaries.push(self.summarise(instance).await?);
         }
         Ok(summaries)
     }
@@ -236,37 +308,113 @@ impl Admin {
     /// One instance with its active token count.
     pub async fn instance_summary(&self, key: &str) -> Result<InstanceSummary, DomainError> {
         let instance = self.instance(key).await?;
+        self.summarise(instance).await
+    }
+
+    async fn summarise(&self, instance: Instance) -> Result<InstanceSummary, DomainError> {
         let active_tokens = self
             .store
             .count_active_tokens(instance.id, clock::now())
             .await?;
+        let last_used_at = self.store.instance_last_used(instance.id).await?;
         Ok(InstanceSummary {
             instance,
             active_tokens,
+            last_used_at,
         })
+    }
+
+    /// The active tokens of an instance (never the tokens themselves), newest first.
+    pub async fn instance_tokens(&self, key: &str) -> Result<Vec<TokenListing>, DomainError> {
+        let instance = self.instance(key).await?;
+        Ok(self
+            .store
+            .instance_tokens(instance.id, clock::now())
+            .await?)
+    }
+
+    /// Revokes one active token of an instance; `NotFound` if it has no such active token.
+    pub async fn revoke_token(
+        &self,
+        key: &str,
+        token: TokenId,
+        actor: &Actor,
+    ) -> Result<(), DomainError> {
+        let instance = self.instance(key).await?;
+        let listing = self
+            .store
+            .instance_tokens(instance.id, clock::now())
+            .await?
+            .into_iter()
+            .find(|t| t.id == token);
+        let revoked = self
+            .store
+            .revoke_instance_token(instance.id, token, clock::now())
+            .await?;
+        let Some(listing) = listing.filter(|_| revoked > 0) else {
+            return Err(DomainError::NotFound(format!("Active token {token}")));
+        };
+        let detail = format!(
+            "{} token {}…",
+            listing.kind.as_str(),
+            listing.prefix.unwrap_or_default()
+        );
+        self.record_instance(AuditAction::TokenRevoked, actor, &instance, detail)
+            .await
+    }
+
+    /// Revokes every active token of an instance; returns how many.
+    pub async fn revoke_all(&self, key: &str, actor: &Actor) -> Result<u64, DomainError> {
+        let instance = self.instance(key).await?;
+        let revoked = self
+            .store
+            .revoke_instance_tokens(instance.id, clock::now())
+            .await?;
+        self.record_instance(
+            AuditAction::TokensRevokedAll,
+            actor,
+            &instance,
+            format!("{revoked} tokens"),
+        )
+        .await?;
+        Ok(revoked)
     }
 
     /// Disables an instance: its password stops logging in and its tokens stop working until
     /// it is enabled again.
-    pub async fn disable_instance(&self, key: &str) -> Result<Instance, DomainError> {
+    pub async fn disable_instance(
+        &self,
+        key: &str,
+        actor: &Actor,
+    ) -> Result<Instance, DomainError> {
         let instance = self.instance(key).await?;
         let at = instance.disabled_at.unwrap_or_else(clock::now);
         self.store
             .set_instance_disabled(instance.id, Some(at))
             .await?;
+        let detail = instance.username.clone();
+        self.record_instance(AuditAction::InstanceDisabled, actor, &instance, detail)
+            .await?;
         self.instance(&instance.id.to_string()).await
     }
 
     /// Enables a disabled instance again.
-    pub async fn enable_instance(&self, key: &str) -> Result<Instance, DomainError> {
+    pub async fn enable_instance(&self, key: &str, actor: &Actor) -> Result<Instance, DomainError> {
         let instance = self.instance(key).await?;
         self.store.set_instance_disabled(instance.id, None).await?;
+        let detail = instance.username.clone();
+        self.record_instance(AuditAction::InstanceEnabled, actor, &instance, detail)
+            .await?;
         self.instance(&instance.id.to_string()).await
     }
 
     /// Replaces an instance's password with a new generated one (shown once) and restarts its
     /// expiry. Existing tokens stay valid.
-    pub async fn rotate_password(&self, key: &str) -> Result<IssuedPassword, DomainError> {
+    pub async fn rotate_password(
+        &self,
+        key: &str,
+        actor: &Actor,
+    ) -> Result<IssuedPassword, DomainError> {
         let instance = self.instance(key).await?;
         let tenant = self.tenant(&instance.tenant_id.to_string()).await?;
         let password = secrets::new_instance_password()?;
@@ -278,6 +426,9 @@ impl Admin {
                 expires_at,
             )
             .await?;
+        let detail = instance.username.clone();
+        self.record_instance(AuditAction::PasswordRotated, actor, &instance, detail)
+            .await?;
         let instance = self.instance(&instance.id.to_string()).await?;
         Ok(IssuedPassword {
             instance,
@@ -288,7 +439,7 @@ impl Admin {
 }
 
 /// argon2id is slow on purpose; keep it off the async worker threads.
-async fn hash_slowly(secret: Secret) -> Result<String, DomainError> {
+pub(crate) async fn hash_slowly(secret: Secret) -> Result<String, DomainError> {
     tokio::task::spawn_blocking(move || secrets::argon2_hash(secret.expose()))
         .await
         .map_err(|e| DomainError::Internal(format!("hashing task failed: {e}")))?

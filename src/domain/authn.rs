@@ -9,9 +9,10 @@ use tokio::sync::Semaphore;
 use std::net::IpAddr;
 
 use super::a1user::BasicCredentials;
+use super::audit::{Actor, AuditAction, AuditEvent, AuditLog};
 use super::clock;
 use super::error::DomainError;
-use super::model::{InstanceCredentials, Tenant};
+use super::model::{AdminAccount, InstanceCredentials, Tenant};
 use super::secrets::{self, Secret, ServerKeys};
 use super::secure_api::TenantCredentialsPresented;
 use super::throttle::{CredentialFingerprint, Throttle};
@@ -19,6 +20,10 @@ use crate::store::{BearerContext, DynStore};
 
 /// Bearer strings longer than this cannot be ours; refusing them early keeps hashing cheap.
 pub const MAX_TOKEN_LEN: usize = 512;
+
+/// A token's last use is recorded at most this often (seconds), so the bearer check, the hot
+/// path, writes nothing for nearly every request.
+const LAST_USED_RESOLUTION: i64 = 60;
 
 /// An argon2id hash of a random value no one knows, verified when a `tenant_hash` is unknown
 /// so that an unknown tenant costs the same as a wrong secret.
@@ -82,6 +87,7 @@ pub struct Authenticator {
     keys: Arc<ServerKeys>,
     hasher: SlowHasher,
     throttle: Throttle,
+    audit: AuditLog,
 }
 
 impl Authenticator {
@@ -91,12 +97,14 @@ impl Authenticator {
         keys: Arc<ServerKeys>,
         hasher: SlowHasher,
         throttle: Throttle,
+        audit: AuditLog,
     ) -> Self {
         Authenticator {
             store,
             keys,
             hasher,
             throttle,
+            audit,
         }
     }
 
@@ -115,19 +123,24 @@ impl Authenticator {
         Ok(fingerprint)
     }
 
-    /// Records the outcome of an admitted attempt with the limiter.
-    fn settle(
+    /// Records the outcome of an admitted attempt with the limiter, and a failure in the
+    /// audit log (`what` says which kind of credential failed).
+    async fn settle(
         &self,
         name: &str,
         source: Option<IpAddr>,
         fingerprint: CredentialFingerprint,
         verified: bool,
+        what: &str,
     ) {
         if verified {
             self.throttle.verified(fingerprint);
         } else {
             tracing::info!(name, source = ?source, "failed credential attempt");
             self.throttle.failed(name, source);
+            let event = AuditEvent::new(AuditAction::SignInFailed, &Actor::new(name, source))
+                .detail(what);
+            self.audit.record_failure(event).await;
         }
     }
 
@@ -154,7 +167,8 @@ impl Authenticator {
             credentials.password.expose(),
             found.as_ref().map(|c| c.password_hash.as_slice()),
         ) && found.is_some();
-        self.settle(name, source, fingerprint, verified);
+        self.settle(name, source, fingerprint, verified, "instance password")
+            .await;
         let owner = match found {
             Some(owner) if verified => owner,
             _ => return Err(DomainError::InvalidCredentials),
@@ -181,9 +195,43 @@ impl Authenticator {
         let fingerprint = self.admit(tenant_hash, presented.expose(), source)?;
         let outcome = self.verify_tenant(tenant_hash, secret, presented).await;
         if !matches!(outcome, Err(DomainError::Busy | DomainError::Store(_))) {
-            self.settle(tenant_hash, source, fingerprint, outcome.is_ok());
+            self.settle(
+                tenant_hash,
+                source,
+                fingerprint,
+                outcome.is_ok(),
+                "oauth_key_secret",
+            )
+            .await;
         }
         outcome
+    }
+
+    /// Checks an admin's username and password (argon2id, in the bounded pool). An unknown
+    /// username verifies a dummy hash, so it costs and answers the same as a wrong password.
+    pub async fn admin(
+        &self,
+        username: &str,
+        password: &Secret,
+        source: Option<IpAddr>,
+    ) -> Result<AdminAccount, DomainError> {
+        let fingerprint = self.admit(username, password.expose(), source)?;
+        let found = if storable(username) {
+            self.store.admin_password(username).await?
+        } else {
+            None
+        };
+        let (account, phc) = match found {
+            Some((account, phc)) => (Some(account), phc),
+            None => (None, DUMMY_PHC.to_owned()),
+        };
+        let verified = self.hasher.verify(password.clone(), phc).await? && account.is_some();
+        self.settle(username, source, fingerprint, verified, "admin password")
+            .await;
+        match account {
+            Some(account) if verified => Ok(account),
+            _ => Err(DomainError::InvalidCredentials),
+        }
     }
 
     async fn verify_tenant(
@@ -239,7 +287,23 @@ impl Authenticator {
         {
             return Err(DomainError::InstanceDisabled);
         }
+        self.note_use(&context);
         Ok(context)
+    }
+
+    /// Records the token's use, at most once a minute per token and off the request's path.
+    fn note_use(&self, context: &BearerContext) {
+        let now = clock::now();
+        let last = context.token.last_used_at.unwrap_or(i64::MIN);
+        if now.saturating_sub(last) >= LAST_USED_RESOLUTION {
+            let store = self.store.clone();
+            let id = context.token.id;
+            tokio::spawn(async move {
+                if let Err(error) = store.touch_token(id, now).await {
+                    tracing::debug!(%error, "could not record a token's last use");
+                }
+            });
+        }
     }
 }
 

@@ -3,7 +3,9 @@
 //! this module; it calls the [`crate::store::Store`] trait and nothing else.
 
 pub mod a1user;
+pub mod accounts;
 pub mod admin;
+pub mod audit;
 pub mod authn;
 pub mod clock;
 pub mod error;

@@ -235,6 +235,8 @@ pub struct StoredToken {
     pub issued_at: UnixTime,
     /// When it stops working unless extended.
     pub expires_at: UnixTime,
+    /// When a bearer check last accepted it (kept to the minute).
+    pub last_used_at: Option<UnixTime>,
 }
 
 /// A new token row.
@@ -258,6 +260,8 @@ pub struct NewToken {
     pub issued_at: UnixTime,
     /// Expiry time.
     pub expires_at: UnixTime,
+    /// The first characters of the token, shown to operators to tell tokens apart.
+    pub prefix: String,
 }
 
 /// A tenant with the argon2id hash of its `oauth_key_secret`, for secureApi checks.
@@ -267,4 +271,100 @@ pub struct TenantCredentials {
     pub tenant: Tenant,
     /// PHC string of the secret, if one was ever issued.
     pub oauth_secret_hash: Option<String>,
+}
+
+/// Row id of an admin account.
+pub type AdminId = i64;
+
+/// An administrator of the deployment: signs in to the UI, calls the admin API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminAccount {
+    /// Row id.
+    pub id: AdminId,
+    /// Sign-in name.
+    pub username: String,
+    /// When the account was created.
+    pub created_at: UnixTime,
+}
+
+/// What an admin credential is: a browser session (cookie, expires, needs a CSRF token on every
+/// write) or an API token for scripts (Bearer, long-lived).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminCredentialKind {
+    /// A signed-in browser.
+    Session,
+    /// A script's API token.
+    Api,
+}
+
+impl AdminCredentialKind {
+    /// The word stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminCredentialKind::Session => "session",
+            AdminCredentialKind::Api => "api",
+        }
+    }
+}
+
+/// One token of an instance as the admin pages list it: never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenListing {
+    /// Row id, by which an admin revokes it.
+    pub id: TokenId,
+    /// Which dialect minted it.
+    pub kind: TokenKind,
+    /// The first characters of the token, if recorded.
+    pub prefix: Option<String>,
+    /// Issue time.
+    pub issued_at: UnixTime,
+    /// Expiry time.
+    pub expires_at: UnixTime,
+    /// Last accepted use.
+    pub last_used_at: Option<UnixTime>,
+}
+
+/// An audit-log entry to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAuditEntry {
+    /// When it happened.
+    pub at: UnixTime,
+    /// Who: an admin username, an instance username, `cli`, or the name a failed attempt gave.
+    pub actor: String,
+    /// What (`instance.created`, `token.revoked`, …).
+    pub action: String,
+    /// The tenant concerned.
+    pub tenant_id: Option<TenantId>,
+    /// The instance concerned.
+    pub instance_id: Option<InstanceId>,
+    /// The source address of the request.
+    pub source: Option<String>,
+    /// More about it, never a secret.
+    pub detail: String,
+}
+
+/// An audit-log entry as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Row id, increasing with time.
+    pub id: i64,
+    /// The entry.
+    pub entry: NewAuditEntry,
+}
+
+/// Which audit entries to list, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Only this action.
+    pub action: Option<String>,
+    /// Only this actor.
+    pub actor: Option<String>,
+    /// Only this tenant.
+    pub tenant_id: Option<TenantId>,
+    /// Only this instance.
+    pub instance_id: Option<InstanceId>,
+    /// Only entries older than this id (the next page).
+    pub before: Option<i64>,
+    /// At most this many.
+    pub limit: u32,
 }

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use super::a1user::BasicCredentials;
+use super::a1user::{BasicCredentials, issued};
+use super::audit::{Actor, AuditAction, AuditEvent, AuditLog};
 use super::authn::Authenticator;
 use super::clock;
 use super::error::DomainError;
@@ -65,15 +66,22 @@ pub struct OAuth {
     store: DynStore,
     authn: Authenticator,
     policy: Arc<Policy>,
+    audit: AuditLog,
 }
 
 impl OAuth {
     /// Builds the service.
-    pub fn new(store: DynStore, authn: Authenticator, policy: Arc<Policy>) -> Self {
+    pub fn new(
+        store: DynStore,
+        authn: Authenticator,
+        policy: Arc<Policy>,
+        audit: AuditLog,
+    ) -> Self {
         OAuth {
             store,
             authn,
             policy,
+            audit,
         }
     }
 
@@ -95,18 +103,26 @@ impl OAuth {
         let token = secrets::new_a1user_token()?;
         let now = clock::now();
         let lifetime = self.policy.oauth_token_lifetime_secs();
-        self.store
-            .insert_token(&NewToken {
-                kind: TokenKind::OAuth,
-                tenant_id: owner.tenant.id,
-                instance_id: Some(owner.instance.id),
-                token_hash: self.authn.keys().token_hash(token.expose()),
-                sealed: None,
-                api: None,
-                scope: Some(allowed.to_owned()),
-                issued_at: now,
-                expires_at: now + lifetime,
-            })
+        let row = NewToken {
+            kind: TokenKind::OAuth,
+            tenant_id: owner.tenant.id,
+            instance_id: Some(owner.instance.id),
+            token_hash: self.authn.keys().token_hash(token.expose()),
+            sealed: None,
+            api: None,
+            scope: Some(allowed.to_owned()),
+            issued_at: now,
+            expires_at: now + lifetime,
+            prefix: secrets::token_prefix(token.expose()),
+        };
+        self.store.insert_token(&row).await?;
+        let actor = Actor::new(owner.instance.username.clone(), client.source);
+        self.audit
+            .record(
+                AuditEvent::new(AuditAction::TokenIssued, &actor)
+                    .instance(owner.tenant.id, owner.instance.id)
+                    .detail(issued(&row)),
+            )
             .await?;
         Ok(OAuthGrant {
             access_token: token,
@@ -166,6 +182,7 @@ impl OAuth {
         caller: &BasicCredentials,
         token: &Secret,
     ) -> Result<(), DomainError> {
+        let caller_source = caller.source;
         let caller = self.authn.instance(caller).await?;
         let Some(context) = self.active(token).await? else {
             return Ok(());
@@ -180,9 +197,22 @@ impl OAuth {
         {
             return Err(DomainError::NotYourToken);
         }
-        self.store
+        let revoked = self
+            .store
             .revoke_token(context.token.id, clock::now())
             .await?;
+        if revoked > 0 {
+            let actor = Actor::new(caller.instance.username.clone(), caller_source);
+            let mut event = AuditEvent::new(AuditAction::TokenRevoked, &actor)
+                .tenant(context.tenant.id)
+                .detail(format!(
+                    "{} token {}…",
+                    context.token.kind.as_str(),
+                    secrets::token_prefix(token.expose())
+                ));
+            event.instance_id = context.token.instance_id;
+            self.audit.record(event).await?;
+        }
         Ok(())
     }
 

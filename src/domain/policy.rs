@@ -32,6 +32,8 @@ pub struct Policy {
     pub max_failed_attempts: u32,
     /// The failed-attempt window (default 5 minutes).
     pub failed_attempts_window: Duration,
+    /// How long an admin stays signed in to the UI (default 8 hours).
+    pub admin_session_lifetime: Duration,
 }
 
 impl Default for Policy {
@@ -48,6 +50,7 @@ impl Default for Policy {
             oauth_token_lifetime: Duration::from_secs(60 * 60),
             max_failed_attempts: 10,
             failed_attempts_window: Duration::from_secs(5 * 60),
+            admin_session_lifetime: Duration::from_secs(8 * 60 * 60),
         }
     }
 }
@@ -71,6 +74,11 @@ impl Policy {
     /// OAuth token lifetime in seconds.
     pub fn oauth_token_lifetime_secs(&self) -> i64 {
         secs(self.oauth_token_lifetime)
+    }
+
+    /// Admin session lifetime in seconds.
+    pub fn admin_session_lifetime_secs(&self) -> i64 {
+        secs(self.admin_session_lifetime)
     }
 
     /// Password lifetime in seconds.

@@ -95,6 +95,8 @@ pub struct ServerKeys {
     password: Hmac<Sha256>,
     token_lookup: Hmac<Sha256>,
     attempt: Hmac<Sha256>,
+    admin_credential: Hmac<Sha256>,
+    csrf: Hmac<Sha256>,
     sealing: XChaCha20Poly1305,
 }
 
@@ -121,6 +123,8 @@ impl ServerKeys {
             password: hmac(derive(b"instance-password")),
             token_lookup: hmac(derive(b"token-lookup")),
             attempt: hmac(derive(b"attempt-fingerprint")),
+            admin_credential: hmac(derive(b"admin-credential")),
+            csrf: hmac(derive(b"admin-csrf")),
             sealing: XChaCha20Poly1305::new(&Key::from(derive(b"token-sealing"))),
         }
     }
@@ -162,6 +166,22 @@ impl ServerKeys {
         let mut mac = self.token_lookup.clone();
         mac.update(token.as_bytes());
         mac.finalize().into_bytes().to_vec()
+    }
+
+    /// Keyed hash of an admin session or API token: the key it is looked up by.
+    pub fn admin_credential_hash(&self, token: &str) -> Vec<u8> {
+        let mut mac = self.admin_credential.clone();
+        mac.update(token.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// The anti-CSRF token of an admin session: derived from the session token, so it needs
+    /// no storage, differs per session, and cannot be computed without the server key.
+    pub fn csrf_token(&self, session_token: &str) -> String {
+        use base64::Engine;
+        let mut mac = self.csrf.clone();
+        mac.update(session_token.as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     }
 
     /// Encrypts a token so the store can keep it for the daily retrieve. The ciphertext is
@@ -218,6 +238,15 @@ pub fn new_a1user_token() -> Result<Secret, DomainError> {
 /// A new instance password: 24 characters of `[A-Za-z0-9]` (≈ 143 bits).
 pub fn new_instance_password() -> Result<Secret, DomainError> {
     Ok(Secret::new(random_string(ALPHANUMERIC, 24)?))
+}
+
+/// How many leading characters of a token are kept in the clear for operators to tell tokens
+/// apart: 8 of a UUID's 32 hex digits leave 90 random bits unknown.
+pub const TOKEN_PREFIX_LEN: usize = 8;
+
+/// The displayable start of a token.
+pub fn token_prefix(token: &str) -> String {
+    token.chars().take(TOKEN_PREFIX_LEN).collect()
 }
 
 /// argon2id PHC string of a low-entropy secret (m = 19 MiB, t = 2, p = 1, random salt). Slow

@@ -6,10 +6,12 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::a1user::issued;
+use super::audit::{Actor, AuditAction, AuditEvent, AuditLog};
 use super::authn::Authenticator;
 use super::clock;
 use super::error::DomainError;
-use super::model::{NewToken, TokenKind};
+use super::model::{NewToken, Tenant, TokenKind};
 use super::secrets::{self, ALPHANUMERIC, Secret};
 use crate::store::DynStore;
 
@@ -77,16 +79,38 @@ pub struct SecureApi {
     store: DynStore,
     authn: Authenticator,
     policy: Arc<SecureApiPolicy>,
+    audit: AuditLog,
 }
 
 impl SecureApi {
     /// Builds the authority.
-    pub fn new(store: DynStore, authn: Authenticator, policy: Arc<SecureApiPolicy>) -> Self {
+    pub fn new(
+        store: DynStore,
+        authn: Authenticator,
+        policy: Arc<SecureApiPolicy>,
+        audit: AuditLog,
+    ) -> Self {
         SecureApi {
             store,
             authn,
             policy,
+            audit,
         }
+    }
+
+    /// Records a lifecycle event of one of the tenant's secureApi tokens.
+    async fn record(
+        &self,
+        action: AuditAction,
+        credentials: &TenantCredentialsPresented,
+        tenant: &Tenant,
+        detail: String,
+    ) -> Result<(), DomainError> {
+        let actor = Actor::new(credentials.tenant_hash.clone(), credentials.source);
+        let event = AuditEvent::new(action, &actor)
+            .tenant(tenant.id)
+            .detail(detail);
+        self.audit.record(event).await
     }
 
     /// The configured apis and their resources.
@@ -115,18 +139,21 @@ impl SecureApi {
         }
         let token = Secret::new(secrets::random_string(ALPHANUMERIC, TOKEN_LEN)?);
         let now = clock::now();
-        self.store
-            .insert_token(&NewToken {
-                kind: TokenKind::SecureApi,
-                tenant_id: tenant.id,
-                instance_id: None,
-                token_hash: self.authn.keys().token_hash(token.expose()),
-                sealed: None,
-                api: Some(api.to_owned()),
-                scope: Some(resources.join(" ")),
-                issued_at: now,
-                expires_at: now + minutes * 60,
-            })
+        let row = NewToken {
+            kind: TokenKind::SecureApi,
+            tenant_id: tenant.id,
+            instance_id: None,
+            token_hash: self.authn.keys().token_hash(token.expose()),
+            sealed: None,
+            api: Some(api.to_owned()),
+            scope: Some(resources.join(" ")),
+            issued_at: now,
+            expires_at: now + minutes * 60,
+            prefix: secrets::token_prefix(token.expose()),
+        };
+        self.store.insert_token(&row).await?;
+        let detail = format!("{} for {api}: {}", issued(&row), resources.join(" "));
+        self.record(AuditAction::TokenIssued, credentials, &tenant, detail)
             .await?;
         Ok(token)
     }
@@ -160,6 +187,13 @@ impl SecureApi {
         {
             return Err(DomainError::InvalidToken);
         }
+        let detail = format!(
+            "secure_api token {}… for {api}: {}",
+            secrets::token_prefix(token.expose()),
+            resources.join(" ")
+        );
+        self.record(AuditAction::TokenUpdated, credentials, &tenant, detail)
+            .await?;
         Ok(resources)
     }
 

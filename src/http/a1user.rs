@@ -213,7 +213,7 @@ pub async fn extend_or_create(
     require_a1user_scheme(&query)?;
     let a1user = &state.services.a1user;
     let grant = match query.action.as_deref() {
-        Some("extend") => a1user.extend(&require_bearer(&headers)?).await?,
+        Some("extend") => a1user.extend(&require_bearer(&headers)?, source.0).await?,
         Some("create") => a1user.create(&require_basic(&headers, source)?).await?,
         _ => return Err(unknown_action("use action=extend or action=create")),
     };
@@ -247,7 +247,7 @@ pub async fn revoke(
     }
     let a1user = &state.services.a1user;
     let revoked = match presented(&headers, source)? {
-        Presented::Bearer(token) => a1user.revoke(&token).await?,
+        Presented::Bearer(token) => a1user.revoke(&token, source.0).await?,
         Presented::Basic(credentials) => a1user.revoke_all(&credentials).await?,
         Presented::Missing | Presented::Other => {
             return Err(ApiError::new(

@@ -4,6 +4,8 @@
 
 #[macro_use]
 mod sql;
+#[macro_use]
+mod admin_sql;
 mod postgres;
 mod sqlite;
 
@@ -16,8 +18,9 @@ use thiserror::Error;
 use crate::domain::clock::UnixTime;
 use crate::domain::keyring::KeyRecord;
 use crate::domain::model::{
-    Environment, Instance, InstanceCredentials, InstanceId, InstanceType, NewToken, StoredToken,
-    Tenant, TenantCredentials, TenantId, TokenId,
+    AdminAccount, AdminCredentialKind, AdminId, AuditFilter, AuditRecord, Environment, Instance,
+    InstanceCredentials, InstanceId, InstanceType, NewAuditEntry, NewToken, StoredToken, Tenant,
+    TenantCredentials, TenantId, TokenId, TokenListing,
 };
 
 pub use postgres::PostgresStore;
@@ -166,6 +169,8 @@ pub struct TokenRecord {
     pub revoked_at: Option<UnixTime>,
     /// Last use.
     pub last_used_at: Option<UnixTime>,
+    /// Display prefix.
+    pub prefix: Option<String>,
 }
 
 /// Settings, tenants and instances of a deployment (tokens are moved in batches).
@@ -177,6 +182,49 @@ pub struct Snapshot {
     pub tenants: Vec<TenantRecord>,
     /// Every instance.
     pub instances: Vec<InstanceRecord>,
+}
+
+/// Every column of an admin account row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminRecord {
+    /// Row id.
+    pub id: AdminId,
+    /// Sign-in name.
+    pub username: String,
+    /// argon2id PHC string of the password.
+    pub password_hash: String,
+    /// Creation time.
+    pub created_at: UnixTime,
+}
+
+/// Every column of an admin session or API token row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminCredentialRecord {
+    /// Row id.
+    pub id: i64,
+    /// Keyed hash of the credential.
+    pub token_hash: Vec<u8>,
+    /// Owner.
+    pub admin_id: AdminId,
+    /// `session` or `api`.
+    pub kind: String,
+    /// Creation time.
+    pub created_at: UnixTime,
+    /// Expiry.
+    pub expires_at: UnixTime,
+    /// Revocation (sign-out) time.
+    pub revoked_at: Option<UnixTime>,
+}
+
+/// Admin accounts, their credentials and the audit log of a deployment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AdminSnapshot {
+    /// Every admin account.
+    pub admins: Vec<AdminRecord>,
+    /// Every session and API token.
+    pub credentials: Vec<AdminCredentialRecord>,
+    /// The whole audit log.
+    pub audit: Vec<AuditRecord>,
 }
 
 /// What a write that must not race holds a lock on: the instance whose tokens it counts, or
@@ -220,9 +268,78 @@ impl Default for StoreOptions {
 /// Shared handle to whichever backend the database URL selected.
 pub type DynStore = Arc<dyn Store>;
 
+/// What administration asks of storage beyond the token store: admin accounts and their
+/// credentials, the audit log, and per-token listings.
+#[async_trait]
+pub trait AdminStore: Send + Sync + 'static {
+    /// Inserts an admin account; `Conflict` when the username is taken.
+    async fn create_admin(
+        &self,
+        username: &str,
+        password_hash: &str,
+        now: UnixTime,
+    ) -> Result<AdminAccount, StoreError>;
+    /// An admin account with its argon2id password hash, by username.
+    async fn admin_password(
+        &self,
+        username: &str,
+    ) -> Result<Option<(AdminAccount, String)>, StoreError>;
+    /// Stores a new session or API token (by its keyed hash).
+    async fn insert_admin_credential(
+        &self,
+        admin: AdminId,
+        kind: AdminCredentialKind,
+        token_hash: &[u8],
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> Result<(), StoreError>;
+    /// The admin a live credential of this kind belongs to.
+    async fn admin_by_credential(
+        &self,
+        kind: AdminCredentialKind,
+        token_hash: &[u8],
+        now: UnixTime,
+    ) -> Result<Option<AdminAccount>, StoreError>;
+    /// Ends a session (or API token); unknown hashes are ignored.
+    async fn revoke_admin_credential(
+        &self,
+        token_hash: &[u8],
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+
+    /// Appends audit entries in one transaction.
+    async fn append_audit(&self, entries: &[NewAuditEntry]) -> Result<(), StoreError>;
+    /// Audit entries matching `filter`, newest first.
+    async fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// The active tokens of an instance, newest first.
+    async fn instance_tokens(
+        &self,
+        instance: InstanceId,
+        now: UnixTime,
+    ) -> Result<Vec<TokenListing>, StoreError>;
+    /// Revokes one active token, only if it belongs to `instance`; returns how many (0 or 1).
+    async fn revoke_instance_token(
+        &self,
+        instance: InstanceId,
+        token: TokenId,
+        now: UnixTime,
+    ) -> Result<u64, StoreError>;
+    /// Records that a bearer check accepted the token at `now`.
+    async fn touch_token(&self, token: TokenId, now: UnixTime) -> Result<(), StoreError>;
+    /// When any token of the instance was last used.
+    async fn instance_last_used(&self, instance: InstanceId)
+    -> Result<Option<UnixTime>, StoreError>;
+
+    /// Admin accounts, credentials and audit log, every column.
+    async fn export_admin(&self) -> Result<AdminSnapshot, StoreError>;
+    /// Inserts them with their ids, in one transaction.
+    async fn import_admin(&self, snapshot: &AdminSnapshot) -> Result<(), StoreError>;
+}
+
 /// Everything the domain asks of storage.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: AdminStore {
     /// Whether the database answers and has every migration this build knows applied.
     async fn ready(&self) -> Result<bool, StoreError>;
     /// Which server key the database expects and its sealed data key, if it has been set up.

@@ -11,14 +11,16 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction, query};
 
 use super::{
-    BearerContext, InstanceRecord, LockKey, NewInstance, NewTenant, Snapshot, Store, StoreError,
-    StoreOptions, TenantRecord, TokenRecord,
+    AdminCredentialRecord, AdminRecord, AdminSnapshot, AdminStore, BearerContext, InstanceRecord,
+    LockKey, NewInstance, NewTenant, Snapshot, Store, StoreError, StoreOptions, TenantRecord,
+    TokenRecord,
 };
 use crate::domain::clock::UnixTime;
 use crate::domain::keyring::KeyRecord;
 use crate::domain::model::{
-    Instance, InstanceCredentials, InstanceId, NewToken, StoredToken, Tenant, TenantCredentials,
-    TenantId, TokenId,
+    AdminAccount, AdminCredentialKind, AdminId, AuditFilter, AuditRecord, Instance,
+    InstanceCredentials, InstanceId, NewAuditEntry, NewToken, StoredToken, Tenant,
+    TenantCredentials, TenantId, TokenId, TokenListing,
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
@@ -76,18 +78,14 @@ impl PostgresStore {
 
     /// Moves each sequence past the ids a copy inserted explicitly.
     async fn after_import(&self) -> Result<(), StoreError> {
-        for table in ["tenants", "instances", "tokens"] {
-            let statement = match table {
-                "tenants" => {
-                    "SELECT setval(pg_get_serial_sequence('tenants', 'id'), COALESCE((SELECT MAX(id) FROM tenants), 0) + 1, false)"
-                }
-                "instances" => {
-                    "SELECT setval(pg_get_serial_sequence('instances', 'id'), COALESCE((SELECT MAX(id) FROM instances), 0) + 1, false)"
-                }
-                _ => {
-                    "SELECT setval(pg_get_serial_sequence('tokens', 'id'), COALESCE((SELECT MAX(id) FROM tokens), 0) + 1, false)"
-                }
-            };
+        for statement in [
+            "SELECT setval(pg_get_serial_sequence('tenants', 'id'), COALESCE((SELECT MAX(id) FROM tenants), 0) + 1, false)",
+            "SELECT setval(pg_get_serial_sequence('instances', 'id'), COALESCE((SELECT MAX(id) FROM instances), 0) + 1, false)",
+            "SELECT setval(pg_get_serial_sequence('tokens', 'id'), COALESCE((SELECT MAX(id) FROM tokens), 0) + 1, false)",
+            "SELECT setval(pg_get_serial_sequence('admins', 'id'), COALESCE((SELECT MAX(id) FROM admins), 0) + 1, false)",
+            "SELECT setval(pg_get_serial_sequence('admin_credentials', 'id'), COALESCE((SELECT MAX(id) FROM admin_credentials), 0) + 1, false)",
+            "SELECT setval(pg_get_serial_sequence('audit_log', 'id'), COALESCE((SELECT MAX(id) FROM audit_log), 0) + 1, false)",
+        ] {
             query(statement).execute(&self.pool).await?;
         }
         Ok(())
@@ -105,3 +103,4 @@ fn retryable(error: &sqlx::Error) -> bool {
 }
 
 impl_sql_store!(PostgresStore, Postgres, PgRow, MIGRATOR);
+impl_admin_sql_store!(PostgresStore, Postgres, PgRow);

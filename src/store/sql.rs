@@ -28,7 +28,7 @@ macro_rules! token_columns {
         "k.id AS k_id, k.kind AS k_kind, k.tenant_id AS k_tenant_id, \
          k.instance_id AS k_instance_id, k.sealed AS k_sealed, k.token_hash AS k_token_hash, \
          k.api AS k_api, k.scope AS k_scope, k.issued_at AS k_issued_at, \
-         k.expires_at AS k_expires_at"
+         k.expires_at AS k_expires_at, k.last_used_at AS k_last_used_at"
     };
 }
 
@@ -95,6 +95,7 @@ macro_rules! impl_sql_store {
                 scope: row.try_get("k_scope")?,
                 issued_at: row.try_get("k_issued_at")?,
                 expires_at: row.try_get("k_expires_at")?,
+                last_used_at: row.try_get("k_last_used_at")?,
             })
         }
 
@@ -112,6 +113,7 @@ macro_rules! impl_sql_store {
                 expires_at: row.try_get("expires_at")?,
                 revoked_at: row.try_get("revoked_at")?,
                 last_used_at: row.try_get("last_used_at")?,
+                prefix: row.try_get("prefix")?,
             })
         }
 
@@ -474,7 +476,8 @@ macro_rules! impl_sql_store {
             async fn insert_token(&self, token: &NewToken) -> Result<(), StoreError> {
                 query::<$db>(
                     "INSERT INTO tokens (token_hash, kind, tenant_id, instance_id, sealed, api, \
-                     scope, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                     scope, issued_at, expires_at, prefix) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(&token.token_hash)
                 .bind(token.kind.as_str())
@@ -485,6 +488,7 @@ macro_rules! impl_sql_store {
                 .bind(&token.scope)
                 .bind(token.issued_at)
                 .bind(token.expires_at)
+                .bind(&token.prefix)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -538,7 +542,7 @@ macro_rules! impl_sql_store {
                 let mut tx = self.begin_exclusive(LockKey::Instance(instance)).await?;
                 let done = query::<$db>(concat!(
                     "INSERT INTO tokens (token_hash, kind, tenant_id, instance_id, sealed, \
-                     issued_at, expires_at) SELECT $1, 'a1user', $2, $3, $4, $5, $6 \
+                     issued_at, expires_at, prefix) SELECT $1, 'a1user', $2, $3, $4, $5, $6, $8 \
                      WHERE NOT EXISTS (SELECT 1 FROM tokens k WHERE k.instance_id = $3 \
                      AND k.kind = 'a1user' AND ",
                     active!("k", "7"),
@@ -551,6 +555,7 @@ macro_rules! impl_sql_store {
                 .bind(token.issued_at)
                 .bind(token.expires_at)
                 .bind(now)
+                .bind(&token.prefix)
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
@@ -567,7 +572,7 @@ macro_rules! impl_sql_store {
                 let mut tx = self.begin_exclusive(LockKey::Instance(instance)).await?;
                 let done = query::<$db>(concat!(
                     "INSERT INTO tokens (token_hash, kind, tenant_id, instance_id, sealed, \
-                     issued_at, expires_at) SELECT $1, 'a1user', $2, $3, $4, $5, $6 \
+                     issued_at, expires_at, prefix) SELECT $1, 'a1user', $2, $3, $4, $5, $6, $9 \
                      WHERE (SELECT COUNT(*) FROM tokens k WHERE k.instance_id = $3 \
                      AND k.kind = 'a1user' AND ",
                     active!("k", "7"),
@@ -581,6 +586,7 @@ macro_rules! impl_sql_store {
                 .bind(token.expires_at)
                 .bind(now)
                 .bind(i64::from(max))
+                .bind(&token.prefix)
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
@@ -687,7 +693,8 @@ macro_rules! impl_sql_store {
 
             async fn is_empty(&self) -> Result<bool, StoreError> {
                 let rows: i64 = query::<$db>(
-                    "SELECT (SELECT COUNT(*) FROM tenants) + (SELECT COUNT(*) FROM settings) AS n",
+                    "SELECT (SELECT COUNT(*) FROM tenants) + (SELECT COUNT(*) FROM settings) \
+                     + (SELECT COUNT(*) FROM admins) AS n",
                 )
                 .fetch_one(&self.pool)
                 .await?
@@ -751,7 +758,7 @@ macro_rules! impl_sql_store {
             ) -> Result<Vec<TokenRecord>, StoreError> {
                 query::<$db>(
                     "SELECT id, token_hash, kind, tenant_id, instance_id, sealed, api, scope, \
-                     issued_at, expires_at, revoked_at, last_used_at FROM tokens \
+                     issued_at, expires_at, revoked_at, last_used_at, prefix FROM tokens \
                      WHERE id > $1 ORDER BY id LIMIT $2",
                 )
                 .bind(after)
@@ -814,8 +821,8 @@ macro_rules! impl_sql_store {
                 for k in tokens {
                     query::<$db>(
                         "INSERT INTO tokens (id, token_hash, kind, tenant_id, instance_id, sealed, \
-                         api, scope, issued_at, expires_at, revoked_at, last_used_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                         api, scope, issued_at, expires_at, revoked_at, last_used_at, prefix) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                     )
                     .bind(k.id)
                     .bind(&k.token_hash)
@@ -829,6 +836,7 @@ macro_rules! impl_sql_store {
                     .bind(k.expires_at)
                     .bind(k.revoked_at)
                     .bind(k.last_used_at)
+                    .bind(&k.prefix)
                     .execute(&mut *tx)
                     .await?;
                 }

@@ -12,14 +12,16 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction, query};
 
 use super::{
-    BearerContext, InstanceRecord, LockKey, NewInstance, NewTenant, Snapshot, Store, StoreError,
-    StoreOptions, TenantRecord, TokenRecord,
+    AdminCredentialRecord, AdminRecord, AdminSnapshot, AdminStore, BearerContext, InstanceRecord,
+    LockKey, NewInstance, NewTenant, Snapshot, Store, StoreError, StoreOptions, TenantRecord,
+    TokenRecord,
 };
 use crate::domain::clock::UnixTime;
 use crate::domain::keyring::KeyRecord;
 use crate::domain::model::{
-    Instance, InstanceCredentials, InstanceId, NewToken, StoredToken, Tenant, TenantCredentials,
-    TenantId, TokenId,
+    AdminAccount, AdminCredentialKind, AdminId, AuditFilter, AuditRecord, Instance,
+    InstanceCredentials, InstanceId, NewAuditEntry, NewToken, StoredToken, Tenant,
+    TenantCredentials, TenantId, TokenId, TokenListing,
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -68,3 +70,4 @@ impl SqliteStore {
 }
 
 impl_sql_store!(SqliteStore, Sqlite, SqliteRow, MIGRATOR);
+impl_admin_sql_store!(SqliteStore, Sqlite, SqliteRow);

@@ -1,0 +1,289 @@
+//! Administrators: accounts (argon2id passwords, generated and shown once), browser sessions
+//! with their anti-CSRF tokens, and API tokens for scripts. Session and API tokens are random
+//! 256-bit strings stored as keyed hashes, like every other token we generate.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use base64::Engine;
+use subtle::ConstantTimeEq;
+
+use super::admin::hash_slowly;
+use super::audit::{Actor, AuditAction, AuditEvent, AuditLog};
+use super::authn::{Authenticator, MAX_TOKEN_LEN};
+use super::clock::{self, UnixTime};
+use super::error::DomainError;
+use super::model::{AdminAccount, AdminCredentialKind};
+use super::policy::Policy;
+use super::secrets::{self, Secret, ServerKeys};
+use crate::store::{DynStore, StoreError};
+
+/// Prefix of admin API tokens, so a leaked one is recognisable (and greppable) as ours.
+pub const API_TOKEN_PREFIX: &str = "cdpa_";
+/// Longest admin username.
+const MAX_USERNAME_LEN: usize = 64;
+/// Admin API tokens live this long (ten years): scripts hold them until an operator rotates.
+const API_TOKEN_LIFETIME: i64 = 10 * 365 * 24 * 3600;
+
+/// A signed-in browser session, handed to the browser as a cookie.
+#[derive(Debug)]
+pub struct AdminSession {
+    /// Who signed in.
+    pub admin: AdminAccount,
+    /// The cookie value.
+    pub token: Secret,
+    /// When the session ends.
+    pub expires_at: UnixTime,
+}
+
+/// An authenticated admin request.
+#[derive(Debug, Clone)]
+pub struct AdminPrincipal {
+    /// Who is asking.
+    pub admin: AdminAccount,
+    /// How they proved it.
+    pub kind: AdminCredentialKind,
+    /// For sessions: the anti-CSRF token every state-changing request must carry.
+    pub csrf: Option<String>,
+    /// Where the request came from.
+    pub source: Option<IpAddr>,
+}
+
+impl AdminPrincipal {
+    /// The actor the audit log names.
+    pub fn actor(&self) -> Actor {
+        Actor::new(self.admin.username.clone(), self.source)
+    }
+
+    /// Whether a state-changing request may proceed: API tokens are not sent by browsers on
+    /// their own, so only sessions need the anti-CSRF token, compared in constant time.
+    pub fn allows_write(&self, presented_csrf: Option<&str>) -> bool {
+        match (&self.csrf, presented_csrf) {
+            (None, _) => true,
+            (Some(expected), Some(presented)) => {
+                bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
+            }
+            (Some(_), None) => false,
+        }
+    }
+}
+
+/// Admin accounts and their credentials.
+#[derive(Clone)]
+pub struct Accounts {
+    store: DynStore,
+    keys: Arc<ServerKeys>,
+    authn: Authenticator,
+    policy: Arc<Policy>,
+    audit: AuditLog,
+}
+
+impl Accounts {
+    /// Builds the service.
+    pub fn new(
+        store: DynStore,
+        keys: Arc<ServerKeys>,
+        authn: Authenticator,
+        policy: Arc<Policy>,
+        audit: AuditLog,
+    ) -> Self {
+        Accounts {
+            store,
+            keys,
+            authn,
+            policy,
+            audit,
+        }
+    }
+
+    /// Creates an admin with a generated password (24 alphanumerics, shown once, stored as
+    /// argon2id).
+    pub async fn create(
+        &self,
+        username: &str,
+        actor: &Actor,
+    ) -> Result<(AdminAccount, Secret), DomainError> {
+        let username = valid_username(username)?;
+        let password = secrets::new_instance_password()?;
+        let hash = hash_slowly(password.clone()).await?;
+        let admin = self
+            .store
+            .create_admin(username, &hash, clock::now())
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => {
+                    DomainError::Conflict(format!("An admin named {username:?} already exists."))
+                }
+                other => other.into(),
+            })?;
+        self.audit
+            .record(AuditEvent::new(AuditAction::AdminCreated, actor).detail(username))
+            .await?;
+        Ok((admin, password))
+    }
+
+    /// Signs an admin in: checks the password (rate limited like every credential) and opens
+    /// a session for `admin_session_lifetime`.
+    pub async fn sign_in(
+        &self,
+        username: &str,
+        password: &Secret,
+        source: Option<IpAddr>,
+    ) -> Result<AdminSession, DomainError> {
+        let admin = self.authn.admin(username, password, source).await?;
+        let now = clock::now();
+        let expires_at = now + self.policy.admin_session_lifetime_secs();
+        let token = self
+            .issue(&admin, AdminCredentialKind::Session, now, expires_at)
+            .await?;
+        let actor = Actor::new(admin.username.clone(), source);
+        self.audit
+            .record(AuditEvent::new(AuditAction::AdminSignedIn, &actor))
+            .await?;
+        Ok(AdminSession {
+            admin,
+            token,
+            expires_at,
+        })
+    }
+
+    /// Ends a session. Unknown or expired sessions are simply gone already.
+    pub async fn sign_out(&self, principal: &AdminPrincipal, token: &Secret) -> Result<(), DomainError> {
+        self.store
+            .revoke_admin_credential(&self.keys.admin_credential_hash(token.expose()), clock::now())
+            .await?;
+        self.audit
+            .record(AuditEvent::new(AuditAction::AdminSignedOut, &principal.actor()))
+            .await
+    }
+
+    /// Issues an API token for scripts calling `/admin/api/`, shown once.
+    pub async fn create_api_token(&self, username: &str, actor: &Actor) -> Result<Secret, DomainError> {
+        let (admin, _) = self
+            .store
+            .admin_password(username)
+            .await?
+            .ok_or_else(|| DomainError::NotFound(format!("Admin {username:?}")))?;
+        let now = clock::now();
+        let token = self
+            .issue(&admin, AdminCredentialKind::Api, now, now + API_TOKEN_LIFETIME)
+            .await?;
+        self.audit
+            .record(AuditEvent::new(AuditAction::AdminApiTokenCreated, actor).detail(username))
+            .await?;
+        Ok(token)
+    }
+
+    /// The admin a session cookie or API token belongs to, if it is live: one keyed hash and
+    /// one indexed read.
+    pub async fn authenticate(
+        &self,
+        kind: AdminCredentialKind,
+        token: &Secret,
+        source: Option<IpAddr>,
+    ) -> Result<Option<AdminPrincipal>, DomainError> {
+        let token = token.expose();
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+            return Ok(None);
+        }
+        let hash = self.keys.admin_credential_hash(token);
+        let Some(admin) = self
+            .store
+            .admin_by_credential(kind, &hash, clock::now())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let csrf = match kind {
+            AdminCredentialKind::Session => Some(self.keys.csrf_token(token)),
+            AdminCredentialKind::Api => None,
+        };
+        Ok(Some(AdminPrincipal {
+            admin,
+            kind,
+            csrf,
+            source,
+        }))
+    }
+
+    async fn issue(
+        &self,
+        admin: &AdminAccount,
+        kind: AdminCredentialKind,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> Result<Secret, DomainError> {
+        let mut bytes = [0u8; 32];
+        secrets::fill_random(&mut bytes)?;
+        let random = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let token = match kind {
+            AdminCredentialKind::Session => random,
+            AdminCredentialKind::Api => format!("{API_TOKEN_PREFIX}{random}"),
+        };
+        self.store
+            .insert_admin_credential(
+                admin.id,
+                kind,
+                &self.keys.admin_credential_hash(&token),
+                now,
+                expires_at,
+            )
+            .await?;
+        Ok(Secret::new(token))
+    }
+}
+
+/// Admin usernames: 1 to 64 of letters, digits and `.`, `_`, `-`, `@`.
+fn valid_username(username: &str) -> Result<&str, DomainError> {
+    let ok = !username.is_empty()
+        && username.len() <= MAX_USERNAME_LEN
+        && username
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
+    if ok {
+        Ok(username)
+    } else {
+        Err(DomainError::InvalidRequest(format!(
+            "An admin username has 1 to {MAX_USERNAME_LEN} letters, digits, '.', '_', '-' or '@'."
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(csrf: Option<&str>) -> AdminPrincipal {
+        AdminPrincipal {
+            admin: AdminAccount {
+                id: 1,
+                username: "ops".into(),
+                created_at: 0,
+            },
+            kind: if csrf.is_some() {
+                AdminCredentialKind::Session
+            } else {
+                AdminCredentialKind::Api
+            },
+            csrf: csrf.map(str::to_owned),
+            source: None,
+        }
+    }
+
+    #[test]
+    fn sessions_need_their_own_csrf_token_to_write() {
+        let session = principal(Some("abc"));
+        assert!(session.allows_write(Some("abc")));
+        assert!(!session.allows_write(Some("abd")));
+        assert!(!session.allows_write(None));
+        assert!(principal(None).allows_write(None));
+    }
+
+    #[test]
+    fn usernames_are_plain() {
+        assert!(valid_username("ops@example.com").is_ok());
+        assert!(valid_username("").is_err());
+        assert!(valid_username("a b").is_err());
+        assert!(valid_username(&"a".repeat(65)).is_err());
+    }
+}

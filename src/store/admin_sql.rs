@@ -1,0 +1,345 @@
+//! The SQL of [`AdminStore`](super::AdminStore), shared by both backends like `sql.rs`: admin
+//! accounts and credentials, the audit log, and token listings for the admin pages.
+
+/// Implements `AdminStore` for `$store` (a struct with a `pool: sqlx::Pool<$db>` field).
+macro_rules! impl_admin_sql_store {
+    ($store:ident, $db:ty, $row:ty) => {
+        fn admin_from(row: &$row) -> Result<AdminAccount, StoreError> {
+            Ok(AdminAccount {
+                id: row.try_get("id")?,
+                username: row.try_get("username")?,
+                created_at: row.try_get("created_at")?,
+            })
+        }
+
+        fn audit_from(row: &$row) -> Result<AuditRecord, StoreError> {
+            Ok(AuditRecord {
+                id: row.try_get("id")?,
+                entry: NewAuditEntry {
+                    at: row.try_get("at")?,
+                    actor: row.try_get("actor")?,
+                    action: row.try_get("action")?,
+                    tenant_id: row.try_get("tenant_id")?,
+                    instance_id: row.try_get("instance_id")?,
+                    source: row.try_get("source")?,
+                    detail: row.try_get("detail")?,
+                },
+            })
+        }
+
+        #[async_trait]
+        impl AdminStore for $store {
+            async fn create_admin(
+                &self,
+                username: &str,
+                password_hash: &str,
+                now: UnixTime,
+            ) -> Result<AdminAccount, StoreError> {
+                let row = query::<$db>(
+                    "INSERT INTO admins (username, password_hash, created_at) \
+                     VALUES ($1, $2, $3) RETURNING id",
+                )
+                .bind(username)
+                .bind(password_hash)
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| unique_violation(e, "admin username"))?;
+                Ok(AdminAccount {
+                    id: row.try_get("id")?,
+                    username: username.to_owned(),
+                    created_at: now,
+                })
+            }
+
+            async fn admin_password(
+                &self,
+                username: &str,
+            ) -> Result<Option<(AdminAccount, String)>, StoreError> {
+                let row = query::<$db>(
+                    "SELECT id, username, created_at, password_hash FROM admins \
+                     WHERE username = $1",
+                )
+                .bind(username)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|row| Ok((admin_from(&row)?, row.try_get("password_hash")?)))
+                    .transpose()
+            }
+
+            async fn insert_admin_credential(
+                &self,
+                admin: AdminId,
+                kind: AdminCredentialKind,
+                token_hash: &[u8],
+                now: UnixTime,
+                expires_at: UnixTime,
+            ) -> Result<(), StoreError> {
+                query::<$db>(
+                    "INSERT INTO admin_credentials (token_hash, admin_id, kind, created_at, \
+                     expires_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(token_hash)
+                .bind(admin)
+                .bind(kind.as_str())
+                .bind(now)
+                .bind(expires_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn admin_by_credential(
+                &self,
+                kind: AdminCredentialKind,
+                token_hash: &[u8],
+                now: UnixTime,
+            ) -> Result<Option<AdminAccount>, StoreError> {
+                query::<$db>(
+                    "SELECT a.id AS id, a.username AS username, a.created_at AS created_at \
+                     FROM admin_credentials c JOIN admins a ON a.id = c.admin_id \
+                     WHERE c.token_hash = $1 AND c.kind = $2 AND c.revoked_at IS NULL \
+                     AND c.expires_at > $3",
+                )
+                .bind(token_hash)
+                .bind(kind.as_str())
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?
+                .as_ref()
+                .map(admin_from)
+                .transpose()
+            }
+
+            async fn revoke_admin_credential(
+                &self,
+                token_hash: &[u8],
+                now: UnixTime,
+            ) -> Result<(), StoreError> {
+                query::<$db>(
+                    "UPDATE admin_credentials SET revoked_at = $1 \
+                     WHERE token_hash = $2 AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(token_hash)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn append_audit(&self, entries: &[NewAuditEntry]) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                for e in entries {
+                    query::<$db>(
+                        "INSERT INTO audit_log (at, actor, action, tenant_id, instance_id, \
+                         source, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(e.at)
+                    .bind(&e.actor)
+                    .bind(&e.action)
+                    .bind(e.tenant_id)
+                    .bind(e.instance_id)
+                    .bind(&e.source)
+                    .bind(&e.detail)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn audit_entries(
+                &self,
+                filter: &AuditFilter,
+            ) -> Result<Vec<AuditRecord>, StoreError> {
+                query::<$db>(
+                    "SELECT id, at, actor, action, tenant_id, instance_id, source, detail \
+                     FROM audit_log WHERE ($1 IS NULL OR action = $1) \
+                     AND ($2 IS NULL OR actor = $2) AND ($3 IS NULL OR tenant_id = $3) \
+                     AND ($4 IS NULL OR instance_id = $4) AND ($5 IS NULL OR id < $5) \
+                     ORDER BY id DESC LIMIT $6",
+                )
+                .bind(&filter.action)
+                .bind(&filter.actor)
+                .bind(filter.tenant_id)
+                .bind(filter.instance_id)
+                .bind(filter.before)
+                .bind(i64::from(filter.limit))
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(audit_from)
+                .collect()
+            }
+
+            async fn instance_tokens(
+                &self,
+                instance: InstanceId,
+                now: UnixTime,
+            ) -> Result<Vec<TokenListing>, StoreError> {
+                let rows = query::<$db>(concat!(
+                    "SELECT k.id AS id, k.kind AS kind, k.prefix AS prefix, \
+                     k.issued_at AS issued_at, k.expires_at AS expires_at, \
+                     k.last_used_at AS last_used_at FROM tokens k \
+                     WHERE k.instance_id = $1 AND ",
+                    active!("k", "2"),
+                    " ORDER BY k.issued_at DESC, k.id DESC"
+                ))
+                .bind(instance)
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        let kind: String = row.try_get("kind")?;
+                        Ok(TokenListing {
+                            id: row.try_get("id")?,
+                            kind: kind.parse().map_err(StoreError::Corrupt)?,
+                            prefix: row.try_get("prefix")?,
+                            issued_at: row.try_get("issued_at")?,
+                            expires_at: row.try_get("expires_at")?,
+                            last_used_at: row.try_get("last_used_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn revoke_instance_token(
+                &self,
+                instance: InstanceId,
+                token: TokenId,
+                now: UnixTime,
+            ) -> Result<u64, StoreError> {
+                let done = query::<$db>(concat!(
+                    "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND instance_id = $3 AND ",
+                    active!("tokens", "1")
+                ))
+                .bind(now)
+                .bind(token)
+                .bind(instance)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn touch_token(&self, token: TokenId, now: UnixTime) -> Result<(), StoreError> {
+                query::<$db>(
+                    "UPDATE tokens SET last_used_at = $1 WHERE id = $2 \
+                     AND (last_used_at IS NULL OR last_used_at < $1)",
+                )
+                .bind(now)
+                .bind(token)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn instance_last_used(
+                &self,
+                instance: InstanceId,
+            ) -> Result<Option<UnixTime>, StoreError> {
+                Ok(query::<$db>(
+                    "SELECT MAX(last_used_at) AS last FROM tokens WHERE instance_id = $1",
+                )
+                .bind(instance)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("last")?)
+            }
+
+            async fn export_admin(&self) -> Result<AdminSnapshot, StoreError> {
+                let mut snapshot = AdminSnapshot::default();
+                for row in query::<$db>(
+                    "SELECT id, username, password_hash, created_at FROM admins ORDER BY id",
+                )
+                .fetch_all(&self.pool)
+                .await?
+                {
+                    snapshot.admins.push(AdminRecord {
+                        id: row.try_get("id")?,
+                        username: row.try_get("username")?,
+                        password_hash: row.try_get("password_hash")?,
+                        created_at: row.try_get("created_at")?,
+                    });
+                }
+                for row in query::<$db>(
+                    "SELECT id, token_hash, admin_id, kind, created_at, expires_at, revoked_at \
+                     FROM admin_credentials ORDER BY id",
+                )
+                .fetch_all(&self.pool)
+                .await?
+                {
+                    snapshot.credentials.push(AdminCredentialRecord {
+                        id: row.try_get("id")?,
+                        token_hash: row.try_get("token_hash")?,
+                        admin_id: row.try_get("admin_id")?,
+                        kind: row.try_get("kind")?,
+                        created_at: row.try_get("created_at")?,
+                        expires_at: row.try_get("expires_at")?,
+                        revoked_at: row.try_get("revoked_at")?,
+                    });
+                }
+                for row in query::<$db>(
+                    "SELECT id, at, actor, action, tenant_id, instance_id, source, detail \
+                     FROM audit_log ORDER BY id",
+                )
+                .fetch_all(&self.pool)
+                .await?
+                {
+                    snapshot.audit.push(audit_from(&row)?);
+                }
+                Ok(snapshot)
+            }
+
+            async fn import_admin(&self, snapshot: &AdminSnapshot) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                for a in &snapshot.admins {
+                    query::<$db>(
+                        "INSERT INTO admins (id, username, password_hash, created_at) \
+                         VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(a.id)
+                    .bind(&a.username)
+                    .bind(&a.password_hash)
+                    .bind(a.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for c in &snapshot.credentials {
+                    query::<$db>(
+                        "INSERT INTO admin_credentials (id, token_hash, admin_id, kind, \
+                         created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(c.id)
+                    .bind(&c.token_hash)
+                    .bind(c.admin_id)
+                    .bind(&c.kind)
+                    .bind(c.created_at)
+                    .bind(c.expires_at)
+                    .bind(c.revoked_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for r in &snapshot.audit {
+                    let e = &r.entry;
+                    query::<$db>(
+                        "INSERT INTO audit_log (id, at, actor, action, tenant_id, instance_id, \
+                         source, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(r.id)
+                    .bind(e.at)
+                    .bind(&e.actor)
+                    .bind(&e.action)
+                    .bind(e.tenant_id)
+                    .bind(e.instance_id)
+                    .bind(&e.source)
+                    .bind(&e.detail)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    };
+}
