@@ -20,7 +20,10 @@ pub async fn run(config: Config) -> Result<(), String> {
     println!("listening on http://{address}");
     http::serve(
         services,
-        config.auth_host_url.clone(),
+        http::PublicUrls {
+            auth_host_url: config.auth_host_url.clone(),
+            api_host_url: config.api_host_url.clone(),
+        },
         listener,
         config.max_connections,
         shutdown,

@@ -2,13 +2,16 @@
 //! and the single mapping from domain errors to responses.
 
 pub mod a1user;
+pub mod admin;
 pub mod connections;
 pub mod credentials;
 pub mod error;
 pub mod health;
 pub mod oauth;
 pub mod openapi;
+pub mod postman;
 pub mod secure_api;
+pub mod ui;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -43,6 +46,10 @@ pub struct AppState {
     pub services: Services,
     /// The Authentication Host URL (the OAuth issuer).
     pub auth_host_url: String,
+    /// The API Host URL, shown with new credentials.
+    pub api_host_url: String,
+    /// Whether cookies get `Secure` (the public URLs are https).
+    pub secure_cookies: bool,
     /// The OpenAPI document, built once.
     pub openapi: Arc<utoipa::openapi::OpenApi>,
 }
@@ -65,6 +72,34 @@ pub fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi::document))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
+        .routes(routes!(admin::api::list_tenants, admin::api::create_tenant))
+        .routes(routes!(admin::api::rotate_tenant_secret))
+        .routes(routes!(admin::api::set_tenant_oauth))
+        .routes(routes!(
+            admin::api::list_instances,
+            admin::api::create_instance
+        ))
+        .routes(routes!(admin::api::show_instance))
+        .routes(routes!(
+            admin::api::list_tokens,
+            admin::api::revoke_all_tokens
+        ))
+        .routes(routes!(admin::api::revoke_token))
+        .routes(routes!(admin::api::rotate_password))
+        .routes(routes!(admin::api::disable_instance))
+        .routes(routes!(admin::api::enable_instance))
+        .routes(routes!(admin::api::audit))
+        .routes(routes!(postman::collection_json))
+        .routes(routes!(postman::environment_json))
+}
+
+/// The public addresses of a deployment, as configured or derived from the listen address.
+#[derive(Debug, Clone)]
+pub struct PublicUrls {
+    /// Where tokens are issued (the a1user and OAuth endpoints).
+    pub auth_host_url: String,
+    /// Where the protected API and secureApi are.
+    pub api_host_url: String,
 }
 
 /// The OpenAPI document alone.
@@ -73,14 +108,17 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 }
 
 /// The whole HTTP surface.
-pub fn router(services: Services, auth_host_url: String) -> Router {
+pub fn router(services: Services, urls: PublicUrls) -> Router {
     let (routes, document) = documented_routes().split_for_parts();
     let state = AppState {
         services,
-        auth_host_url,
+        secure_cookies: urls.auth_host_url.starts_with("https://"),
+        auth_host_url: urls.auth_host_url,
+        api_host_url: urls.api_host_url,
         openapi: Arc::new(document),
     };
     routes
+        .merge(ui::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_AUTH_BODY_BYTES))
         // Also for endpoints that never read their body: a declared oversized body is refused
@@ -92,7 +130,7 @@ pub fn router(services: Services, auth_host_url: String) -> Router {
         ))
         .layer(middleware::from_fn(json_errors))
         // No answer is meant to be rendered, framed, sniffed or to leak a referrer (the UI
-        // will set its own policy for its pages).
+        // sets its own policy for its pages).
         .layer(always(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(always(header::X_FRAME_OPTIONS, "DENY"))
         .layer(always(header::REFERRER_POLICY, "no-referrer"))
@@ -138,11 +176,13 @@ async fn json_errors(request: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_json = response
+    let is_ours = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if is_json {
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+        });
+    if is_ours {
         return response;
     }
     let allow = response.headers().get(header::ALLOW).cloned();
@@ -163,12 +203,12 @@ async fn json_errors(request: Request, next: Next) -> Response {
 /// `max_connections` connections are open at once.
 pub async fn serve(
     services: Services,
-    auth_host_url: String,
+    urls: PublicUrls,
     listener: TcpListener,
     max_connections: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(services, auth_host_url);
+    let app = router(services, urls);
     axum::serve(
         connections::LimitedListener::new(listener, max_connections),
         app.into_make_service_with_connect_info::<connections::PeerAddress>(),

@@ -30,6 +30,10 @@ pub fn base_document() -> OpenApi {
         SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
     );
     components.add_security_scheme(
+        "admin_session",
+        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("cdp_auth_session"))),
+    );
+    components.add_security_scheme(
         "tenant_hash",
         SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("tenant_hash"))),
     );

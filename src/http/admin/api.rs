@@ -1,0 +1,621 @@
+//! The admin JSON API under `/admin/api/`: tenants, instances, their tokens, and the audit
+//! log, for scripts (with an admin API token) and signed-in browsers. Secrets appear only in
+//! the answer that creates them.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::ApiAdmin;
+use crate::domain::DomainError;
+use crate::domain::admin::{CreatedTenant, InstanceSummary, IssuedPassword};
+use crate::domain::audit::AuditAction;
+use crate::domain::clock;
+use crate::domain::model::{AuditFilter, AuditRecord, InstanceType, Tenant, TokenListing};
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::{AppState, no_store};
+
+/// A tenant.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantView {
+    /// The vendor's tenantId.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// `cs`, `uat` or `prod`.
+    pub environment: String,
+    /// Public identifier for secureApi.
+    pub tenant_hash: String,
+    /// Whether secureApi callers must present `oauth_key_secret`.
+    pub oauth_enabled: bool,
+    /// RFC 3339.
+    pub created_at: String,
+    /// Only in the answer that issues it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth_key_secret: Option<String>,
+}
+
+impl TenantView {
+    /// The view of a stored tenant.
+    pub fn of(tenant: &Tenant) -> Self {
+        TenantView {
+            id: tenant.id.to_string(),
+            name: tenant.name.clone(),
+            environment: tenant.environment.to_string(),
+            tenant_hash: tenant.tenant_hash.clone(),
+            oauth_enabled: tenant.oauth_enabled,
+            created_at: clock::rfc3339(tenant.created_at),
+            oauth_key_secret: None,
+        }
+    }
+
+    fn created(created: &CreatedTenant) -> Self {
+        TenantView {
+            oauth_key_secret: created
+                .oauth_key_secret
+                .as_ref()
+                .map(|s| s.expose().to_owned()),
+            ..Self::of(&created.tenant)
+        }
+    }
+}
+
+/// An instance as listings show it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InstanceView {
+    /// Row id.
+    pub id: String,
+    /// Owning tenant's id.
+    pub tenant_id: String,
+    /// Name.
+    pub name: String,
+    /// `dw-tracker`, `profiles-360` or `webtag`.
+    #[serde(rename = "type")]
+    pub instance_type: String,
+    /// Generated username.
+    pub username: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// ISO 8601 without zone, as the vendor writes `passwordExpiryDate`.
+    pub password_expiry_date: String,
+    /// Whether an admin disabled it.
+    pub disabled: bool,
+    /// Active tokens now.
+    pub active_tokens: u64,
+    /// RFC 3339, when any of its tokens was last used.
+    pub last_used_at: Option<String>,
+}
+
+impl InstanceView {
+    /// The view of an instance summary.
+    pub fn of(summary: &InstanceSummary) -> Self {
+        let i = &summary.instance;
+        InstanceView {
+            id: i.id.to_string(),
+            tenant_id: i.tenant_id.to_string(),
+            name: i.name.clone(),
+            instance_type: i.instance_type.to_string(),
+            username: i.username.clone(),
+            created_at: clock::rfc3339(i.created_at),
+            password_expiry_date: clock::iso_without_zone(i.password_expires_at),
+            disabled: i.disabled_at.is_some(),
+            active_tokens: summary.active_tokens,
+            last_used_at: summary.last_used_at.map(clock::rfc3339),
+        }
+    }
+}
+
+/// An instance with its password, shown once: what `instance create --json` prints.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IssuedCredentialsView {
+    /// Row id.
+    pub id: String,
+    /// Owning tenant's id.
+    pub tenant_id: String,
+    /// Name.
+    pub name: String,
+    /// Type word.
+    #[serde(rename = "type")]
+    pub instance_type: String,
+    /// Where the protected API is.
+    pub api_host_url: String,
+    /// Where tokens are issued.
+    pub auth_host_url: String,
+    /// Username.
+    pub username: String,
+    /// The password, shown this once.
+    pub password: String,
+    /// ISO 8601 without zone.
+    pub password_expiry_date: String,
+}
+
+impl IssuedCredentialsView {
+    /// The view of freshly issued credentials.
+    pub fn of(issued: &IssuedPassword, api_host_url: &str, auth_host_url: &str) -> Self {
+        let i = &issued.instance;
+        IssuedCredentialsView {
+            id: i.id.to_string(),
+            tenant_id: i.tenant_id.to_string(),
+            name: i.name.clone(),
+            instance_type: i.instance_type.to_string(),
+            api_host_url: api_host_url.to_owned(),
+            auth_host_url: auth_host_url.to_owned(),
+            username: i.username.clone(),
+            password: issued.password.expose().to_owned(),
+            password_expiry_date: clock::iso_without_zone(i.password_expires_at),
+        }
+    }
+}
+
+/// One active token of an instance; never the token itself.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenView {
+    /// Row id, to revoke it by.
+    pub id: String,
+    /// `a1user` or `oauth`.
+    pub kind: String,
+    /// The token's first characters.
+    pub prefix: Option<String>,
+    /// RFC 3339.
+    pub issued_at: String,
+    /// RFC 3339.
+    pub expires_at: String,
+    /// RFC 3339.
+    pub last_used_at: Option<String>,
+}
+
+impl TokenView {
+    /// The view of a listing row.
+    pub fn of(token: &TokenListing) -> Self {
+        TokenView {
+            id: token.id.to_string(),
+            kind: token.kind.as_str().to_owned(),
+            prefix: token.prefix.clone(),
+            issued_at: clock::rfc3339(token.issued_at),
+            expires_at: clock::rfc3339(token.expires_at),
+            last_used_at: token.last_used_at.map(clock::rfc3339),
+        }
+    }
+}
+
+/// One audit-log entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditView {
+    /// Row id (pass as `before` for the next page).
+    pub id: i64,
+    /// RFC 3339.
+    pub at: String,
+    /// Admin username, instance username, tenant hash, or `cli`.
+    pub actor: String,
+    /// What happened (`token.issued`, `instance.created`, …).
+    pub action: String,
+    /// Tenant concerned.
+    pub tenant_id: Option<String>,
+    /// Instance concerned.
+    pub instance_id: Option<String>,
+    /// Source address of the request.
+    pub source: Option<String>,
+    /// More about it; never a secret.
+    pub detail: String,
+}
+
+impl AuditView {
+    /// The view of a stored entry.
+    pub fn of(record: &AuditRecord) -> Self {
+        let e = &record.entry;
+        AuditView {
+            id: record.id,
+            at: clock::rfc3339(e.at),
+            actor: e.actor.clone(),
+            action: e.action.clone(),
+            tenant_id: e.tenant_id.map(|id| id.to_string()),
+            instance_id: e.instance_id.map(|id| id.to_string()),
+            source: e.source.clone(),
+            detail: e.detail.clone(),
+        }
+    }
+}
+
+/// `{"revoked": N}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevokedView {
+    /// How many tokens were revoked.
+    pub revoked: u64,
+}
+
+/// Body of `POST /admin/api/tenants`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenantRequest {
+    /// Unique name (not a number).
+    pub name: String,
+    /// `cs`, `uat` or `prod`.
+    pub environment: String,
+    /// Default true.
+    pub oauth_enabled: Option<bool>,
+}
+
+/// Body of `POST /admin/api/instances`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInstanceRequest {
+    /// Tenant id or name; may be left out when there is only one tenant.
+    pub tenant: Option<String>,
+    /// Name.
+    pub name: String,
+    /// `dw-tracker`, `profiles-360` or `webtag`.
+    #[serde(rename = "type")]
+    pub instance_type: String,
+}
+
+/// Body of `PUT /admin/api/tenants/{tenant}/oauth`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthSwitch {
+    /// Whether secureApi callers must present `oauth_key_secret`.
+    pub enabled: bool,
+}
+
+/// Filters of `GET /admin/api/audit`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Only this action (`token.revoked`, …).
+    pub action: Option<String>,
+    /// Only this actor.
+    pub actor: Option<String>,
+    /// Only this tenant id.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub tenant: Option<i64>,
+    /// Only this instance id.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub instance: Option<i64>,
+    /// Only entries with ids below this one (the next page).
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub before: Option<i64>,
+    /// At most this many (default 100, at most 500).
+    pub limit: Option<u32>,
+}
+
+/// A number from a query string, where an empty field (an HTML form left blank) means none.
+fn empty_as_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let text: Option<String> = Option::deserialize(d)?;
+    match text.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(number) => number.parse().map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
+impl AuditQuery {
+    /// The store filter, refusing an unknown action word.
+    pub fn filter(&self) -> Result<AuditFilter, DomainError> {
+        let action = match self.action.as_deref().filter(|a| !a.is_empty()) {
+            Some(word) => Some(
+                AuditAction::parse(word)
+                    .ok_or_else(|| DomainError::InvalidRequest(format!("Unknown action {word:?}.")))?
+                    .as_str()
+                    .to_owned(),
+            ),
+            None => None,
+        };
+        Ok(AuditFilter {
+            action,
+            actor: self.actor.clone().filter(|a| !a.is_empty()),
+            tenant_id: self.tenant,
+            instance_id: self.instance,
+            before: self.before,
+            limit: self.limit.unwrap_or(100),
+        })
+    }
+}
+
+fn json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid_request(format!("The body is not the expected JSON: {e}.")))
+}
+
+fn parse<T: std::str::FromStr<Err = String>>(value: &str) -> Result<T, ApiError> {
+    value.parse().map_err(ApiError::invalid_request)
+}
+
+/// The tenant an instance goes into: the named one, or the only one.
+pub async fn tenant_for_new_instance(
+    state: &AppState,
+    named: Option<&str>,
+) -> Result<String, DomainError> {
+    if let Some(tenant) = named.filter(|t| !t.is_empty()) {
+        return Ok(tenant.to_owned());
+    }
+    match state.services.admin.tenants().await?.as_slice() {
+        [only] => Ok(only.id.to_string()),
+        [] => Err(DomainError::InvalidRequest(
+            "Create a tenant first.".into(),
+        )),
+        _ => Err(DomainError::InvalidRequest(
+            "There are several tenants: name one.".into(),
+        )),
+    }
+}
+
+/// Every tenant.
+#[utoipa::path(get, path = "/admin/api/tenants", tag = "admin",
+    responses((status = 200, body = [TenantView]), (status = 401, body = ErrorBody)),
+    security(("bearer" = []), ("admin_session" = [])))]
+pub async fn list_tenants(
+    State(state): State<AppState>,
+    _admin: ApiAdmin,
+) -> Result<Json<Vec<TenantView>>, ApiError> {
+    let tenants = state.services.admin.tenants().await?;
+    Ok(Json(tenants.iter().map(TenantView::of).collect()))
+}
+
+/// Creates a tenant; the answer carries its `oauth_key_secret`, this once.
+#[utoipa::path(post, path = "/admin/api/tenants", tag = "admin",
+    request_body = CreateTenantRequest,
+    responses((status = 201, body = TenantView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = []), ("admin_session" = [])))]
+pub async fn create_tenant(
+    State(state): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let request: CreateTenantRequest = json_body(&body)?;
+    let created = state
+        .services
+        .admin
+        .create_tenant(
+            &request.name,
+            parse(&request.environment)?,
+            request.oauth_enabled.unwrap_or(true),
+            &admin.actor(),
+        )
+        .await?;
+    Ok(no_store(
+        (StatusCode::CREATED, Json(TenantView::created(&created))).into_response(),
+    ))
+}
+
+/// Replaces a tenant's `oauth_key_secret`; the answer carries the new one, this once.
+#[utoipa::path(post, path = "/admin/api/tenants/{tenant}/rotate-secret", tag = "admin",
+    params(("tenant" = String, Path, description = "Tenant id or name")),
+    responses((status = 200, body = TenantView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("admin_session" = [])))]
+pub async fn rotate_tenant_secret(
+    State(state): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    Path(tenant): Path<String>,
+) -> Result<Response, ApiError> {
+    let rotated = state
+        .services
+        .admin
+        .rotate_secret(&tenant, &admin.actor())
+        .await?;
+    Ok(no_store(Json(TenantView::created(&rotated)).into_response()))
+}
+
+/// Turns a tenant's OAuth requirement on or off.
+#[utoipa::path(put, path = "/admin/api/tenants/{tenant}/oauth", tag = "admin",
+    params(("tenant" = String, Path, description = "Tenant id or name")),
+    request_body = OAuthSwitch,
+    responses((status = 200, body = TenantView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("admin_session" = [])))]
+pub async fn set_tenant_oauth(
+    State(state): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let switch: OAuthSwitch = json_body(&body)?;
+    let changed = state
+        .services
+        .admin
+        .set_oauth(&tenant, switch.enabled, &admin.actor())
+        .await?;
+    Ok(no_store(Json(TenantView::created(&changed)).into_response()))
+}
+
+/// Filter of `GET /admin/api/instances`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InstancesQuery {
+    /// Only this tenant (id or name).
+    pub tenant: Option<String>,
+}
+
+/// Instances, of one tenant or all.
+#[utoipa::path(get, path = "/admin/api/instances", tag = "admin",
+    params(InstancesQuery),
+    responses((status = 200, body = [InstanceView]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("admin_session" = [])))]
+pub async fn list_instances(
+    State(state): State<AppState>,
+    _admin: ApiAdmin,
+    Query(query): Query<InstancesQuery>,
+) -> Result<Json<Vec<InstanceView>>, ApiError> {
+    let instances = state
+        .services
+        .admin
+        .instances(query.tenant.as_deref())
+        .await?;
+    Ok(Json(instances.iter().map(InstanceView::of).collect()))
+}
+
+/// Creates an instance; the answer carries its password, this once.
+#[utoipa::path(post, path = "/admin/api/instances", tag = "admin",
+    request_body = CreateInstanceRequest,
+    responses((status = 201, body = IssuedCredentialsView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)),
+    security(("bearer" = []), ("admin_session" = [])))]
+pub async fn create_instance(
+    State(state): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let request: CreateInstanceRequest = json_body(&body)?;
+    let instance_type: InstanceType = parse(&request.instance_type)?;
+    let tenant = tenant_for_new_instance(&state, request.tenant.as_deref()).await?;
+    let issued = state
+        .services
+        .admin
+        .create_instance(&tenant, &request.name, instance_type, &admin.actor())
+        .await?;
+    let view = IssuedCredentialsView::of(&issued, &state.api_host_url, &state.auth_host_url);
+    Ok(no_store((StatusCode::CREATED, Json(view)).into_response()))
+}
+
+/// One instance.
+#[utoipa::path(get, path = "/admin/api/instances/{instance}", tag = "admin",
+    params(("instance" = String, Path, description = "Instance id or username")),
+    responses((status = 200, body = InstanceView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("admin_session" = [])))]
+pub async fn show_instance(
+    State(state): State<AppState>,
+    _admin: ApiAdmin,
+    Path(instance): Path<String>,
+) -> Result<Json<InstanceView>, ApiError> {
+    let summary = state.services.admin.instance_summary(&instance).await?;
+    Ok(Json(InstanceView::of(&summary)))
+}
+
+/// The active tokens of an instance.
+#[utoipa::path(get, path = "/admin/api/instances/{instance}/tokens", tag = "admin",
+    params(("instance" = String, Path, description = "Instance id or username")),
+    responses((status = 200, body = [TokenView]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("admin_session" = [])))]
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    _admin: ApiAdmin,
+    Path(instance): Path<String>,
+) -> Result<Json<Vec<TokenView>>, ApiError> {
+    let tokens = state.services.admin.instance_tokens(&instance).await?;
+    Ok(Json(tokens.iter().map(TokenView::of).collect()))
+}
+
+/// Revokes every active token of an instance.
+#[utoipa::path(delete, path = "/admin/api/instances/{instance}/tokens", tag = "admin",
+    params(("instance" = String, Path, description = "Instance id or username")),
+    responses((status = 200, body = RevokedView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("admin_session" = [])))]
+pub async fn revoke_all_tokens(
+    State(state): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    Path(instance): Path<String>,
+) -> Result<Json<RevokedView>, ApiError> {
+    let revoked = state
+        .services
+        .admin
+        .revoke_all(&instance, &admin.actor())
+        .await?;
+    Ok(Json(RevokedView { revoked }))
+}
+
+/// Revokes one active token of an instance.
+#[utoipa::path(delete, path = "/admin/api/instances/{instance}/tokens/{token}", tag = "admin",
+    params(("instance" = String, Path, description = "Instance id or username"),
+        ("token" = i64, Path, description = "Token id from the token listing")),
+    responses((status = 200, body = RevokedView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("admin_session" = [])))]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    Path((instance, token)): Path<(String, i64)>,
+) -> Result<Json<RevokedView>, ApiError> {
+    state
+        .services
+        .admin
+        .revoke_token(&instance, token, &admin.actor())
+        .await?;
+    Ok(Json(RevokedView { revoked: 1 }))
+}
+
+/// Replaces an instance's password; the answer carries the new one, this once.
+#[utoipa::path(post, path = "/admin/api/instances/{instance}/rotate-password", tag = "admin",
+    params(("instance" = String, Path, description = "Instance id or username")),
+    responses((status = 200, body = IssuedCredentialsView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("admin_session" = [])))]
+pub async fn rotate_password(
+    State(state): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    Path(instance): Path<String>,
+) -> Result<Response, ApiError> {
+    let issued = state
+        .services
+        .admin
+        .rotate_password(&instance, &admin.actor())
+        .await?;
+    let view = IssuedCredentialsView::of(&issued, &state.api_host_url, &state.auth_host_url);
+    Ok(no_store(Json(view).into_response()))
+}
+
+/// Disables an instance: its password and tokens stop working until it is enabled.
+#[utoipa::path(post, path = "/admin/api/instances/{instance}/disable", tag = "admin",
+    params(("instance" = String, Path, description = "Instance id or username")),
+    responses((status = 200, body = InstanceView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("admin_session" = [])))]
+pub async fn disable_instance(
+    State(state): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    Path(instance): Path<String>,
+) -> Result<Json<InstanceView>, ApiError> {
+    let admin_service = &state.services.admin;
+    let instance = admin_service
+        .disable_instance(&instance, &admin.actor())
+        .await?;
+    let summary = admin_service
+        .instance_summary(&instance.id.to_string())
+        .await?;
+    Ok(Json(InstanceView::of(&summary)))
+}
+
+/// Enables a disabled instance again.
+#[utoipa::path(post, path = "/admin/api/instances/{instance}/enable", tag = "admin",
+    params(("instance" = String, Path, description = "Instance id or username")),
+    responses((status = 200, body = InstanceView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("admin_session" = [])))]
+pub async fn enable_instance(
+    State(state): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    Path(instance): Path<String>,
+) -> Result<Json<InstanceView>, ApiError> {
+    let admin_service = &state.services.admin;
+    let instance = admin_service
+        .enable_instance(&instance, &admin.actor())
+        .await?;
+    let summary = admin_service
+        .instance_summary(&instance.id.to_string())
+        .await?;
+    Ok(Json(InstanceView::of(&summary)))
+}
+
+/// The audit log, newest first.
+#[utoipa::path(get, path = "/admin/api/audit", tag = "admin",
+    params(AuditQuery),
+    responses((status = 200, body = [AuditView]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    security(("bearer" = []), ("admin_session" = [])))]
+pub async fn audit(
+    State(state): State<AppState>,
+    _admin: ApiAdmin,
+    Query(query): Query<AuditQuery>,
+) -> Result<Json<Vec<AuditView>>, ApiError> {
+    let entries = state
+        .services
+        .admin
+        .audit()
+        .entries(query.filter()?)
+        .await?;
+    Ok(Json(entries.iter().map(AuditView::of).collect()))
+}

@@ -1,0 +1,262 @@
+//! The pages of the admin UI: one askama template per page, rendered on the server. Values are
+//! preformatted strings, so templates hold markup, not logic.
+
+use askama::Template;
+
+/// The header of every page: title, and the navigation when someone is signed in.
+pub struct Chrome {
+    /// The page title.
+    pub title: String,
+    /// Navigation, for signed-in pages.
+    pub nav: Option<Nav>,
+}
+
+/// The signed-in navigation bar.
+pub struct Nav {
+    /// Who is signed in.
+    pub username: String,
+    /// The session's anti-CSRF token, for the sign-out form.
+    pub csrf: String,
+    /// Which entry is current: `instances`, `new`, `tenants` or `audit`.
+    pub active: &'static str,
+}
+
+/// The sign-in page.
+#[derive(Template)]
+#[template(path = "ui/login.html")]
+pub struct LoginPage {
+    /// Header.
+    pub chrome: Chrome,
+    /// Why the last attempt failed.
+    pub error: Option<String>,
+    /// The username to refill.
+    pub username: String,
+    /// The pre-session anti-CSRF token (also in a cookie).
+    pub csrf: String,
+}
+
+/// A row of the instance list.
+pub struct InstanceRow {
+    /// Row id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// UI label of the type.
+    pub type_label: &'static str,
+    /// Username.
+    pub username: String,
+    /// Tenant name.
+    pub tenant: String,
+    /// Creation time.
+    pub created: String,
+    /// Password expiry.
+    pub password_expiry: String,
+    /// Active tokens.
+    pub active_tokens: u64,
+    /// Last use, or a dash.
+    pub last_used: String,
+    /// Whether disabled.
+    pub disabled: bool,
+}
+
+/// Integrations › Instances.
+#[derive(Template)]
+#[template(path = "ui/instances.html")]
+pub struct InstancesPage {
+    /// Header.
+    pub chrome: Chrome,
+    /// One row per instance.
+    pub rows: Vec<InstanceRow>,
+}
+
+/// Add Instance.
+#[derive(Template)]
+#[template(path = "ui/instance_new.html")]
+pub struct NewInstancePage {
+    /// Header.
+    pub chrome: Chrome,
+    /// Anti-CSRF token.
+    pub csrf: String,
+    /// (value, label) of each instance type.
+    pub types: Vec<(&'static str, &'static str)>,
+    /// (id, label) of each tenant.
+    pub tenants: Vec<(i64, String)>,
+}
+
+/// One read-only, copyable field of a shown-once page.
+pub struct CopyField {
+    /// Element id.
+    pub id: &'static str,
+    /// Its label, exactly as SPEC words it.
+    pub label: &'static str,
+    /// The value.
+    pub value: String,
+}
+
+/// The shown-once credentials of a new instance or a rotated password.
+#[derive(Template)]
+#[template(path = "ui/credentials.html")]
+pub struct CredentialsPage {
+    /// Header.
+    pub chrome: Chrome,
+    /// "Instance created" or "Password rotated".
+    pub heading: &'static str,
+    /// Instance id.
+    pub instance_id: i64,
+    /// Instance name.
+    pub instance_name: String,
+    /// Type label.
+    pub type_label: &'static str,
+    /// Tenant label.
+    pub tenant_label: String,
+    /// API Host URL, Authentication Host URL, UserName, Password.
+    pub fields: Vec<CopyField>,
+    /// Download name of the collection.
+    pub collection_file: String,
+    /// Download name of the environment.
+    pub environment_file: String,
+    /// The environment, with the password, as a `data:` URL: it exists only in this page.
+    pub environment_data_url: String,
+}
+
+/// A row of an instance's token table.
+pub struct TokenRow {
+    /// Row id.
+    pub id: i64,
+    /// Prefix.
+    pub prefix: String,
+    /// Dialect.
+    pub kind: &'static str,
+    /// Issue time.
+    pub created: String,
+    /// Expiry.
+    pub expires: String,
+    /// Last use.
+    pub last_used: String,
+}
+
+/// One instance with its tokens and actions.
+#[derive(Template)]
+#[template(path = "ui/instance.html")]
+pub struct InstancePage {
+    /// Header.
+    pub chrome: Chrome,
+    /// Anti-CSRF token.
+    pub csrf: String,
+    /// Row id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Type label.
+    pub type_label: &'static str,
+    /// Username.
+    pub username: String,
+    /// Tenant label.
+    pub tenant_label: String,
+    /// Creation time.
+    pub created: String,
+    /// Password expiry.
+    pub password_expiry: String,
+    /// Whether disabled.
+    pub disabled: bool,
+    /// Authentication Host URL.
+    pub auth_host_url: String,
+    /// API Host URL.
+    pub api_host_url: String,
+    /// Active tokens.
+    pub tokens: Vec<TokenRow>,
+}
+
+/// A row of the tenant list.
+pub struct TenantRow {
+    /// tenantId.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Environment word.
+    pub environment: &'static str,
+    /// tenant_hash.
+    pub tenant_hash: String,
+    /// OAuth switch.
+    pub oauth_enabled: bool,
+}
+
+/// Tenants.
+#[derive(Template)]
+#[template(path = "ui/tenants.html")]
+pub struct TenantsPage {
+    /// Header.
+    pub chrome: Chrome,
+    /// Anti-CSRF token.
+    pub csrf: String,
+    /// One row per tenant.
+    pub rows: Vec<TenantRow>,
+}
+
+/// A tenant's identifiers and, shown once, its new `oauth_key_secret`.
+#[derive(Template)]
+#[template(path = "ui/secret.html")]
+pub struct SecretPage {
+    /// Header.
+    pub chrome: Chrome,
+    /// What happened.
+    pub heading: String,
+    /// tenantId.
+    pub tenant_id: i64,
+    /// tenant_hash.
+    pub tenant_hash: String,
+    /// The secret, when one was issued.
+    pub oauth_key_secret: Option<String>,
+}
+
+/// A row of the audit log.
+pub struct AuditRow {
+    /// Time.
+    pub at: String,
+    /// Actor.
+    pub actor: String,
+    /// Action word.
+    pub action: String,
+    /// Tenant id or empty.
+    pub tenant: String,
+    /// Instance id or empty.
+    pub instance: String,
+    /// Source address or empty.
+    pub source: String,
+    /// Detail.
+    pub detail: String,
+}
+
+/// The audit log with its filters.
+#[derive(Template)]
+#[template(path = "ui/audit.html")]
+pub struct AuditPage {
+    /// Header.
+    pub chrome: Chrome,
+    /// Every action word, for the filter.
+    pub actions: Vec<&'static str>,
+    /// The action filter in force.
+    pub action: String,
+    /// The actor filter in force.
+    pub actor: String,
+    /// The instance filter in force.
+    pub instance: String,
+    /// Entries, newest first.
+    pub rows: Vec<AuditRow>,
+    /// Link to older entries.
+    pub next_page: Option<String>,
+}
+
+/// An error, with a way back.
+#[derive(Template)]
+#[template(path = "ui/error.html")]
+pub struct ErrorPage {
+    /// Header.
+    pub chrome: Chrome,
+    /// Short heading.
+    pub heading: String,
+    /// What went wrong.
+    pub message: String,
+    /// Where to go back to.
+    pub back: String,
+}
