@@ -98,7 +98,8 @@ impl Services {
         let hasher = SlowHasher::for_this_machine();
         let throttle = Throttle::new(policy.max_failed_attempts, policy.failed_attempts_window);
         let audit = AuditLog::new(store.clone());
-        let authn = Authenticator::new(store.clone(), keys.clone(), hasher, throttle, audit.clone());
+        let authn =
+            Authenticator::new(store.clone(), keys.clone(), hasher, throttle, audit.clone());
         Services {
             a1user: A1User::new(store.clone(), authn.clone(), policy.clone(), audit.clone()),
             secure_api: SecureApi::new(

@@ -227,15 +227,24 @@ pub async fn run(
             json,
         ),
         InstanceCommand::Disable { instance, json } => {
-            let instance = admin.disable_instance(&instance, &Actor::cli()).await.map_err(fail)?;
+            let instance = admin
+                .disable_instance(&instance, &Actor::cli())
+                .await
+                .map_err(fail)?;
             show_current(services, instance.id, json).await
         }
         InstanceCommand::Enable { instance, json } => {
-            let instance = admin.enable_instance(&instance, &Actor::cli()).await.map_err(fail)?;
+            let instance = admin
+                .enable_instance(&instance, &Actor::cli())
+                .await
+                .map_err(fail)?;
             show_current(services, instance.id, json).await
         }
         InstanceCommand::RotatePassword { instance, json } => {
-            let issued = admin.rotate_password(&instance, &Actor::cli()).await.map_err(fail)?;
+            let issued = admin
+                .rotate_password(&instance, &Actor::cli())
+                .await
+                .map_err(fail)?;
             if json {
                 print_json(&RotatedJson {
                     id: issued.instance.id.to_string(),

@@ -148,17 +148,31 @@ impl Accounts {
     }
 
     /// Ends a session. Unknown or expired sessions are simply gone already.
-    pub async fn sign_out(&self, principal: &AdminPrincipal, token: &Secret) -> Result<(), DomainError> {
+    pub async fn sign_out(
+        &self,
+        principal: &AdminPrincipal,
+        token: &Secret,
+    ) -> Result<(), DomainError> {
         self.store
-            .revoke_admin_credential(&self.keys.admin_credential_hash(token.expose()), clock::now())
+            .revoke_admin_credential(
+                &self.keys.admin_credential_hash(token.expose()),
+                clock::now(),
+            )
             .await?;
         self.audit
-            .record(AuditEvent::new(AuditAction::AdminSignedOut, &principal.actor()))
+            .record(AuditEvent::new(
+                AuditAction::AdminSignedOut,
+                &principal.actor(),
+            ))
             .await
     }
 
     /// Issues an API token for scripts calling `/admin/api/`, shown once.
-    pub async fn create_api_token(&self, username: &str, actor: &Actor) -> Result<Secret, DomainError> {
+    pub async fn create_api_token(
+        &self,
+        username: &str,
+        actor: &Actor,
+    ) -> Result<Secret, DomainError> {
         let (admin, _) = self
             .store
             .admin_password(username)
@@ -166,7 +180,12 @@ impl Accounts {
             .ok_or_else(|| DomainError::NotFound(format!("Admin {username:?}")))?;
         let now = clock::now();
         let token = self
-            .issue(&admin, AdminCredentialKind::Api, now, now + API_TOKEN_LIFETIME)
+            .issue(
+                &admin,
+                AdminCredentialKind::Api,
+                now,
+                now + API_TOKEN_LIFETIME,
+            )
             .await?;
         self.audit
             .record(AuditEvent::new(AuditAction::AdminApiTokenCreated, actor).detail(username))

@@ -256,7 +256,8 @@ impl Admin {
                 .await;
             match created {
                 Ok(instance) => {
-                    let detail = format!("{} {} ({instance_type})", instance.name, instance.username);
+                    let detail =
+                        format!("{} {} ({instance_type})", instance.name, instance.username);
                     self.record_instance(AuditAction::InstanceCreated, actor, &instance, detail)
                         .await?;
                     return Ok(IssuedPassword {

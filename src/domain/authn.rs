@@ -138,8 +138,8 @@ impl Authenticator {
         } else {
             tracing::info!(name, source = ?source, "failed credential attempt");
             self.throttle.failed(name, source);
-            let event = AuditEvent::new(AuditAction::SignInFailed, &Actor::new(name, source))
-                .detail(what);
+            let event =
+                AuditEvent::new(AuditAction::SignInFailed, &Actor::new(name, source)).detail(what);
             self.audit.record_failure(event).await;
         }
     }

@@ -42,7 +42,14 @@ fn bearer_auth(variable: &str) -> Value {
 }
 
 /// One request of the walk-through against `{{auth_host_url}}`.
-fn item(name: &str, method: &str, path: &str, query: &[(&str, &str)], auth: Value, tests: Vec<String>) -> Value {
+fn item(
+    name: &str,
+    method: &str,
+    path: &str,
+    query: &[(&str, &str)],
+    auth: Value,
+    tests: Vec<String>,
+) -> Value {
     let query_string: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let raw = format!("{{{{auth_host_url}}}}/{path}?{}", query_string.join("&"));
     json!({
@@ -124,9 +131,7 @@ pub fn environment(
     auth_host_url: &str,
     password: &str,
 ) -> Value {
-    let value = |key: &str, value: &str, kind: &str| {
-        json!({"key": key, "value": value, "type": kind, "enabled": true})
-    };
+    let value = |key: &str, value: &str, kind: &str| json!({"key": key, "value": value, "type": kind, "enabled": true});
     json!({
         "id": format!("cdp-auth-environment-{}", instance.id),
         "name": format!("cdp-auth {} ({})", instance.username, tenant.name),
@@ -169,7 +174,7 @@ async fn instance_and_tenant(state: &AppState, id: &str) -> Result<(Instance, Te
 #[utoipa::path(get, path = "/postman/{instance}/collection.json", tag = "admin",
     params(("instance" = String, Path, description = "Instance id or username")),
     responses((status = 200, description = "Postman v2.1 collection", content_type = "application/json"),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+        (status = 401, description = "No or invalid admin credentials (`invalid_token`)", body = ErrorBody), (status = 404, description = "No such tenant, instance or token (`not_found`)", body = ErrorBody)),
     security(("bearer" = []), ("admin_session" = [])))]
 pub async fn collection_json(
     State(state): State<AppState>,
@@ -187,7 +192,7 @@ pub async fn collection_json(
 #[utoipa::path(get, path = "/postman/{instance}/environment.json", tag = "admin",
     params(("instance" = String, Path, description = "Instance id or username")),
     responses((status = 200, description = "Postman environment", content_type = "application/json"),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+        (status = 401, description = "No or invalid admin credentials (`invalid_token`)", body = ErrorBody), (status = 404, description = "No such tenant, instance or token (`not_found`)", body = ErrorBody)),
     security(("bearer" = []), ("admin_session" = [])))]
 pub async fn environment_json(
     State(state): State<AppState>,

@@ -328,8 +328,10 @@ pub trait AdminStore: Send + Sync + 'static {
     /// Records that a bearer check accepted the token at `now`.
     async fn touch_token(&self, token: TokenId, now: UnixTime) -> Result<(), StoreError>;
     /// When any token of the instance was last used.
-    async fn instance_last_used(&self, instance: InstanceId)
-    -> Result<Option<UnixTime>, StoreError>;
+    async fn instance_last_used(
+        &self,
+        instance: InstanceId,
+    ) -> Result<Option<UnixTime>, StoreError>;
 
     /// Admin accounts, credentials and audit log, every column.
     async fn export_admin(&self) -> Result<AdminSnapshot, StoreError>;

@@ -297,7 +297,9 @@ impl AuditQuery {
         let action = match self.action.as_deref().filter(|a| !a.is_empty()) {
             Some(word) => Some(
                 AuditAction::parse(word)
-                    .ok_or_else(|| DomainError::InvalidRequest(format!("Unknown action {word:?}.")))?
+                    .ok_or_else(|| {
+                        DomainError::InvalidRequest(format!("Unknown action {word:?}."))
+                    })?
                     .as_str()
                     .to_owned(),
             ),
@@ -333,9 +335,7 @@ pub async fn tenant_for_new_instance(
     }
     match state.services.admin.tenants().await?.as_slice() {
         [only] => Ok(only.id.to_string()),
-        [] => Err(DomainError::InvalidRequest(
-            "Create a tenant first.".into(),
-        )),
+        [] => Err(DomainError::InvalidRequest("Create a tenant first.".into())),
         _ => Err(DomainError::InvalidRequest(
             "There are several tenants: name one.".into(),
         )),
@@ -344,7 +344,7 @@ pub async fn tenant_for_new_instance(
 
 /// Every tenant.
 #[utoipa::path(get, path = "/admin/api/tenants", tag = "admin",
-    responses((status = 200, body = [TenantView]), (status = 401, body = ErrorBody)),
+    responses((status = 200, description = "OK", body = [TenantView]), (status = 401, description = "No or invalid admin credentials (`invalid_token`)", body = ErrorBody)),
     security(("bearer" = []), ("admin_session" = [])))]
 pub async fn list_tenants(
     State(state): State<AppState>,
@@ -357,8 +357,8 @@ pub async fn list_tenants(
 /// Creates a tenant; the answer carries its `oauth_key_secret`, this once.
 #[utoipa::path(post, path = "/admin/api/tenants", tag = "admin",
     request_body = CreateTenantRequest,
-    responses((status = 201, body = TenantView), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
+    responses((status = 201, description = "Created; carries the secret this once", body = TenantView), (status = 400, description = "Malformed request (`invalid_request`)", body = ErrorBody),
+        (status = 401, description = "No or invalid admin credentials (`invalid_token`)", body = ErrorBody), (status = 403, description = "A session write without its X-CSRF-Token (`invalid_csrf_token`)", body = ErrorBody), (status = 409, description = "Name taken or limit reached", body = ErrorBody)),
     security(("bearer" = []), ("admin_session" = [])))]
 pub async fn create_tenant(
     State(state): State<AppState>,
@@ -384,8 +384,8 @@ pub async fn create_tenant(
 /// Replaces a tenant's `oauth_key_secret`; the answer carries the new one, this once.
 #[utoipa::path(post, path = "/admin/api/tenants/{tenant}/rotate-secret", tag = "admin",
     params(("tenant" = String, Path, description = "Tenant id or name")),
-    responses((status = 200, body = TenantView), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "OK", body = TenantView), (status = 401, description = "No or invalid admin credentials (`invalid_token`)", body = ErrorBody),
+        (status = 403, description = "A session write without its X-CSRF-Token (`invalid_csrf_token`)", body = ErrorBody), (status = 404, description = "No such tenant, instance or token (`not_found`)", body = ErrorBody)),
     security(("bearer" = []), ("admin_session" = [])))]
 pub async fn rotate_tenant_secret(
     State(state): State<AppState>,
@@ -397,15 +397,17 @@ pub async fn rotate_tenant_secret(
         .admin
         .rotate_secret(&tenant, &admin.actor())
         .await?;
-    Ok(no_store(Json(TenantView::created(&rotated)).into_response()))
+    Ok(no_store(
+        Json(TenantView::created(&rotated)).into_response(),
+    ))
 }
 
 /// Turns a tenant's OAuth requirement on or off.
 #[utoipa::path(put, path = "/admin/api/tenants/{tenant}/oauth", tag = "admin",
     params(("tenant" = String, Path, description = "Tenant id or name")),
     request_body = OAuthSwitch,
-    responses((status = 200, body = TenantView), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "OK", body = TenantView), (status = 400, description = "Malformed request (`invalid_request`)", body = ErrorBody),
+        (status = 401, description = "No or invalid admin credentials (`invalid_token`)", body = ErrorBody), (status = 403, description = "A session write without its X-CSRF-Token (`invalid_csrf_token`)", body = ErrorBody), (status = 404, description = "No such tenant, instance or token (`not_found`)", body = ErrorBody)),
     security(("bearer" = []), ("admin_session" = [])))]
 pub async fn set_tenant_oauth(
     State(state): State<AppState>,
@@ -419,7 +421,9 @@ pub async fn set_tenant_oauth(
         .admin
         .set_oauth(&tenant, switch.enabled, &admin.actor())
         .await?;
-    Ok(no_store(Json(TenantView::created(&changed)).into_response()))
+    Ok(no_store(
+        Json(TenantView::created(&changed)).into_response(),
+    ))
 }
 
 /// Filter of `GET /admin/api/instances`.
@@ -433,7 +437,7 @@ pub struct InstancesQuery {
 /// Instances, of one tenant or all.
 #[utoipa::path(get, path = "/admin/api/instances", tag = "admin",
     params(InstancesQuery),
-    responses((status = 200, body = [InstanceView]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "OK", body = [InstanceView]), (status = 401, description = "No or invalid admin credentials (`invalid_token`)", body = ErrorBody), (status = 404, description = "No such tenant, instance or token (`not_found`)", body = ErrorBody)),
     security(("bearer" = []), ("admin_session" = [])))]
 pub async fn list_instances(
     State(state): State<AppState>,
@@ -451,9 +455,9 @@ pub async fn list_instances(
 /// Creates an instance; the answer carries its password, this once.
 #[utoipa::path(post, path = "/admin/api/instances", tag = "admin",
     request_body = CreateInstanceRequest,
-    responses((status = 201, body = IssuedCredentialsView), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody)),
+    responses((status = 201, description = "Created; carries the secret this once", body = IssuedCredentialsView), (status = 400, description = "Malformed request (`invalid_request`)", body = ErrorBody),
+        (status = 401, description = "No or invalid admin credentials (`invalid_token`)", body = ErrorBody), (status = 403, description = "A session write without its X-CSRF-Token (`invalid_csrf_token`)", body = ErrorBody), (status = 404, description = "No such tenant, instance or token (`not_found`)", body = ErrorBody),
+        (status = 409, description = "Name taken or limit reached", body = ErrorBody)),
     security(("bearer" = []), ("admin_session" = [])))]
 pub async fn create_instance(
     State(state): State<AppState>,
@@ -475,7 +479,7 @@ pub async fn create_instance(
 /// One instance.
 #[utoipa::path(get, path = "/admin/api/instances/{instance}", tag = "admin",
     params(("instance" = String, Path, description = "Instance id or username")),
-    responses((status = 200, body = InstanceView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "OK", body = InstanceView), (status = 401, description = "No or invalid admin credentials (`invalid_token`)", body = ErrorBody), (status = 404, description = "No such tenant, instance or token (`not_found`)", body = ErrorBody)),
     security(("bearer" = []), ("admin_session" = [])))]
 pub async fn show_instance(
     State(state): State<AppState>,
@@ -489,7 +493,7 @@ pub async fn show_instance(
 /// The active tokens of an instance.
 #[utoipa::path(get, path = "/admin/api/instances/{instance}/tokens", tag = "admin",
     params(("instance" = String, Path, description = "Instance id or username")),
-    responses((status = 200, body = [TokenView]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "OK", body = [TokenView]), (status = 401, description = "No or invalid admin credentials (`invalid_token`)", body = ErrorBody), (status = 404, description = "No such tenant, instance or token (`not_found`)", body = ErrorBody)),
     security(("bearer" = []), ("admin_session" = [])))]
 pub async fn list_tokens(
     State(state): State<AppState>,
@@ -503,8 +507,8 @@ pub async fn list_tokens(
 /// Revokes every active token of an instance.
 #[utoipa::path(delete, path = "/admin/api/instances/{instance}/tokens", tag = "admin",
     params(("instance" = String, Path, description = "Instance id or username")),
-    responses((status = 200, body = RevokedView), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "OK", body = RevokedView), (status = 401, description = "No or invalid admin credentials (`invalid_token`)", body = ErrorBody),
+        (status = 403, description = "A session write without its X-CSRF-Token (`invalid_csrf_token`)", body = ErrorBody), (status = 404, description = "No such tenant, instance or token (`not_found`)", body = ErrorBody)),
     security(("bearer" = []), ("admin_session" = [])))]
 pub async fn revoke_all_tokens(
     State(state): State<AppState>,
@@ -523,8 +527,8 @@ pub async fn revoke_all_tokens(
 #[utoipa::path(delete, path = "/admin/api/instances/{instance}/tokens/{token}", tag = "admin",
     params(("instance" = String, Path, description = "Instance id or username"),
         ("token" = i64, Path, description = "Token id from the token listing")),
-    responses((status = 200, body = RevokedView), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "OK", body = RevokedView), (status = 401, description = "No or invalid admin credentials (`invalid_token`)", body = ErrorBody),
+        (status = 403, description = "A session write without its X-CSRF-Token (`invalid_csrf_token`)", body = ErrorBody), (status = 404, description = "No such tenant, instance or token (`not_found`)", body = ErrorBody)),
     security(("bearer" = []), ("admin_session" = [])))]
 pub async fn revoke_token(
     State(state): State<AppState>,
@@ -542,8 +546,8 @@ pub async fn revoke_token(
 /// Replaces an instance's password; the answer carries the new one, this once.
 #[utoipa::path(post, path = "/admin/api/instances/{instance}/rotate-password", tag = "admin",
     params(("instance" = String, Path, description = "Instance id or username")),
-    responses((status = 200, body = IssuedCredentialsView), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "OK", body = IssuedCredentialsView), (status = 401, description = "No or invalid admin credentials (`invalid_token`)", body = ErrorBody),
+        (status = 403, description = "A session write without its X-CSRF-Token (`invalid_csrf_token`)", body = ErrorBody), (status = 404, description = "No such tenant, instance or token (`not_found`)", body = ErrorBody)),
     security(("bearer" = []), ("admin_session" = [])))]
 pub async fn rotate_password(
     State(state): State<AppState>,
@@ -562,8 +566,8 @@ pub async fn rotate_password(
 /// Disables an instance: its password and tokens stop working until it is enabled.
 #[utoipa::path(post, path = "/admin/api/instances/{instance}/disable", tag = "admin",
     params(("instance" = String, Path, description = "Instance id or username")),
-    responses((status = 200, body = InstanceView), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "OK", body = InstanceView), (status = 401, description = "No or invalid admin credentials (`invalid_token`)", body = ErrorBody),
+        (status = 403, description = "A session write without its X-CSRF-Token (`invalid_csrf_token`)", body = ErrorBody), (status = 404, description = "No such tenant, instance or token (`not_found`)", body = ErrorBody)),
     security(("bearer" = []), ("admin_session" = [])))]
 pub async fn disable_instance(
     State(state): State<AppState>,
@@ -583,8 +587,8 @@ pub async fn disable_instance(
 /// Enables a disabled instance again.
 #[utoipa::path(post, path = "/admin/api/instances/{instance}/enable", tag = "admin",
     params(("instance" = String, Path, description = "Instance id or username")),
-    responses((status = 200, body = InstanceView), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "OK", body = InstanceView), (status = 401, description = "No or invalid admin credentials (`invalid_token`)", body = ErrorBody),
+        (status = 403, description = "A session write without its X-CSRF-Token (`invalid_csrf_token`)", body = ErrorBody), (status = 404, description = "No such tenant, instance or token (`not_found`)", body = ErrorBody)),
     security(("bearer" = []), ("admin_session" = [])))]
 pub async fn enable_instance(
     State(state): State<AppState>,
@@ -604,7 +608,7 @@ pub async fn enable_instance(
 /// The audit log, newest first.
 #[utoipa::path(get, path = "/admin/api/audit", tag = "admin",
     params(AuditQuery),
-    responses((status = 200, body = [AuditView]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    responses((status = 200, description = "OK", body = [AuditView]), (status = 400, description = "Malformed request (`invalid_request`)", body = ErrorBody), (status = 401, description = "No or invalid admin credentials (`invalid_token`)", body = ErrorBody)),
     security(("bearer" = []), ("admin_session" = [])))]
 pub async fn audit(
     State(state): State<AppState>,

@@ -99,10 +99,7 @@ impl FromRequestParts<AppState> for ApiAdmin {
             ));
         };
         if !parts.method.is_safe() {
-            let presented = parts
-                .headers
-                .get(CSRF_HEADER)
-                .and_then(|v| v.to_str().ok());
+            let presented = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
             if !found.principal.allows_write(presented) {
                 return Err(csrf_refused());
             }
@@ -132,7 +129,10 @@ pub fn cookie_attributes(secure: bool, max_age_secs: i64) -> String {
 
 /// A `Set-Cookie` value.
 pub fn set_cookie(name: &str, value: &str, secure: bool, max_age_secs: i64) -> header::HeaderValue {
-    let cookie = format!("{name}={value}; {}", cookie_attributes(secure, max_age_secs));
+    let cookie = format!(
+        "{name}={value}; {}",
+        cookie_attributes(secure, max_age_secs)
+    );
     header::HeaderValue::from_str(&cookie)
         .unwrap_or_else(|_| header::HeaderValue::from_static("invalid=; Max-Age=0"))
 }

@@ -10,8 +10,7 @@ use base64::Engine;
 use serde::Deserialize;
 
 use super::pages::{
-    CopyField, CredentialsPage, InstancePage, InstanceRow, InstancesPage, NewInstancePage,
-    TokenRow,
+    CopyField, CredentialsPage, InstancePage, InstanceRow, InstancesPage, NewInstancePage, TokenRow,
 };
 use super::{
     CsrfForm, CsrfOnly, UiAdmin, UiError, UiForm, display_optional_time, display_time, render,
@@ -23,7 +22,10 @@ use crate::http::admin::api::tenant_for_new_instance;
 use crate::http::{AppState, no_store, postman};
 
 fn tenant_label(tenant: &Tenant) -> String {
-    format!("{} (tenantId {}, {})", tenant.name, tenant.id, tenant.environment)
+    format!(
+        "{} (tenantId {}, {})",
+        tenant.name, tenant.id, tenant.environment
+    )
 }
 
 /// The instance list.
@@ -120,7 +122,12 @@ pub async fn create(
         .create_instance(&tenant, &form.name, instance_type, &admin.principal.actor())
         .await
         .map_err(|e| back(e.into()))?;
-    Ok(credentials_page(&state, &admin, "Instance created", &issued))
+    Ok(credentials_page(
+        &state,
+        &admin,
+        "Instance created",
+        &issued,
+    ))
 }
 
 /// The shown-once page: the four fields SPEC names, each copyable, and the Postman downloads,
@@ -158,7 +165,11 @@ fn credentials_page(
         tenant_label: tenant_label(&issued.tenant),
         fields: vec![
             field("api_host_url", "API Host URL", &state.api_host_url),
-            field("auth_host_url", "Authentication Host URL", &state.auth_host_url),
+            field(
+                "auth_host_url",
+                "Authentication Host URL",
+                &state.auth_host_url,
+            ),
             field("username", "UserName", &instance.username),
             field("password", "Password", password),
         ],
@@ -292,4 +303,3 @@ pub async fn revoke_token(
         .map_err(|e| UiError::from(e).back_to(instance_page(id)))?;
     Ok(see_other(&instance_page(id)))
 }
-

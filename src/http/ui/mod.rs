@@ -41,7 +41,10 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/", get(session::home))
         .route("/ui/login", get(session::login_page).post(session::login))
         .route("/ui/logout", post(session::logout))
-        .route("/ui/instances", get(instances::list).post(instances::create))
+        .route(
+            "/ui/instances",
+            get(instances::list).post(instances::create),
+        )
         .route("/ui/instances/new", get(instances::new_form))
         .route("/ui/instances/{id}", get(instances::show))
         .route(
@@ -75,7 +78,10 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn stylesheet() -> Response {
-    asset(include_str!("../../../assets/app.css"), "text/css; charset=utf-8")
+    asset(
+        include_str!("../../../assets/app.css"),
+        "text/css; charset=utf-8",
+    )
 }
 
 async fn script() -> Response {
@@ -170,8 +176,11 @@ impl<T: CsrfForm + Send> FromRequest<AppState> for UiForm<T> {
             .await
             .map_err(IntoResponse::into_response)?;
         let form: T = serde_urlencoded::from_bytes(&bytes).map_err(|_| {
-            UiError::new(StatusCode::BAD_REQUEST, "The form is incomplete or malformed.")
-                .into_response()
+            UiError::new(
+                StatusCode::BAD_REQUEST,
+                "The form is incomplete or malformed.",
+            )
+            .into_response()
         })?;
         if !admin.principal.allows_write(Some(form.csrf())) {
             return Err(UiError::csrf().into_response());

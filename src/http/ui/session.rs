@@ -87,7 +87,8 @@ fn login_token_matches(headers: &HeaderMap, presented: &str) -> bool {
     CookieJar::from_headers(headers)
         .get(LOGIN_COOKIE)
         .is_some_and(|cookie| {
-            !presented.is_empty() && bool::from(cookie.value().as_bytes().ct_eq(presented.as_bytes()))
+            !presented.is_empty()
+                && bool::from(cookie.value().as_bytes().ct_eq(presented.as_bytes()))
         })
 }
 

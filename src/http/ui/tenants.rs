@@ -135,8 +135,9 @@ pub async fn set_oauth(
         "on" => true,
         "off" => false,
         _ => {
-            return Err(UiError::new(StatusCode::BAD_REQUEST, "Choose on or off.")
-                .back_to("/ui/tenants"));
+            return Err(
+                UiError::new(StatusCode::BAD_REQUEST, "Choose on or off.").back_to("/ui/tenants")
+            );
         }
     };
     let changed = state
