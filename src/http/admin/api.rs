@@ -527,7 +527,7 @@ pub async fn revoke_all_tokens(
 #[utoipa::path(delete, path = "/admin/api/instances/{instance}/tokens/{token}", tag = "admin",
     params(("instance" = String, Path, description = "Instance id or username"),
         ("token" = i64, Path, description = "Token id from the token listing")),
-    responses((status = 200, description = "OK", body = RevokedView), (status = 401, description = "No or invalid admin credentials (`invalid_token`)", body = ErrorBody),
+    responses((status = 200, description = "OK", body = RevokedView), (status = 400, description = "A token id that is not a number (`invalid_request`)", body = ErrorBody),(status = 401, description = "No or invalid admin credentials (`invalid_token`)", body = ErrorBody),
         (status = 403, description = "A session write without its X-CSRF-Token (`invalid_csrf_token`)", body = ErrorBody), (status = 404, description = "No such tenant, instance or token (`not_found`)", body = ErrorBody)),
     security(("bearer" = []), ("admin_session" = [])))]
 pub async fn revoke_token(
