@@ -187,12 +187,19 @@ struct Populated {
     a1user_token: String,
     oauth_token: String,
     secure_token: String,
+    admin_token: String,
 }
 
 async fn populate(deployment: &Deployment) -> Populated {
     let tenant = deployment.tenant("acme", "uat");
     let instance = deployment.instance("acme", "loader", "dw-tracker");
     deployment.instance("acme", "profiles", "profiles-360");
+    deployment.cli_json(&["admin", "create", "--username", "ops", "--json"]);
+    let admin_token =
+        deployment.cli_json(&["admin", "api-token", "--username", "ops", "--json"])["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
     let server = deployment.serve();
     let a1user_token = a1user_token(&server, &instance).await;
     let oauth_token = http::post_form(
@@ -213,6 +220,7 @@ async fn populate(deployment: &Deployment) -> Populated {
         a1user_token,
         oauth_token,
         secure_token: secure.ok()["token"].as_str().unwrap().to_owned(),
+        admin_token,
     }
 }
 
@@ -247,6 +255,27 @@ async fn assert_intact(server: &Server, populated: &Populated) {
     );
     let created = secure_create(server, &populated.tenant_hash, &populated.oauth_key_secret).await;
     assert_eq!(created.status, 200, "tenant secret lost: {created:?}");
+    // The admin API token still works, and the audit log came along.
+    let audit: Value = server
+        .get("/admin/api/audit?action=instance.created")
+        .bearer_auth(&populated.admin_token)
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .expect("the admin API token survives the copy")
+        .json()
+        .await
+        .expect("a JSON array");
+    let created: Vec<&str> = audit
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["instance_id"].as_str())
+        .collect();
+    assert!(
+        created.contains(&"1") && created.contains(&"2"),
+        "audit log lost in the copy: {audit}"
+    );
 }
 
 fn copy(from: &Deployment, source: &str, target: &str) -> Value {
@@ -274,10 +303,12 @@ async fn a_deployment_moves_from_sqlite_to_postgres_and_back() {
     assert_eq!(counts["tenants"], 1);
     assert_eq!(counts["instances"], 2);
     assert_eq!(counts["tokens"], 3);
+    assert_eq!(counts["admins"], 1);
     let moved = on(&postgres_url);
     assert_intact(&moved.serve(), &populated).await;
     // New rows get fresh ids after the copied ones.
     moved.instance("acme", "after-move", "webtag");
+    moved.cli_json(&["admin", "create", "--username", "after-move", "--json"]);
 
     // A copy refuses a target that already holds a deployment.
     let refused = origin.cli(&["copy", "--from", &sqlite_url, "--to", &postgres_url]);
