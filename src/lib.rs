@@ -10,3 +10,4 @@ pub mod domain;
 pub mod http;
 pub mod keyfile;
 pub mod store;
+pub mod views;

@@ -1,7 +1,6 @@
 //! `cdp-auth instance create|list|show|disable|enable|rotate-password`.
 
 use clap::Subcommand;
-use serde::Serialize;
 
 use super::print_json;
 use crate::app::Services;
@@ -10,6 +9,7 @@ use crate::domain::admin::{InstanceSummary, IssuedPassword};
 use crate::domain::audit::Actor;
 use crate::domain::clock;
 use crate::domain::model::InstanceType;
+use crate::views::{InstanceView, IssuedCredentialsView};
 
 #[derive(Debug, Subcommand)]
 pub enum InstanceCommand {
@@ -80,63 +80,15 @@ impl clap::ValueEnum for InstanceType {
     }
 }
 
-#[derive(Serialize)]
-struct CreatedJson<'a> {
-    id: String,
-    tenant_id: String,
-    name: &'a str,
-    #[serde(rename = "type")]
-    instance_type: InstanceType,
-    api_host_url: &'a str,
-    auth_host_url: &'a str,
-    username: &'a str,
-    password: &'a str,
-    password_expiry_date: String,
-}
-
-#[derive(Serialize)]
-struct InstanceJson<'a> {
-    id: String,
-    tenant_id: String,
-    name: &'a str,
-    #[serde(rename = "type")]
-    instance_type: InstanceType,
-    username: &'a str,
-    created_at: String,
-    password_expiry_date: String,
-    disabled: bool,
-    active_tokens: u64,
-}
-
-#[derive(Serialize)]
-struct RotatedJson<'a> {
-    id: String,
-    username: &'a str,
-    password: &'a str,
-    password_expiry_date: String,
-}
-
-fn instance_json(summary: &InstanceSummary) -> InstanceJson<'_> {
-    let i = &summary.instance;
-    InstanceJson {
-        id: i.id.to_string(),
-        tenant_id: i.tenant_id.to_string(),
-        name: &i.name,
-        instance_type: i.instance_type,
-        username: &i.username,
-        created_at: clock::rfc3339(i.created_at),
-        password_expiry_date: clock::iso_without_zone(i.password_expires_at),
-        disabled: i.disabled_at.is_some(),
-        active_tokens: summary.active_tokens,
-    }
-}
-
 fn print_instance(summary: &InstanceSummary) {
-    let j = instance_json(summary);
+    let j = InstanceView::of(summary);
     println!("id:                   {}", j.id);
     println!("tenant_id:            {}", j.tenant_id);
     println!("name:                 {}", j.name);
-    println!("type:                 {}", j.instance_type.label());
+    println!(
+        "type:                 {}",
+        summary.instance.instance_type.label()
+    );
     println!("username:             {}", j.username);
     println!("created_at:           {}", j.created_at);
     println!("password_expiry_date: {}", j.password_expiry_date);
@@ -175,19 +127,11 @@ pub async fn run(
                 .await
                 .map_err(fail)?;
             if json {
-                print_json(&CreatedJson {
-                    id: issued.instance.id.to_string(),
-                    tenant_id: issued.tenant.id.to_string(),
-                    name: &issued.instance.name,
-                    instance_type: issued.instance.instance_type,
-                    api_host_url: &config.api_host_url,
-                    auth_host_url: &config.auth_host_url,
-                    username: &issued.instance.username,
-                    password: issued.password.expose(),
-                    password_expiry_date: clock::iso_without_zone(
-                        issued.instance.password_expires_at,
-                    ),
-                })
+                print_json(&IssuedCredentialsView::of(
+                    &issued,
+                    &config.api_host_url,
+                    &config.auth_host_url,
+                ))
             } else {
                 print_issued(&issued, config);
                 Ok(())
@@ -196,7 +140,7 @@ pub async fn run(
         InstanceCommand::List { tenant, json } => {
             let list = admin.instances(tenant.as_deref()).await.map_err(fail)?;
             if json {
-                print_json(&list.iter().map(instance_json).collect::<Vec<_>>())
+                print_json(&list.iter().map(InstanceView::of).collect::<Vec<_>>())
             } else {
                 println!(
                     "{:>5} {:>6}  {:<13} {:<18} {:>6}  name",
@@ -246,14 +190,11 @@ pub async fn run(
                 .await
                 .map_err(fail)?;
             if json {
-                print_json(&RotatedJson {
-                    id: issued.instance.id.to_string(),
-                    username: &issued.instance.username,
-                    password: issued.password.expose(),
-                    password_expiry_date: clock::iso_without_zone(
-                        issued.instance.password_expires_at,
-                    ),
-                })
+                print_json(&IssuedCredentialsView::of(
+                    &issued,
+                    &config.api_host_url,
+                    &config.auth_host_url,
+                ))
             } else {
                 print_issued(&issued, config);
                 Ok(())
@@ -274,7 +215,7 @@ async fn show_current(services: &Services, id: i64, json: bool) -> Result<(), St
 
 fn show(summary: &InstanceSummary, json: bool) -> Result<(), String> {
     if json {
-        print_json(&instance_json(summary))
+        print_json(&InstanceView::of(summary))
     } else {
         print_instance(summary);
         Ok(())

@@ -1,0 +1,219 @@
+//! The JSON shapes of tenants, instances, tokens and audit entries, shared by the admin API and
+//! the CLI's `--json` output so that a script sees the same fields from both. Secrets appear
+//! only in the views of the answer that issues them.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::admin::{CreatedTenant, InstanceSummary, IssuedPassword};
+use crate::domain::clock;
+use crate::domain::model::{AuditRecord, Tenant, TokenListing};
+
+/// A tenant.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantView {
+    /// The vendor's tenantId.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// `cs`, `uat` or `prod`.
+    pub environment: String,
+    /// Public identifier for secureApi.
+    pub tenant_hash: String,
+    /// Whether secureApi callers must present `oauth_key_secret`.
+    pub oauth_enabled: bool,
+    /// RFC 3339.
+    pub created_at: String,
+    /// Only in the answer that issues it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth_key_secret: Option<String>,
+}
+
+impl TenantView {
+    /// The view of a stored tenant.
+    pub fn of(tenant: &Tenant) -> Self {
+        TenantView {
+            id: tenant.id.to_string(),
+            name: tenant.name.clone(),
+            environment: tenant.environment.to_string(),
+            tenant_hash: tenant.tenant_hash.clone(),
+            oauth_enabled: tenant.oauth_enabled,
+            created_at: clock::rfc3339(tenant.created_at),
+            oauth_key_secret: None,
+        }
+    }
+
+    /// The view of a tenant just created or changed, with its secret when one was issued.
+    pub fn created(created: &CreatedTenant) -> Self {
+        TenantView {
+            oauth_key_secret: created
+                .oauth_key_secret
+                .as_ref()
+                .map(|s| s.expose().to_owned()),
+            ..Self::of(&created.tenant)
+        }
+    }
+}
+
+/// An instance as listings show it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InstanceView {
+    /// Row id.
+    pub id: String,
+    /// Owning tenant's id.
+    pub tenant_id: String,
+    /// Name.
+    pub name: String,
+    /// `dw-tracker`, `profiles-360` or `webtag`.
+    #[serde(rename = "type")]
+    pub instance_type: String,
+    /// Generated username.
+    pub username: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// ISO 8601 without zone, as the vendor writes `passwordExpiryDate`.
+    pub password_expiry_date: String,
+    /// Whether an admin disabled it.
+    pub disabled: bool,
+    /// Active tokens now.
+    pub active_tokens: u64,
+    /// RFC 3339, when any of its tokens was last used.
+    pub last_used_at: Option<String>,
+}
+
+impl InstanceView {
+    /// The view of an instance summary.
+    pub fn of(summary: &InstanceSummary) -> Self {
+        let i = &summary.instance;
+        InstanceView {
+            id: i.id.to_string(),
+            tenant_id: i.tenant_id.to_string(),
+            name: i.name.clone(),
+            instance_type: i.instance_type.to_string(),
+            username: i.username.clone(),
+            created_at: clock::rfc3339(i.created_at),
+            password_expiry_date: clock::iso_without_zone(i.password_expires_at),
+            disabled: i.disabled_at.is_some(),
+            active_tokens: summary.active_tokens,
+            last_used_at: summary.last_used_at.map(clock::rfc3339),
+        }
+    }
+}
+
+/// An instance with its password, shown once: what `instance create --json` prints.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IssuedCredentialsView {
+    /// Row id.
+    pub id: String,
+    /// Owning tenant's id.
+    pub tenant_id: String,
+    /// Name.
+    pub name: String,
+    /// Type word.
+    #[serde(rename = "type")]
+    pub instance_type: String,
+    /// Where the protected API is.
+    pub api_host_url: String,
+    /// Where tokens are issued.
+    pub auth_host_url: String,
+    /// Username.
+    pub username: String,
+    /// The password, shown this once.
+    pub password: String,
+    /// ISO 8601 without zone.
+    pub password_expiry_date: String,
+}
+
+impl IssuedCredentialsView {
+    /// The view of freshly issued credentials.
+    pub fn of(issued: &IssuedPassword, api_host_url: &str, auth_host_url: &str) -> Self {
+        let i = &issued.instance;
+        IssuedCredentialsView {
+            id: i.id.to_string(),
+            tenant_id: i.tenant_id.to_string(),
+            name: i.name.clone(),
+            instance_type: i.instance_type.to_string(),
+            api_host_url: api_host_url.to_owned(),
+            auth_host_url: auth_host_url.to_owned(),
+            username: i.username.clone(),
+            password: issued.password.expose().to_owned(),
+            password_expiry_date: clock::iso_without_zone(i.password_expires_at),
+        }
+    }
+}
+
+/// One active token of an instance; never the token itself.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenView {
+    /// Row id, to revoke it by.
+    pub id: String,
+    /// `a1user` or `oauth`.
+    pub kind: String,
+    /// The token's first characters.
+    pub prefix: Option<String>,
+    /// RFC 3339.
+    pub issued_at: String,
+    /// RFC 3339.
+    pub expires_at: String,
+    /// RFC 3339.
+    pub last_used_at: Option<String>,
+}
+
+impl TokenView {
+    /// The view of a listing row.
+    pub fn of(token: &TokenListing) -> Self {
+        TokenView {
+            id: token.id.to_string(),
+            kind: token.kind.as_str().to_owned(),
+            prefix: token.prefix.clone(),
+            issued_at: clock::rfc3339(token.issued_at),
+            expires_at: clock::rfc3339(token.expires_at),
+            last_used_at: token.last_used_at.map(clock::rfc3339),
+        }
+    }
+}
+
+/// One audit-log entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditView {
+    /// Row id (pass as `before` for the next page).
+    pub id: i64,
+    /// RFC 3339.
+    pub at: String,
+    /// Admin username, instance username, tenant hash, or `cli`.
+    pub actor: String,
+    /// What happened (`token.issued`, `instance.created`, …).
+    pub action: String,
+    /// Tenant concerned.
+    pub tenant_id: Option<String>,
+    /// Instance concerned.
+    pub instance_id: Option<String>,
+    /// Source address of the request.
+    pub source: Option<String>,
+    /// More about it; never a secret.
+    pub detail: String,
+}
+
+impl AuditView {
+    /// The view of a stored entry.
+    pub fn of(record: &AuditRecord) -> Self {
+        let e = &record.entry;
+        AuditView {
+            id: record.id,
+            at: clock::rfc3339(e.at),
+            actor: e.actor.clone(),
+            action: e.action.clone(),
+            tenant_id: e.tenant_id.map(|id| id.to_string()),
+            instance_id: e.instance_id.map(|id| id.to_string()),
+            source: e.source.clone(),
+            detail: e.detail.clone(),
+        }
+    }
+}
+
+/// `{"revoked": N}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevokedView {
+    /// How many tokens were revoked.
+    pub revoked: u64,
+}
