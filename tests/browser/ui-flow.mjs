@@ -1,0 +1,623 @@
+#!/usr/bin/env node
+// End-to-end test of the cdp-auth web UI in a real (headless) Chromium, then of the Postman
+// exports the UI hands out, run unedited with newman against the same live server.
+//
+//   npm ci --prefix tests/browser && node tests/browser/ui-flow.mjs
+//
+// Environment:
+//   CDP_AUTH_BIN     the server binary (default ../../target/debug/cdp-auth from this file)
+//   CHROMIUM_PATH    the browser (default /usr/bin/chromium)
+//   KEEP_TMP=1       keep the temporary directory (database, server log, downloads)
+//   SCREENSHOTS=1    save a full-page screenshot after every browser step to artifacts/
+//
+// Exits non-zero on any failure, after saving a full-page screenshot and the page's HTML to
+// tests/browser/artifacts/ (with the server's log and the Postman files downloaded so far).
+
+import { spawn, execFileSync } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync, cpSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import assert from 'node:assert/strict';
+
+const require = createRequire(import.meta.url);
+const { chromium } = require('playwright-core');
+const newman = require('newman');
+
+const here = dirname(fileURLToPath(import.meta.url));
+const BIN = resolve(process.env.CDP_AUTH_BIN || join(here, '../../target/debug/cdp-auth'));
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const ARTIFACTS = join(here, 'artifacts');
+const STEP_TIMEOUT_MS = 15_000;
+
+const started = Date.now();
+const tmp = mkdtempSync(join(tmpdir(), 'cdp-auth-ui-'));
+const downloads = join(tmp, 'downloads');
+mkdirSync(downloads);
+const database = `sqlite://${join(tmp, 'db.sqlite')}`;
+
+let server;
+let serverLog = '';
+let browser;
+let page;
+let currentStep = 'start';
+let passed = 0;
+
+function elapsed() {
+  return `${((Date.now() - started) / 1000).toFixed(1)} s`;
+}
+
+async function step(name, body) {
+  currentStep = name;
+  const t0 = Date.now();
+  await body();
+  passed += 1;
+  if (process.env.SCREENSHOTS && page && !page.isClosed()) {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, `step-${String(passed).padStart(2, '0')}.png`), fullPage: true });
+  }
+  console.log(`ok ${passed} - ${name} (${Date.now() - t0} ms)`);
+}
+
+// ---- The server -----------------------------------------------------------------------------
+
+function cli(...args) {
+  const out = execFileSync(BIN, [...args, '--database', database], {
+    cwd: tmp,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return JSON.parse(out);
+}
+
+function startServer() {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--database', database], {
+      cwd: tmp,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    server = child;
+    const timer = setTimeout(() => reject(new Error('the server did not print "listening on" within 30 s')), 30_000);
+    child.on('error', (e) => { clearTimeout(timer); reject(e); });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`the server exited early (code ${code}, signal ${signal})`));
+    });
+    child.stderr.on('data', (chunk) => { serverLog += chunk; });
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      serverLog += `${line}\n`;
+      const match = /^listening on (http:\/\/\S+)$/.exec(line.trim());
+      if (match) { clearTimeout(timer); resolvePromise(match[1]); }
+    });
+  });
+}
+
+async function stopServer() {
+  if (!server || server.exitCode !== null || server.signalCode !== null) return;
+  const exited = new Promise((r) => server.once('exit', r));
+  server.kill('SIGTERM');
+  const timer = setTimeout(() => server.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+// ---- The a1user HTTP API, from node ---------------------------------------------------------
+
+function basic(username, password) {
+  return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+}
+
+async function a1Login(auth, username, password) {
+  const response = await fetch(`${auth}/authentication?action=login`, {
+    method: 'POST',
+    headers: { Authorization: basic(username, password), 'Content-Type': 'application/json' },
+  });
+  const text = await response.text();
+  let body = null;
+  try { body = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: response.status, body, text };
+}
+
+async function a1LoginOk(auth, username, password, what) {
+  const r = await a1Login(auth, username, password);
+  assert.equal(r.status, 200, `${what}: login answered ${r.status}: ${r.text}`);
+  assert.match(r.body.access_token, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+    `${what}: access_token is not a UUID: ${r.text}`);
+  assert.equal(r.body.username, username, `${what}: login answered for another username: ${r.text}`);
+  return r.body.access_token;
+}
+
+async function a1Revoke(auth, token) {
+  const response = await fetch(`${auth}/token?scheme=a1user`, {
+    method: 'DELETE',
+    headers: { Authorization: `Bearer ${token}` },
+  });
+  return { status: response.status, text: await response.text() };
+}
+
+// ---- Page helpers ---------------------------------------------------------------------------
+
+function pathOf(url) {
+  return new URL(url).pathname;
+}
+
+async function expectPath(expected) {
+  const actual = pathOf(page.url());
+  assert.equal(actual, expected, `expected to be on ${expected}, but the browser is on ${page.url()}`);
+}
+
+async function signIn(username, password) {
+  await page.getByLabel('Username', { exact: true }).fill(username);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await Promise.all([
+    page.waitForNavigation(),
+    page.getByRole('button', { name: 'Sign in' }).click(),
+  ]);
+}
+
+async function navTo(linkName, expectedPath) {
+  await Promise.all([
+    page.waitForURL((u) => u.pathname === expectedPath),
+    page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: linkName, exact: true }).click(),
+  ]);
+}
+
+/** Reads the shown-once page: the four labelled fields and the instance id. */
+async function readCredentials(expectedHeading) {
+  await page.getByRole('heading', { level: 1, name: expectedHeading }).waitFor();
+  const value = (label) => page.getByLabel(label, { exact: true }).inputValue();
+  const creds = {
+    apiHost: await value('API Host URL'),
+    authHost: await value('Authentication Host URL'),
+    username: await value('UserName'),
+    password: await value('Password'),
+  };
+  for (const label of ['API Host URL', 'Authentication Host URL', 'UserName', 'Password']) {
+    const field = page.getByLabel(label, { exact: true });
+    assert.equal(await field.getAttribute('readonly'), '', `the ${label} field is not read-only`);
+    await page.getByRole('button', { name: `Copy ${label}`, exact: true }).waitFor();
+  }
+  const warning = await page.getByRole('alert').innerText();
+  assert.match(warning, /cannot be viewed again/i, `no shown-once warning: ${warning}`);
+  for (const [k, v] of Object.entries(creds)) assert.ok(v, `the ${k} field is empty`);
+  const goTo = page.getByRole('link', { name: 'Go to the instance' });
+  const href = await goTo.getAttribute('href');
+  const id = /^\/ui\/instances\/(\d+)$/.exec(href ?? '')?.[1];
+  assert.ok(id, `no instance link on the credentials page (href ${href})`);
+  return { ...creds, id };
+}
+
+async function addInstance(name, typeLabel) {
+  await navTo('Add Instance', '/ui/instances/new');
+  await page.getByLabel('Name', { exact: true }).fill(name);
+  await page.getByLabel('Instance Type', { exact: true }).selectOption({ label: typeLabel });
+  assert.equal(await page.getByLabel('Tenant', { exact: true }).count(), 0,
+    'a Tenant select is shown although there is only one tenant');
+  await Promise.all([
+    page.waitForNavigation(),
+    page.getByRole('button', { name: 'Save', exact: true }).click(),
+  ]);
+  const creds = await readCredentials('Instance created');
+  const summary = await page.locator('dl.summary').innerText();
+  assert.ok(summary.includes(name) && summary.includes(typeLabel),
+    `the credentials page does not name ${name} (${typeLabel}): ${summary}`);
+  return { name, typeLabel, ...creds };
+}
+
+async function download(linkName, saveAs) {
+  const [dl] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('link', { name: linkName, exact: true }).click(),
+  ]);
+  const failure = await dl.failure();
+  assert.equal(failure, null, `the ${linkName} download failed: ${failure}`);
+  const target = join(downloads, saveAs);
+  await dl.saveAs(target);
+  return { path: target, suggested: dl.suggestedFilename(), json: JSON.parse(readFileSync(target, 'utf8')) };
+}
+
+async function html() {
+  return page.content();
+}
+
+// Every page shown after a shown-once page must not carry the password in its HTML.
+const secretsShown = [];
+async function assertNoSecretsInPage(where) {
+  const content = await html();
+  for (const { what, secret } of secretsShown) {
+    assert.ok(!content.includes(secret), `${where} (${page.url()}) contains ${what} in its HTML`);
+  }
+}
+
+/** The audit table's rows as {actor, action, instance, detail}. */
+async function auditRows() {
+  return page.locator('table.audit tbody tr').evaluateAll((rows) => rows.map((row) => {
+    const cell = (i) => (row.cells[i]?.textContent ?? '').trim();
+    return { actor: cell(1), action: cell(2), instance: cell(4), detail: cell(6) };
+  }));
+}
+
+async function auditActions() {
+  return (await auditRows()).map((r) => r.action);
+}
+
+// ---- The flow -------------------------------------------------------------------------------
+
+async function main() {
+  assert.ok(existsSync(BIN), `no server binary at ${BIN}: build it with cargo build, or set CDP_AUTH_BIN`);
+  assert.ok(existsSync(CHROMIUM), `no browser at ${CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH`);
+  console.log(`# binary ${BIN}`);
+  console.log(`# temp dir ${tmp}`);
+
+  let tenant;
+  let admin;
+  await step('set-up by CLI: a tenant and an admin', async () => {
+    tenant = cli('tenant', 'create', '--name', 'Acme', '--environment', 'cs', '--json');
+    admin = cli('admin', 'create', '--username', 'ops', '--json');
+    assert.equal(admin.username, 'ops');
+    assert.ok(admin.password, 'admin create printed no password');
+  });
+
+  let base;
+  await step('server starts on a free port', async () => {
+    base = await startServer();
+    console.log(`# server ${base}`);
+  });
+
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const context = await browser.newContext({ baseURL: base, acceptDownloads: true });
+  context.setDefaultTimeout(STEP_TIMEOUT_MS);
+  context.setDefaultNavigationTimeout(STEP_TIMEOUT_MS);
+  page = await context.newPage();
+  const dialogs = [];
+  page.on('dialog', (dialog) => { dialogs.push(dialog.message()); dialog.accept().catch(() => {}); });
+  const pageErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  page.on('console', (m) => {
+    // Failed loads are checked by URL below, from the responses themselves.
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) pageErrors.push(`console: ${m.text()}`);
+  });
+  // Every error status the browser met, except the two this flow expects: the refused sign-in
+  // (401 on POST /ui/login) and Chromium's own probe for /favicon.ico (the UI has none).
+  page.on('response', (r) => {
+    const url = new URL(r.url());
+    if (url.protocol === 'data:' || r.status() < 400) return;
+    const method = r.request().method();
+    if (r.status() === 401 && method === 'POST' && url.pathname === '/ui/login') return;
+    if (r.status() === 404 && url.pathname === '/favicon.ico') return;
+    pageErrors.push(`${method} ${url.pathname} answered ${r.status()}`);
+  });
+
+  await step('anonymous visit to /ui/instances lands on the sign-in page', async () => {
+    await page.goto('/ui/instances');
+    await expectPath('/ui/login');
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await page.getByLabel('Username', { exact: true }).waitFor();
+    await page.getByLabel('Password', { exact: true }).waitFor();
+    assert.equal(await page.getByRole('navigation', { name: 'Main' }).count(), 0, 'the sign-in page shows the main nav');
+  });
+
+  await step('a wrong password is refused with the message', async () => {
+    await signIn('ops', `${admin.password}-wrong`);
+    await expectPath('/ui/login');
+    await page.getByText('The username or password is incorrect.', { exact: true }).waitFor();
+    assert.equal(await page.getByRole('navigation', { name: 'Main' }).count(), 0, 'signed in with a wrong password');
+  });
+
+  await step('sign in', async () => {
+    await signIn('ops', admin.password);
+    await expectPath('/ui/instances');
+    const nav = page.getByRole('navigation', { name: 'Main' });
+    for (const link of ['Instances', 'Add Instance', 'Tenants', 'Audit log']) {
+      await nav.getByRole('link', { name: link, exact: true }).waitFor();
+    }
+    await page.getByRole('button', { name: 'Sign out' }).waitFor();
+  });
+
+  const instances = [];
+  const types = [['Tracker one', 'DW Tracker'], ['Profiles one', '360 Profiles'], ['WebTag one', 'WebTag']];
+  let first;
+  for (const [name, typeLabel] of types) {
+    await step(`add a ${typeLabel} instance and log in with its shown-once credentials`, async () => {
+      const inst = await addInstance(name, typeLabel);
+      assert.equal(inst.authHost, base, `Authentication Host URL ${inst.authHost} is not the server ${base}`);
+      assert.equal(inst.apiHost, base, `API Host URL ${inst.apiHost} is not the server ${base}`);
+      secretsShown.push({ what: `the password of ${name}`, secret: inst.password });
+      inst.token = await a1LoginOk(inst.authHost, inst.username, inst.password, name);
+      instances.push(inst);
+      if (!first) {
+        first = inst;
+        // Both Postman files of the first instance, from this shown-once page.
+        const collection = await download('Postman collection', 'first.postman_collection.json');
+        const environment = await download('Postman environment', 'first.postman_environment.json');
+        assert.match(collection.suggested, /postman_collection\.json$/);
+        assert.match(environment.suggested, /postman_environment\.json$/);
+        assert.ok(Array.isArray(collection.json.item) && collection.json.item.length > 0, 'the collection has no requests');
+        const env = Object.fromEntries(environment.json.values.map((v) => [v.key, v.value]));
+        assert.equal(env.username, inst.username, 'the environment names another username');
+        assert.equal(env.password, inst.password, 'the environment does not carry the shown password');
+        assert.equal(env.auth_host_url, base);
+        assert.equal(env.tenant_id, String(tenant.id));
+        inst.downloads = { collection, environment };
+        // The collection link needs the session: without its cookie the server refuses it.
+        const collectionUrl = new URL(await page.getByRole('link', { name: 'Postman collection', exact: true }).getAttribute('href'), base);
+        assert.equal(collectionUrl.pathname, `/postman/${inst.id}/collection.json`);
+        const anonymous = await fetch(collectionUrl, { redirect: 'manual' });
+        assert.equal(anonymous.status, 401, `${collectionUrl.pathname} without a session answered ${anonymous.status}`);
+      }
+    });
+  }
+
+  await step('the instance list shows the three', async () => {
+    await navTo('Instances', '/ui/instances');
+    const rows = page.locator('main table tbody tr');
+    assert.equal(await rows.count(), 3, 'the instance list does not have three rows');
+    for (const inst of instances) {
+      const row = rows.filter({ has: page.getByRole('link', { name: inst.name, exact: true }) });
+      assert.equal(await row.count(), 1, `${inst.name} is not listed once`);
+      const text = await row.innerText();
+      assert.ok(text.includes(inst.typeLabel), `${inst.name}'s row does not say ${inst.typeLabel}: ${text}`);
+      assert.ok(text.includes(inst.username), `${inst.name}'s row does not show ${inst.username}: ${text}`);
+    }
+    await assertNoSecretsInPage('the instance list');
+  });
+
+  await step('the first instance shows its token; revoking it in the UI kills it', async () => {
+    await Promise.all([
+      page.waitForURL((u) => u.pathname === `/ui/instances/${first.id}`),
+      page.getByRole('link', { name: first.name, exact: true }).click(),
+    ]);
+    await page.getByRole('heading', { level: 1, name: first.name }).waitFor();
+    await assertNoSecretsInPage('the instance page');
+    const headers = (await page.locator('main table thead th').allInnerTexts()).map((h) => h.trim());
+    assert.deepEqual(headers.slice(0, 5), ['Prefix', 'Kind', 'Created', 'Expires', 'Last used'],
+      `the tokens table has the columns ${headers.join(', ')}`);
+    for (const button of ['Revoke all', 'Rotate password', 'Disable']) {
+      await page.getByRole('button', { name: button, exact: true }).waitFor();
+    }
+    const prefix = first.token.slice(0, 8);
+    const rows = page.locator('main table tbody tr');
+    assert.equal(await rows.count(), 1, 'the first instance does not show exactly one token');
+    const rowText = await rows.first().innerText();
+    assert.ok(rowText.includes(prefix), `the token row does not show the prefix ${prefix}: ${rowText}`);
+    assert.ok(!rowText.includes(first.token), 'the token row shows the whole token');
+    // The instance page's own Postman environment is fetched from the server: no password.
+    const envHref = await page.getByRole('link', { name: 'Postman environment', exact: true }).getAttribute('href');
+    assert.equal(envHref, `/postman/${first.id}/environment.json`);
+    const envResponse = await page.request.get(envHref);
+    assert.equal(envResponse.status(), 200, `${envHref} answered ${envResponse.status()}`);
+    const envJson = await envResponse.json();
+    const envPassword = envJson.values.find((v) => v.key === 'password')?.value;
+    assert.equal(envPassword, '', `the instance page's environment carries a password: ${envPassword}`);
+    await Promise.all([
+      page.waitForNavigation(),
+      rows.first().getByRole('button', { name: `Revoke token ${prefix}`, exact: true }).click(),
+    ]);
+    await expectPath(`/ui/instances/${first.id}`);
+    await page.getByText('No active tokens.').waitFor();
+    first.revokedPrefix = prefix;
+    // Over HTTP: the old bearer is refused, and a login mints a new token.
+    const revoke = await a1Revoke(first.authHost, first.token);
+    assert.equal(revoke.status, 401, `DELETE /token with the revoked bearer answered ${revoke.status}: ${revoke.text}`);
+    const again = await a1LoginOk(first.authHost, first.username, first.password, 'login after revoke');
+    assert.notEqual(again, first.token, 'login after the revoke answered the revoked token');
+    first.token = again;
+  });
+
+  await step('rotate the first instance\'s password in the UI', async () => {
+    await page.reload();
+    const dialogsBefore = dialogs.length;
+    await Promise.all([
+      page.waitForNavigation(),
+      page.getByRole('button', { name: 'Rotate password', exact: true }).click(),
+    ]);
+    assert.equal(dialogs.length, dialogsBefore + 1, 'Rotate password asked for no confirmation');
+    const rotated = await readCredentials('Password rotated');
+    assert.equal(rotated.id, first.id);
+    assert.equal(rotated.username, first.username);
+    assert.notEqual(rotated.password, first.password, 'the rotated password is the old one');
+    secretsShown.push({ what: `the rotated password of ${first.name}`, secret: rotated.password });
+    const old = await a1Login(first.authHost, first.username, first.password);
+    assert.equal(old.status, 401, `the old password still logs in (${old.status}): ${old.text}`);
+    // README: rotating a password leaves the tokens valid; login answers the newest active one.
+    const token = await a1LoginOk(first.authHost, first.username, rotated.password, 'login with the rotated password');
+    assert.equal(token, first.token, 'the token from before the rotation is not the active one after it');
+    first.password = rotated.password;
+  });
+
+  await step('the instance page after the rotation does not show the password', async () => {
+    await Promise.all([
+      page.waitForURL((u) => u.pathname === `/ui/instances/${first.id}`),
+      page.getByRole('link', { name: 'Go to the instance' }).click(),
+    ]);
+    await assertNoSecretsInPage('the instance page');
+  });
+
+  await step('disable and enable the second instance in the UI', async () => {
+    const second = instances[1];
+    await page.goto(`/ui/instances/${second.id}`);
+    await page.getByRole('heading', { level: 1, name: second.name }).waitFor();
+    await assertNoSecretsInPage('the instance page');
+    const dialogsBefore = dialogs.length;
+    await Promise.all([
+      page.waitForNavigation(),
+      page.getByRole('button', { name: 'Disable', exact: true }).click(),
+    ]);
+    assert.equal(dialogs.length, dialogsBefore + 1, 'Disable asked for no confirmation');
+    await page.getByText('Disabled', { exact: true }).waitFor();
+    // README: a disabled instance's password and tokens answer 403 instance_disabled.
+    const refused = await a1Login(second.authHost, second.username, second.password);
+    assert.equal(refused.status, 403, `a disabled instance's login answered ${refused.status}: ${refused.text}`);
+    assert.equal(refused.body?.error, 'instance_disabled', `a disabled instance's login answered ${refused.text}`);
+    const stopped = await a1Revoke(second.authHost, second.token);
+    assert.equal(stopped.status, 403, `a disabled instance's token answered ${stopped.status}: ${stopped.text}`);
+    assert.equal(JSON.parse(stopped.text).error, 'instance_disabled', `a disabled instance's token answered ${stopped.text}`);
+    await Promise.all([
+      page.waitForNavigation(),
+      page.getByRole('button', { name: 'Enable', exact: true }).click(),
+    ]);
+    await page.getByText('Active', { exact: true }).waitFor();
+    // Enabled again, the same password and the same token work (login answers that token).
+    const token = await a1LoginOk(second.authHost, second.username, second.password, 'login after enable');
+    assert.equal(token, second.token, 'the token from before the disable is not the active one after enable');
+  });
+
+  await step('the audit log shows instance.created, token.revoked, instance.password_rotated, sign_in.failed', async () => {
+    await navTo('Audit log', '/ui/audit');
+    const wanted = ['instance.created', 'token.revoked', 'instance.password_rotated', 'sign_in.failed', 'admin.signed_in'];
+    let actions = [];
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      actions = await auditActions();
+      if (wanted.every((a) => actions.includes(a)) || Date.now() > deadline) break;
+      await page.waitForTimeout(500);
+      await page.reload();
+    }
+    const missing = wanted.filter((a) => !actions.includes(a));
+    assert.deepEqual(missing, [], `the audit log lacks ${missing.join(', ')}; it shows ${[...new Set(actions)].join(', ')}`);
+    assert.equal(actions.filter((a) => a === 'instance.created').length, 3, 'not three instance.created entries');
+    const rows = await auditRows();
+    const has = (what, pred) => assert.ok(rows.some(pred), `the audit log has no ${what}: ${JSON.stringify(rows)}`);
+    has('sign_in.failed by the admin ops (the wrong UI password)', (r) => r.action === 'sign_in.failed' && r.actor === 'ops');
+    has(`token.revoked by ops of instance ${first.id} naming the prefix ${first.revokedPrefix}`, (r) => r.action === 'token.revoked'
+      && r.actor === 'ops' && r.instance === first.id && r.detail.includes(first.revokedPrefix));
+    has(`instance.password_rotated of instance ${first.id} by ops`, (r) => r.action === 'instance.password_rotated'
+      && r.actor === 'ops' && r.instance === first.id);
+    for (const inst of instances) {
+      has(`instance.created of ${inst.name}`, (r) => r.action === 'instance.created' && r.instance === inst.id && r.detail.includes(inst.username));
+    }
+    await assertNoSecretsInPage('the audit log');
+
+    // The filter form: only instance.password_rotated, for the first instance.
+    await page.getByLabel('Action', { exact: true }).selectOption('instance.password_rotated');
+    await page.getByLabel('Instance id', { exact: true }).fill(first.id);
+    await Promise.all([
+      page.waitForNavigation(),
+      page.getByRole('button', { name: 'Filter', exact: true }).click(),
+    ]);
+    const filtered = await auditActions();
+    assert.deepEqual(filtered, ['instance.password_rotated'], `the filtered audit log shows ${filtered.join(', ')}`);
+    const actor = await page.locator('table.audit tbody tr td:nth-child(2)').first().innerText();
+    assert.ok(actor.includes('ops'), `the rotation's actor is ${actor}, not the admin ops`);
+    await assertNoSecretsInPage('the filtered audit log');
+  });
+
+  // A fresh instance just for Postman, its files downloaded from its shown-once page.
+  let postman;
+  await step('add an instance for Postman and download its collection and environment', async () => {
+    postman = await addInstance('Postman run', 'WebTag');
+    secretsShown.push({ what: 'the password of the Postman instance', secret: postman.password });
+    postman.collection = await download('Postman collection', 'postman.postman_collection.json');
+    postman.environment = await download('Postman environment', 'postman.postman_environment.json');
+    const env = Object.fromEntries(postman.environment.json.values.map((v) => [v.key, v.value]));
+    assert.equal(env.password, postman.password, 'the environment does not carry the shown password');
+    await navTo('Instances', '/ui/instances');
+    await assertNoSecretsInPage('the instance list');
+  });
+
+  await step('sign out lands on the sign-in page, and the old session is dead', async () => {
+    const session = (await context.cookies()).find((c) => c.name === 'cdp_auth_session');
+    assert.ok(session, 'no cdp_auth_session cookie while signed in');
+    const cookie = `${session.name}=${session.value}`;
+    const before = await fetch(`${base}/ui/instances`, { headers: { Cookie: cookie }, redirect: 'manual' });
+    assert.equal(before.status, 200, `the session cookie does not work from node (${before.status})`);
+    await Promise.all([
+      page.waitForURL((u) => u.pathname === '/ui/login'),
+      page.getByRole('button', { name: 'Sign out' }).click(),
+    ]);
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await page.goto('/ui/instances');
+    await expectPath('/ui/login');
+    const after = await fetch(`${base}/ui/instances`, { headers: { Cookie: cookie }, redirect: 'manual' });
+    assert.ok(after.status >= 300 && after.status < 400 && pathOf(new URL(after.headers.get('location'), base).href) === '/ui/login',
+      `the signed-out session still opens /ui/instances (${after.status} ${after.headers.get('location')})`);
+  });
+
+  await step('no script errors nor unexpected error statuses in the pages', async () => {
+    assert.deepEqual(pageErrors, []);
+  });
+
+  await browser.close();
+  browser = undefined;
+  page = undefined;
+
+  await step('newman runs the downloaded collection and environment, unedited, against the server', async () => {
+    const summary = await new Promise((resolvePromise, reject) => {
+      newman.run({
+        collection: postman.collection.path,
+        environment: postman.environment.path,
+        reporters: ['cli'],
+        timeout: 60_000,
+        timeoutRequest: 10_000,
+      }, (err, s) => (err ? reject(err) : resolvePromise(s)));
+    });
+    const stats = summary.run.stats;
+    const failures = summary.run.failures.map((f) => `${f.source?.name ?? '?'}: ${f.error?.name} ${f.error?.message}`);
+    console.log(`# newman: requests ${stats.requests.total} (${stats.requests.failed} failed), ` +
+      `assertions ${stats.assertions.total} (${stats.assertions.failed} failed), ` +
+      `test scripts ${stats.testScripts.total} (${stats.testScripts.failed} failed)`);
+    assert.equal(summary.run.error ?? null, null, `newman stopped: ${summary.run.error}`);
+    assert.deepEqual(failures, [], 'newman reported failures');
+    assert.equal(stats.requests.total, postman.collection.json.item.length, 'newman did not send every request');
+    assert.equal(stats.requests.failed, 0);
+    assert.ok(stats.assertions.total > 0, 'newman ran no assertion');
+    assert.equal(stats.assertions.failed, 0);
+    assert.equal(stats.testScripts.failed, 0);
+    // The walk-through ends with "Revoke All": the Postman instance has no token left.
+    const left = await a1Login(base, postman.username, postman.password);
+    assert.equal(left.status, 200, 'the Postman instance cannot log in after the run');
+  });
+}
+
+async function saveArtifacts(error) {
+  try {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    const base = join(ARTIFACTS, `failure-${stamp}`);
+    writeFileSync(`${base}.txt`, `step: ${currentStep}\n\n${error?.stack ?? error}\n`);
+    writeFileSync(`${base}.server.log`, serverLog);
+    cpSync(downloads, `${base}.downloads`, { recursive: true });
+    if (page && !page.isClosed()) {
+      writeFileSync(`${base}.html`, await page.content());
+      await page.screenshot({ path: `${base}.png`, fullPage: true });
+      console.error(`# page ${page.url()}`);
+    }
+    console.error(`# artifacts: ${base}.{txt,server.log,html,png,downloads/}`);
+  } catch (e) {
+    console.error(`# could not save the artifacts: ${e}`);
+  }
+}
+
+// Stopped from outside: take the server down with us.
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    if (server && server.exitCode === null) server.kill('SIGKILL');
+    process.exit(130);
+  });
+}
+
+let failed = false;
+try {
+  await main();
+} catch (error) {
+  failed = true;
+  console.error(`not ok ${passed + 1} - ${currentStep}`);
+  console.error(error?.stack ?? error);
+  await saveArtifacts(error);
+} finally {
+  if (browser) await browser.close().catch(() => {});
+  await stopServer();
+  if (process.env.KEEP_TMP) console.log(`# kept ${tmp}`);
+  else rmSync(tmp, { recursive: true, force: true });
+}
+console.log(`# ${failed ? 'FAILED' : 'PASSED'} in ${elapsed()}`);
+// A closing line in the plain "N passed, N failed" form that CI logs are read for.
+console.log(`ui-flow: ${passed} passed, ${failed ? 1 : 0} failed`);
+process.exitCode = failed ? 1 : 0;
