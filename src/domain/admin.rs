@@ -163,7 +163,8 @@ impl Admin {
     }
 
     /// Replaces a tenant's `oauth_key_secret` with a new one, shown this once; the old one
-    /// stops working at once. Turns OAuth on.
+    /// stops working at once. The OAuth switch stays as it was: a tenant with OAuth off keeps
+    /// accepting callers without a secret until it is turned on.
     pub async fn rotate_secret(
         &self,
         key: &str,
@@ -173,7 +174,7 @@ impl Admin {
         let secret = Secret::new(secrets::random_hex(8)?);
         let hash = hash_slowly(secret.clone()).await?;
         self.store
-            .set_tenant_oauth(tenant.id, true, Some(&hash))
+            .set_tenant_oauth(tenant.id, tenant.oauth_enabled, Some(&hash))
             .await?;
         self.record_tenant(
             AuditAction::TenantSecretRotated,
@@ -202,12 +203,11 @@ impl Admin {
         } else {
             AuditAction::TenantOAuthDisabled
         };
-        if enabled && !self.store.tenant_has_secret(tenant.id).await? {
-            let rotated = self.rotate_secret(key, actor).await?;
-            self.record_tenant(action, actor, &tenant, tenant.name.clone())
-                .await?;
-            return Ok(rotated);
-        }
+        let issued = if enabled && !self.store.tenant_has_secret(tenant.id).await? {
+            self.rotate_secret(key, actor).await?.oauth_key_secret
+        } else {
+            None
+        };
         self.store
             .set_tenant_oauth(tenant.id, enabled, None)
             .await?;
@@ -215,7 +215,7 @@ impl Admin {
             .await?;
         Ok(CreatedTenant {
             tenant: self.tenant(&tenant.id.to_string()).await?,
-            oauth_key_secret: None,
+            oauth_key_secret: issued,
         })
     }
 

@@ -141,12 +141,16 @@ pub async fn login(
             form.username,
         ),
         Err(error @ (DomainError::TooManyAttempts { .. } | DomainError::Busy)) => {
-            let status = if matches!(error, DomainError::Busy) {
-                StatusCode::SERVICE_UNAVAILABLE
-            } else {
-                StatusCode::TOO_MANY_REQUESTS
+            let (status, retry_after) = match error {
+                DomainError::TooManyAttempts { retry_after } => {
+                    (StatusCode::TOO_MANY_REQUESTS, retry_after)
+                }
+                _ => (StatusCode::SERVICE_UNAVAILABLE, 1),
             };
-            sign_in_page(&state, status, Some(error.to_string()), form.username)
+            let mut page = sign_in_page(&state, status, Some(error.to_string()), form.username);
+            page.headers_mut()
+                .insert(header::RETRY_AFTER, retry_after.into());
+            page
         }
         Err(other) => UiError::from(other).back_to("/ui/login").into_response(),
     }
