@@ -310,3 +310,79 @@ pub async fn introspect(server: &Server, caller: Client<'_>, token: &str) -> Rep
 pub async fn revoke(server: &Server, caller: Client<'_>, token: &str) -> Reply {
     post_form(server, "/oauth/revoke", caller, &[("token", token)]).await
 }
+
+// ---------------------------------------------------------------------------------------------
+// The admin API and the web UI
+
+impl Reply {
+    /// The body as text (an HTML page, say).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// Every `Set-Cookie` value, as sent.
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect()
+    }
+
+    /// The `Set-Cookie` value that sets cookie `name`, if any.
+    pub fn set_cookie(&self, name: &str) -> Option<String> {
+        let prefix = format!("{name}=");
+        self.set_cookies()
+            .into_iter()
+            .find(|c| c.starts_with(&prefix))
+    }
+
+    /// Asserts `303 See Other` to `location`.
+    #[track_caller]
+    pub fn expect_see_other(&self, location: &str) -> &Self {
+        assert_eq!(
+            (self.status, self.header(reqwest::header::LOCATION)),
+            (303, location),
+            "not a redirect to {location}: {self:?}"
+        );
+        self
+    }
+}
+
+/// [`send`] for the admin API: the same checks, except that a listing (a JSON array) passes
+/// as well as an object.
+pub async fn send_admin(request: RequestBuilder, what: impl Into<String>) -> Reply {
+    let reply = Reply::read(request, what.into()).await;
+    assert!(reply.status < 500, "server error: {reply:?}");
+    assert!(
+        reply.header(CONTENT_TYPE).starts_with("application/json"),
+        "not JSON: {reply:?}"
+    );
+    assert!(
+        reply.json.is_object() || reply.json.is_array(),
+        "body is neither a JSON object nor a list: {reply:?}"
+    );
+    if reply.status >= 400 {
+        for field in ["error", "error_description"] {
+            assert!(
+                reply.json[field].as_str().is_some_and(|s| !s.is_empty()),
+                "error without {field}: {reply:?}"
+            );
+        }
+    }
+    if reply.status == 401 {
+        assert!(
+            !reply.challenges().is_empty(),
+            "401 without WWW-Authenticate: {reply:?}"
+        );
+    }
+    reply
+}
+
+/// Sends a request as a browser would and reads whatever comes back (a page, a redirect),
+/// refusing only a 5xx.
+pub async fn send_page(request: RequestBuilder, what: impl Into<String>) -> Reply {
+    let reply = Reply::read(request, what.into()).await;
+    assert!(reply.status < 500, "server error: {reply:?}");
+    reply
+}

@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod http;
 
 use std::io::{BufRead, BufReader, Read};
@@ -387,5 +388,34 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Administrators
+
+/// An admin as `admin create --json` printed it.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    /// Sign-in name.
+    pub username: String,
+    /// The generated password, shown once.
+    pub password: String,
+}
+
+impl Deployment {
+    /// Creates an admin of the web UI and admin API through the real CLI.
+    pub fn admin(&self, username: &str) -> Admin {
+        let json = self.cli_json(&["admin", "create", "--username", username, "--json"]);
+        Admin {
+            username: json["username"].as_str().expect("username").to_owned(),
+            password: json["password"].as_str().expect("password").to_owned(),
+        }
+    }
+
+    /// Issues an admin API token through the real CLI; returns it.
+    pub fn admin_api_token(&self, username: &str) -> String {
+        let json = self.cli_json(&["admin", "api-token", "--username", username, "--json"]);
+        json["token"].as_str().expect("token").to_owned()
     }
 }
