@@ -18,7 +18,6 @@ use support::http::{self, Reply, basic, basic_pair, bearer, send, send_admin};
 use support::{Admin, Deployment, Instance, Server};
 
 const CREATE: &str = "/token?scheme=a1user&action=create";
-const EXTEND: &str = "/token?scheme=a1user&action=extend";
 
 /// The collection's requests, in the order a user runs them.
 const POSTMAN_ITEMS: [&str; 6] = [
@@ -162,18 +161,6 @@ async fn create_token(server: &Server, instance: &Instance) -> String {
     )
     .await
     .access_token()
-}
-
-/// `POST /token?scheme=a1user&action=extend`: 200 while the token is active.
-async fn extend(server: &Server, token: &str) -> Reply {
-    send(
-        server
-            .post(EXTEND)
-            .header(AUTHORIZATION, bearer(token))
-            .header(CONTENT_TYPE, "application/json"),
-        "extend",
-    )
-    .await
 }
 
 /// `(action, actor)` of each entry, newest first.
@@ -326,7 +313,7 @@ async fn the_admin_api_answers_only_admin_credentials() {
     let listed = listed.ok().as_array().expect("a list").clone();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["disabled"], false);
-    extend(&api.server, &instance_token).await.ok();
+    http::extend(&api.server, &instance_token).await.ok();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -442,10 +429,10 @@ async fn an_api_token_walks_an_instance_through_its_life() {
         .expect("the second token's id");
     let revoke_one = format!("/admin/api/instances/{id}/tokens/{second_id}");
     assert_eq!(api.delete(&revoke_one).await.ok(), &json!({"revoked": 1}));
-    extend(&api.server, &second)
+    http::extend(&api.server, &second)
         .await
         .expect_error(401, "invalid_token");
-    extend(&api.server, &first).await.ok();
+    http::extend(&api.server, &first).await.ok();
     api.delete(&revoke_one).await.expect_error(404, "not_found");
 
     // Revoke all.
@@ -453,7 +440,7 @@ async fn an_api_token_walks_an_instance_through_its_life() {
         .delete(&format!("/admin/api/instances/{id}/tokens"))
         .await;
     assert_eq!(all.ok(), &json!({"revoked": 1}));
-    extend(&api.server, &first)
+    http::extend(&api.server, &first)
         .await
         .expect_error(401, "invalid_token");
     let tokens = api.get(&format!("/admin/api/instances/{id}/tokens")).await;
@@ -696,7 +683,7 @@ async fn the_admin_api_says_what_is_wrong_with_a_request() {
     ))
     .await
     .expect_error(404, "not_found");
-    extend(&api.server, &other_token).await.ok();
+    http::extend(&api.server, &other_token).await.ok();
 
     // Listings filter by tenant.
     let acme = api.get("/admin/api/instances?tenant=acme").await;
@@ -736,7 +723,7 @@ async fn a_session_writes_through_the_api_only_with_its_csrf_header() {
     }
     let listed = api.get("/admin/api/tenants").await;
     assert_eq!(listed.ok().as_array().map(Vec::len), Some(1));
-    extend(&api.server, &token).await.ok();
+    http::extend(&api.server, &token).await.ok();
 
     let created = browser
         .api(
@@ -751,7 +738,7 @@ async fn a_session_writes_through_the_api_only_with_its_csrf_header() {
         .api(Method::DELETE, &revoke_all, Some(&csrf), None)
         .await;
     assert_eq!(revoked.ok(), &json!({"revoked": 1}));
-    extend(&api.server, &token)
+    http::extend(&api.server, &token)
         .await
         .expect_error(401, "invalid_token");
     // The audit log names the signed-in admin.

@@ -14,7 +14,7 @@ use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE};
 use serde_json::{Value, json};
 
 use support::http::{
-    Client, Reply, a1user_token, introspect, post_form, post_raw_form, revoke, send,
+    Client, Reply, a1user_token, extend, introspect, post_form, post_raw_form, revoke, send,
 };
 use support::{Deployment, Instance, Server};
 
@@ -77,18 +77,6 @@ fn granted(reply: &Reply, scope: &str) -> String {
     assert_eq!(json["scope"], scope, "{reply:?}");
     assert_eq!(reply.header(CACHE_CONTROL), "no-store", "{reply:?}");
     access_token.to_owned()
-}
-
-/// `POST /token?scheme=a1user&action=extend` with a Bearer token.
-async fn extend(server: &Server, token: &str) -> Reply {
-    send(
-        server
-            .post("/token?scheme=a1user&action=extend")
-            .bearer_auth(token)
-            .header(CONTENT_TYPE, "application/json"),
-        "extend",
-    )
-    .await
 }
 
 /// RFC 7662 §2.2: all an inactive token gets.

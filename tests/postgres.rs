@@ -24,14 +24,6 @@ fn postgres() -> Option<String> {
     server
 }
 
-/// `POST /token?scheme=a1user&action=extend` with a Bearer token.
-async fn extend(server: &Server, token: &str) -> Reply {
-    let request = server
-        .post("/token?scheme=a1user&action=extend")
-        .bearer_auth(token);
-    http::send(request, "extend").await
-}
-
 /// Polls `check` until it holds or `within` passes; returns how long it took.
 async fn eventually<F, Fut>(within: Duration, mut check: F) -> Duration
 where
@@ -60,11 +52,11 @@ async fn two_replicas_share_tokens_and_honour_each_others_revocations() {
 
     // A token minted on A works on B; revoked on B, A refuses it within 1 s.
     let token = a1user_token(&a, &instance).await;
-    extend(&b, &token).await.ok();
+    http::extend(&b, &token).await.ok();
     let revoke = b.delete("/token?scheme=a1user").bearer_auth(&token);
     http::send(revoke, "revoke one").await.ok();
     eventually(Duration::from_secs(1), || async {
-        extend(&a, &token).await.status == 401
+        http::extend(&a, &token).await.status == 401
     })
     .await;
 
@@ -75,7 +67,7 @@ async fn two_replicas_share_tokens_and_honour_each_others_revocations() {
         .basic_auth(&instance.username, Some(&instance.password));
     http::send(revoke_all, "revoke all").await.ok();
     eventually(Duration::from_secs(1), || async {
-        extend(&b, &first).await.status == 401
+        http::extend(&b, &first).await.status == 401
     })
     .await;
 
@@ -95,7 +87,7 @@ async fn two_replicas_share_tokens_and_honour_each_others_revocations() {
     deployment.cli_json(&["instance", "disable", &other.username, "--json"]);
     for server in [&a, &b] {
         eventually(Duration::from_secs(1), || async {
-            extend(server, &token).await.status == 403
+            http::extend(server, &token).await.status == 403
         })
         .await;
     }

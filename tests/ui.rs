@@ -34,7 +34,6 @@ const PAGES: [&str; 7] = [
     "/ui/instances/1",
 ];
 
-const EXTEND: &str = "/token?scheme=a1user&action=extend";
 const CREATE: &str = "/token?scheme=a1user&action=create";
 
 // ---------------------------------------------------------------------------------------------
@@ -145,18 +144,6 @@ async fn a1user_login(server: &Server, username: &str, password: &str) -> String
     http::login_as(server, username, password)
         .await
         .access_token()
-}
-
-/// `POST /token?scheme=a1user&action=extend` with this token: 200 while it is active.
-async fn extend(server: &Server, token: &str) -> Reply {
-    send(
-        server
-            .post(EXTEND)
-            .header(AUTHORIZATION, bearer(token))
-            .header(CONTENT_TYPE, "application/json"),
-        "extend",
-    )
-    .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -523,7 +510,7 @@ async fn a_form_posted_without_its_csrf_token_is_refused_and_changes_nothing() {
         a1user_login(&ui.server, &instance.username, &instance.password).await,
         token
     );
-    extend(&ui.server, &token).await.ok();
+    http::extend(&ui.server, &token).await.ok();
     assert_eq!(browser.csrf().await, csrf);
 
     // The same form with its token works.
@@ -720,10 +707,10 @@ async fn the_instance_page_revokes_tokens_rotates_and_disables() {
         .post_form(&format!("{page}/tokens/{row}/revoke"), &[("csrf", &csrf)])
         .await
         .expect_see_other(&page);
-    extend(&ui.server, &second)
+    http::extend(&ui.server, &second)
         .await
         .expect_error(401, "invalid_token");
-    extend(&ui.server, &first).await.ok();
+    http::extend(&ui.server, &first).await.ok();
     let html = browser.get(&page).await.text();
     assert!(!html.contains(&format!("{}…", &second[..8])), "{html}");
 
@@ -732,7 +719,7 @@ async fn the_instance_page_revokes_tokens_rotates_and_disables() {
         .post_form(&format!("{page}/revoke-all"), &[("csrf", &csrf)])
         .await
         .expect_see_other(&page);
-    extend(&ui.server, &first)
+    http::extend(&ui.server, &first)
         .await
         .expect_error(401, "invalid_token");
     assert!(

@@ -12,7 +12,9 @@ use std::fmt;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::RequestBuilder;
-use reqwest::header::{CONTENT_TYPE, DATE, HeaderMap, HeaderName, RETRY_AFTER, WWW_AUTHENTICATE};
+use reqwest::header::{
+    AUTHORIZATION, CONTENT_TYPE, DATE, HeaderMap, HeaderName, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use serde_json::Value;
 
 use super::{Instance, Server};
@@ -245,6 +247,19 @@ pub async fn login(server: &Server, instance: &Instance) -> Reply {
 /// A [`login`] that must succeed: the instance's a1user token.
 pub async fn a1user_token(server: &Server, instance: &Instance) -> String {
     login(server, instance).await.access_token()
+}
+
+/// `POST /token?scheme=a1user&action=extend` with this Bearer token and `Content-Type:
+/// application/json`: 200 while the token is active.
+pub async fn extend(server: &Server, token: &str) -> Reply {
+    send(
+        server
+            .post("/token?scheme=a1user&action=extend")
+            .header(AUTHORIZATION, bearer(token))
+            .header(CONTENT_TYPE, "application/json"),
+        "extend",
+    )
+    .await
 }
 
 /// How a request to an OAuth endpoint authenticates its client.
