@@ -5,7 +5,6 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use base64::Engine;
 use subtle::ConstantTimeEq;
 
 use super::admin::hash_slowly;
@@ -232,9 +231,7 @@ impl Accounts {
         now: UnixTime,
         expires_at: UnixTime,
     ) -> Result<Secret, DomainError> {
-        let mut bytes = [0u8; 32];
-        secrets::fill_random(&mut bytes)?;
-        let random = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let random = secrets::random_urlsafe(32)?;
         let token = match kind {
             AdminCredentialKind::Session => random,
             AdminCredentialKind::Api => format!("{API_TOKEN_PREFIX}{random}"),

@@ -61,6 +61,14 @@ pub fn random_hex(bytes: usize) -> Result<String, DomainError> {
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// Unpadded URL-safe base64 of `bytes` random bytes: fit for cookies and headers as it is.
+pub fn random_urlsafe(bytes: usize) -> Result<String, DomainError> {
+    use base64::Engine;
+    let mut buf = vec![0u8; bytes];
+    fill_random(&mut buf)?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf))
+}
+
 /// Alphabet of generated passwords and secureApi tokens.
 pub const ALPHANUMERIC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 /// Alphabet of the random part of usernames.

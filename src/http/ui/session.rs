@@ -5,7 +5,6 @@ use axum::extract::{Form, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
-use base64::Engine;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
@@ -41,15 +40,13 @@ fn sign_in_page(
     error: Option<String>,
     username: String,
 ) -> Response {
-    let mut bytes = [0u8; 32];
-    if secrets::fill_random(&mut bytes).is_err() {
+    let Ok(token) = secrets::random_urlsafe(32) else {
         return UiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "The server cannot make random numbers.",
         )
         .into_response();
-    }
-    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    };
     let mut response = render(&LoginPage {
         chrome: Chrome {
             title: "Sign in".into(),
