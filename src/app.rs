@@ -11,6 +11,7 @@ use crate::domain::accounts::Accounts;
 use crate::domain::admin::Admin;
 use crate::domain::audit::AuditLog;
 use crate::domain::authn::{Authenticator, SlowHasher};
+use crate::domain::cdp::{Cdp, CdpSettings};
 use crate::domain::keyring::KeyEncryptionKey;
 use crate::domain::oauth::OAuth;
 use crate::domain::policy::Policy;
@@ -68,6 +69,10 @@ pub struct Services {
     pub admin: Admin,
     /// Admin accounts, sessions and API tokens.
     pub accounts: Accounts,
+    /// The customer data the tokens unlock.
+    pub cdp: Cdp,
+    /// Bearer checks, for the token layer in front of the CDP routes.
+    pub authn: Authenticator,
     /// The store, for health checks.
     pub store: DynStore,
 }
@@ -83,6 +88,7 @@ impl Services {
             ServerKeys::from_master(&data_key),
             config.policy.clone(),
             config.secure_api.clone(),
+            config.cdp.clone(),
         ))
     }
 
@@ -92,6 +98,7 @@ impl Services {
         keys: ServerKeys,
         policy: Policy,
         secure_api: SecureApiPolicy,
+        cdp: CdpSettings,
     ) -> Self {
         let keys = Arc::new(keys);
         let policy = Arc::new(policy);
@@ -112,10 +119,12 @@ impl Services {
             accounts: Accounts::new(
                 store.clone(),
                 keys.clone(),
-                authn,
+                authn.clone(),
                 policy.clone(),
                 audit.clone(),
             ),
+            cdp: Cdp::new(store.clone(), keys.clone(), audit.clone(), cdp),
+            authn,
             admin: Admin::new(store.clone(), keys, policy, audit),
             store,
         }

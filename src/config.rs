@@ -13,6 +13,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::domain::cdp::gdpr::known_time_zone;
+use crate::domain::cdp::{CdpSettings, GdprSchedule};
 use crate::domain::policy::Policy;
 use crate::domain::secure_api::SecureApiPolicy;
 use crate::store::StoreOptions;
@@ -139,6 +141,39 @@ pub struct ConfigArgs {
     /// Log filter (`info`, `debug`, `cdp_auth=debug,tower_http=info`, …).
     #[arg(long, global = true, env = "CDP_AUTH_LOG", value_name = "FILTER")]
     pub log: Option<String>,
+    /// Largest push body the CDP accepts, in bytes (default 10 MiB).
+    #[arg(
+        long,
+        global = true,
+        env = "CDP_AUTH_MAX_PUSH_BODY",
+        value_name = "BYTES"
+    )]
+    pub max_push_body: Option<usize>,
+    /// Most records in one push (default 10000).
+    #[arg(long, global = true, env = "CDP_AUTH_MAX_PUSH_RECORDS")]
+    pub max_push_records: Option<usize>,
+    /// When GDPR requests are processed: `immediate` or `daily` (at midnight, tenant time).
+    #[arg(
+        long,
+        global = true,
+        env = "CDP_AUTH_GDPR_SCHEDULE",
+        value_name = "WHEN"
+    )]
+    pub gdpr_schedule: Option<String>,
+    /// Time zone of tenants without their own in `gdpr_time_zones` (default `UTC`).
+    #[arg(
+        long,
+        global = true,
+        env = "CDP_AUTH_GDPR_TIME_ZONE",
+        value_name = "ZONE"
+    )]
+    pub gdpr_time_zone: Option<String>,
+    /// Requests per second one WebTag access key may send (default 50).
+    #[arg(long, global = true, env = "CDP_AUTH_WEBTAG_RATE")]
+    pub webtag_rate: Option<u32>,
+    /// Requests a WebTag access key may send in a burst (default 100).
+    #[arg(long, global = true, env = "CDP_AUTH_WEBTAG_BURST")]
+    pub webtag_burst: Option<u32>,
 }
 
 /// The file layer: the same settings, in TOML.
@@ -179,6 +214,14 @@ struct FileConfig {
     #[serde(default, with = "humantime_opt")]
     db_connect_timeout: Option<Duration>,
     log: Option<String>,
+    max_push_body: Option<usize>,
+    max_push_records: Option<usize>,
+    gdpr_schedule: Option<String>,
+    gdpr_time_zone: Option<String>,
+    /// Time zones by tenant name, for the daily GDPR schedule.
+    gdpr_time_zones: Option<BTreeMap<String, String>>,
+    webtag_rate: Option<u32>,
+    webtag_burst: Option<u32>,
 }
 
 mod humantime_opt {
@@ -224,6 +267,8 @@ pub struct Config {
     pub secure_api: SecureApiPolicy,
     /// Database pool size and start-up patience.
     pub store: StoreOptions,
+    /// The customer data's limits and schedules.
+    pub cdp: CdpSettings,
     /// Most connections open at once.
     pub max_connections: usize,
     /// Log filter.
@@ -366,6 +411,18 @@ impl Config {
             .clone()
             .or(file.log)
             .unwrap_or_else(|| "info".to_owned());
+        let cdp = resolve_cdp(
+            args,
+            file.max_push_body,
+            file.max_push_records,
+            CdpFile {
+                gdpr_schedule: file.gdpr_schedule,
+                gdpr_time_zone: file.gdpr_time_zone,
+                gdpr_time_zones: file.gdpr_time_zones,
+                webtag_rate: file.webtag_rate,
+                webtag_burst: file.webtag_burst,
+            },
+        )?;
         Ok(Config {
             database,
             listen,
@@ -376,6 +433,7 @@ impl Config {
             policy,
             secure_api,
             store,
+            cdp,
             max_connections: args
                 .max_connections
                 .or(file.max_connections)
@@ -383,6 +441,84 @@ impl Config {
             log,
         })
     }
+}
+
+/// The CDP settings of the file layer.
+struct CdpFile {
+    gdpr_schedule: Option<String>,
+    gdpr_time_zone: Option<String>,
+    gdpr_time_zones: Option<BTreeMap<String, String>>,
+    webtag_rate: Option<u32>,
+    webtag_burst: Option<u32>,
+}
+
+fn resolve_cdp(
+    args: &ConfigArgs,
+    max_push_body: Option<usize>,
+    max_push_records: Option<usize>,
+    file: CdpFile,
+) -> Result<CdpSettings, ConfigError> {
+    let defaults = CdpSettings::default();
+    let gdpr_schedule = match args.gdpr_schedule.clone().or(file.gdpr_schedule).as_deref() {
+        None | Some("immediate") => GdprSchedule::Immediate,
+        Some("daily") => GdprSchedule::Daily,
+        Some(other) => {
+            return Err(ConfigError::Invalid {
+                name: "gdpr_schedule",
+                message: format!("{other:?}: use immediate or daily"),
+            });
+        }
+    };
+    let settings = CdpSettings {
+        max_push_body: args
+            .max_push_body
+            .or(max_push_body)
+            .unwrap_or(defaults.max_push_body),
+        max_push_records: args
+            .max_push_records
+            .or(max_push_records)
+            .unwrap_or(defaults.max_push_records),
+        gdpr_schedule,
+        gdpr_time_zone: args
+            .gdpr_time_zone
+            .clone()
+            .or(file.gdpr_time_zone)
+            .unwrap_or(defaults.gdpr_time_zone),
+        gdpr_time_zones: file.gdpr_time_zones.unwrap_or_default(),
+        webtag_rate: args
+            .webtag_rate
+            .or(file.webtag_rate)
+            .unwrap_or(defaults.webtag_rate),
+        webtag_burst: args
+            .webtag_burst
+            .or(file.webtag_burst)
+            .unwrap_or(defaults.webtag_burst),
+    };
+    for (name, value) in [
+        ("max_push_body", settings.max_push_body),
+        ("max_push_records", settings.max_push_records),
+        ("webtag_rate", settings.webtag_rate as usize),
+        ("webtag_burst", settings.webtag_burst as usize),
+    ] {
+        if value == 0 {
+            return Err(ConfigError::Invalid {
+                name,
+                message: "must be at least 1".into(),
+            });
+        }
+    }
+    let zones = std::iter::once(&settings.gdpr_time_zone).chain(settings.gdpr_time_zones.values());
+    for zone in zones {
+        if !known_time_zone(zone) {
+            return Err(ConfigError::Invalid {
+                name: "gdpr_time_zone",
+                message: format!(
+                    "{zone:?} is not a known time zone (use IANA names like Europe/Berlin)"
+                ),
+            });
+        }
+    }
+    Ok(settings)
 }
 
 fn load_file(explicit: Option<&Path>) -> Result<FileConfig, ConfigError> {

@@ -217,3 +217,48 @@ pub struct RevokedView {
     /// How many tokens were revoked.
     pub revoked: u64,
 }
+
+/// A WebTag instance's allowed origins.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OriginsView {
+    /// Instance id.
+    pub id: String,
+    /// Username.
+    pub username: String,
+    /// Origins its browser key may be used from.
+    pub origins: Vec<String>,
+}
+
+impl OriginsView {
+    /// The view of an instance and its origins.
+    pub fn of(instance: &crate::domain::model::Instance, origins: Vec<String>) -> Self {
+        OriginsView {
+            id: instance.id.to_string(),
+            username: instance.username.clone(),
+            origins,
+        }
+    }
+}
+
+/// A segment and its rule.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SegmentView {
+    /// Unique name within the tenant.
+    pub name: String,
+    /// The rule (see the README's "Segments").
+    #[schema(value_type = Object)]
+    pub rule: serde_json::Value,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+impl SegmentView {
+    /// The view of a segment.
+    pub fn of(segment: &crate::domain::cdp::model::Segment) -> Self {
+        SegmentView {
+            name: segment.name.clone(),
+            rule: segment.rule.clone(),
+            created_at: clock::rfc3339(segment.created_at),
+        }
+    }
+}

@@ -24,7 +24,7 @@ use support::{Deployment, Server, http};
 const OPENAPI_31_SCHEMA: &str = include_str!("data/openapi-3.1-schema.json");
 
 /// The operations the server serves: (method, path).
-const EXPECTED_OPERATIONS: [(&str, &str); 29] = [
+const EXPECTED_OPERATIONS: [(&str, &str); 40] = [
     ("POST", "/authentication"),
     ("GET", "/token"),
     ("POST", "/token"),
@@ -52,6 +52,17 @@ const EXPECTED_OPERATIONS: [(&str, &str); 29] = [
     ("POST", "/admin/api/instances/{instance}/disable"),
     ("POST", "/admin/api/instances/{instance}/enable"),
     ("GET", "/admin/api/audit"),
+    ("PUT", "/admin/api/instances/{instance}/origins"),
+    ("GET", "/admin/api/tenants/{tenant}/segments"),
+    ("PUT", "/admin/api/tenants/{tenant}/segments/{name}"),
+    ("DELETE", "/admin/api/tenants/{tenant}/segments/{name}"),
+    ("POST", "/v2/{tenantId}/dw/tracker"),
+    ("GET", "/v2/{tenantId}/dw/tracker"),
+    ("OPTIONS", "/v2/{tenantId}/dw/tracker"),
+    ("GET", "/v2/{tenantId}/dw/a360/customers"),
+    ("GET", "/v2/{tenantId}/dw/a360/customers/{gcrId}"),
+    ("POST", "/api/v1/profile/b2b/{resource}"),
+    ("POST", "/api/v1/gdpr/b2b/{action}"),
     ("GET", "/postman/{instance}/collection.json"),
     ("GET", "/postman/{instance}/environment.json"),
 ];
@@ -300,7 +311,12 @@ async fn every_documented_operation_is_routed() {
             .replace("{api}", "profile")
             .replace("{tenant}", "1")
             .replace("{instance}", "1")
-            .replace("{token}", "1");
+            .replace("{token}", "1")
+            .replace("{tenantId}", "1")
+            .replace("{gcrId}", "gcr_x")
+            .replace("{resource}", "basic")
+            .replace("{action}", "gdprRequestStatus")
+            .replace("{name}", "vip");
         assert!(
             !concrete.contains('{'),
             "unexpected path parameter in {path}"

@@ -1,4 +1,4 @@
-//! `cdp-auth instance create|list|show|disable|enable|rotate-password`.
+//! `cdp-auth instance create|list|show|disable|enable|rotate-password|origins`.
 
 use clap::Subcommand;
 
@@ -9,7 +9,7 @@ use crate::domain::admin::{InstanceSummary, IssuedPassword};
 use crate::domain::audit::Actor;
 use crate::domain::clock;
 use crate::domain::model::InstanceType;
-use crate::views::{InstanceView, IssuedCredentialsView};
+use crate::views::{InstanceView, IssuedCredentialsView, OriginsView};
 
 #[derive(Debug, Subcommand)]
 pub enum InstanceCommand {
@@ -24,6 +24,21 @@ pub enum InstanceCommand {
         /// dw-tracker, profiles-360 or webtag.
         #[arg(long = "type")]
         instance_type: InstanceType,
+        /// WebTag: a site (`https://shop.example`) allowed to send events; repeatable.
+        #[arg(long = "origin")]
+        origins: Vec<String>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace the origins a WebTag instance's browser key may be used from.
+    Origins {
+        /// Instance id or username.
+        #[arg(long)]
+        instance: String,
+        /// A site (`https://shop.example`); repeat for several, leave out to allow none.
+        #[arg(long = "origin")]
+        origins: Vec<String>,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -120,12 +135,22 @@ pub async fn run(
             tenant,
             name,
             instance_type,
+            origins,
             json,
         } => {
+            if !origins.is_empty() && instance_type != InstanceType::Webtag {
+                return Err("--origin is for webtag instances only".into());
+            }
             let issued = admin
                 .create_instance(&tenant, &name, instance_type, &Actor::cli())
                 .await
                 .map_err(fail)?;
+            if !origins.is_empty() {
+                admin
+                    .set_origins(&issued.instance.id.to_string(), &origins, &Actor::cli())
+                    .await
+                    .map_err(fail)?;
+            }
             if json {
                 print_json(&IssuedCredentialsView::of(
                     &issued,
@@ -163,6 +188,26 @@ pub async fn run(
                         }
                     );
                 }
+                Ok(())
+            }
+        }
+        InstanceCommand::Origins {
+            instance,
+            origins,
+            json,
+        } => {
+            let (instance, origins) = admin
+                .set_origins(&instance, &origins, &Actor::cli())
+                .await
+                .map_err(fail)?;
+            if json {
+                print_json(&OriginsView::of(&instance, origins))
+            } else {
+                println!(
+                    "{} may be used from: {}",
+                    instance.username,
+                    origins.join(" ")
+                );
                 Ok(())
             }
         }

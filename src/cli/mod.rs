@@ -7,6 +7,7 @@ mod copy;
 mod instance;
 mod key;
 mod migrate;
+mod segment;
 mod serve;
 mod tenant;
 
@@ -39,6 +40,9 @@ enum Command {
     /// Create, inspect, disable and rotate integration instances.
     #[command(subcommand)]
     Instance(instance::InstanceCommand),
+    /// Define the segments secureApi's profile resources report.
+    #[command(subcommand)]
+    Segment(segment::SegmentCommand),
     /// Create administrators of the web UI and admin API.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
@@ -88,6 +92,7 @@ pub fn main() -> ExitCode {
                 instance::run(command, &config, &open(&config).await?).await
             }
             Command::Admin(command) => admin::run(command, &open(&config).await?).await,
+            Command::Segment(command) => segment::run(command, &open(&config).await?).await,
             Command::Migrate => migrate::run(&config).await,
             Command::Key(command) => key::run(command, &config).await,
             Command::Copy { from, to } => copy::run(&config, &from, &to).await,

@@ -9,6 +9,8 @@ use crate::http;
 
 pub async fn run(config: Config) -> Result<(), String> {
     let services = Services::open(&config).await.map_err(|e| e.to_string())?;
+    // GDPR requests, idempotency-key expiry: work that runs beside the requests.
+    let _worker = services.cdp.spawn_worker();
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;

@@ -9,7 +9,7 @@ use super::audit::{Actor, AuditAction, AuditEvent, AuditLog};
 use super::authn::Authenticator;
 use super::clock::{self, UnixTime};
 use super::error::DomainError;
-use super::model::{Instance, InstanceCredentials, NewToken, StoredToken, TokenKind};
+use super::model::{Instance, InstanceCredentials, InstanceType, NewToken, StoredToken, TokenKind};
 use super::policy::Policy;
 use super::secrets::{self, Secret};
 use crate::store::{BearerContext, DynStore};
@@ -139,7 +139,30 @@ impl A1User {
     /// `POST /token?scheme=a1user&action=create`: a new token beside the old ones, within
     /// `max_active_tokens`.
     pub async fn create(&self, credentials: &BasicCredentials) -> Result<TokenGrant, DomainError> {
+        Ok(self.create_for(credentials, None).await?.0)
+    }
+
+    /// `POST /token?scheme=a1webtag&action=create`: a create for a WebTag instance only. Also
+    /// returns the new token's lookup hash, which its browser key is bound to.
+    pub async fn create_webtag(
+        &self,
+        credentials: &BasicCredentials,
+    ) -> Result<(TokenGrant, Vec<u8>), DomainError> {
+        self.create_for(credentials, Some(InstanceType::Webtag))
+            .await
+    }
+
+    async fn create_for(
+        &self,
+        credentials: &BasicCredentials,
+        required: Option<InstanceType>,
+    ) -> Result<(TokenGrant, Vec<u8>), DomainError> {
         let owner = self.authn.instance(credentials).await?;
+        if required.is_some_and(|t| t != owner.instance.instance_type) {
+            return Err(DomainError::InsufficientScope(
+                "This scheme is for WebTag instances only.".into(),
+            ));
+        }
         let now = clock::now();
         let max = self.policy.max_active_tokens(owner.tenant.environment);
         let (token, row) = self.mint(&owner, now)?;
@@ -151,7 +174,10 @@ impl A1User {
                 issued(&row),
             )
             .await?;
-            Ok(self.grant(&owner, token, row.expires_at, now))
+            Ok((
+                self.grant(&owner, token, row.expires_at, now),
+                row.token_hash,
+            ))
         } else {
             Err(DomainError::TokenLimitReached { max })
         }

@@ -290,6 +290,55 @@ impl Admin {
         found.ok_or_else(|| DomainError::NotFound(format!("Instance {key:?}")))
     }
 
+    /// Replaces a WebTag instance's allowed origins (`scheme://host[:port]` each); returns
+    /// them as stored.
+    pub async fn set_origins(
+        &self,
+        key: &str,
+        origins: &[String],
+        actor: &Actor,
+    ) -> Result<(Instance, Vec<String>), DomainError> {
+        let instance = self.instance(key).await?;
+        if instance.instance_type != InstanceType::Webtag {
+            return Err(DomainError::InvalidRequest(
+                "Only WebTag instances have allowed origins.".into(),
+            ));
+        }
+        let mut cleaned: Vec<String> = Vec::new();
+        for origin in origins {
+            let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+            if !crate::domain::cdp::webtag::valid_origin(&origin) {
+                return Err(DomainError::InvalidRequest(format!(
+                    "{origin:?} is not an origin: use scheme://host[:port], e.g. https://shop.example."
+                )));
+            }
+            if !cleaned.contains(&origin) {
+                cleaned.push(origin);
+            }
+        }
+        if cleaned.len() > 50 {
+            return Err(DomainError::InvalidRequest(
+                "An instance allows at most 50 origins.".into(),
+            ));
+        }
+        self.store
+            .set_allowed_origins(instance.id, &cleaned)
+            .await?;
+        self.audit
+            .record(
+                AuditEvent::new(AuditAction::OriginsSet, actor)
+                    .instance(instance.tenant_id, instance.id)
+                    .detail(format!("{} origins", cleaned.len())),
+            )
+            .await?;
+        Ok((instance, cleaned))
+    }
+
+    /// A WebTag instance's allowed origins.
+    pub async fn origins(&self, instance: &Instance) -> Result<Vec<String>, DomainError> {
+        Ok(self.store.allowed_origins(instance.id).await?)
+    }
+
     /// Instances of one tenant (id or name) or of all, with their active token counts.
     pub async fn instances(
         &self,

@@ -63,11 +63,25 @@ pub enum AuditAction {
     TokensRevokedAll,
     /// A credential (instance password, tenant secret, admin password) did not verify.
     SignInFailed,
+    /// A WebTag instance's allowed origins were replaced.
+    OriginsSet,
+    /// A segment was created or its rule replaced.
+    SegmentSet,
+    /// A segment was deleted.
+    SegmentDeleted,
+    /// A GDPR request was registered.
+    GdprRegistered,
+    /// A pending GDPR request was revoked.
+    GdprRevoked,
+    /// A GDPR access request was fulfilled: an export was made.
+    GdprAccess,
+    /// A GDPR forget request was fulfilled: a person's data was erased.
+    GdprForget,
 }
 
 impl AuditAction {
     /// Every action, in the order the audit page offers them as filters.
-    pub const ALL: [AuditAction; 18] = [
+    pub const ALL: [AuditAction; 25] = [
         AuditAction::TokenIssued,
         AuditAction::TokenExtended,
         AuditAction::TokenUpdated,
@@ -86,6 +100,13 @@ impl AuditAction {
         AuditAction::AdminSignedIn,
         AuditAction::AdminSignedOut,
         AuditAction::AdminApiTokenCreated,
+        AuditAction::OriginsSet,
+        AuditAction::SegmentSet,
+        AuditAction::SegmentDeleted,
+        AuditAction::GdprRegistered,
+        AuditAction::GdprRevoked,
+        AuditAction::GdprAccess,
+        AuditAction::GdprForget,
     ];
 
     /// The stored word.
@@ -109,6 +130,13 @@ impl AuditAction {
             AuditAction::TokenRevoked => "token.revoked",
             AuditAction::TokensRevokedAll => "token.revoked_all",
             AuditAction::SignInFailed => "sign_in.failed",
+            AuditAction::OriginsSet => "instance.origins_set",
+            AuditAction::SegmentSet => "segment.set",
+            AuditAction::SegmentDeleted => "segment.deleted",
+            AuditAction::GdprRegistered => "gdpr.registered",
+            AuditAction::GdprRevoked => "gdpr.revoked",
+            AuditAction::GdprAccess => "gdpr.access",
+            AuditAction::GdprForget => "gdpr.forget",
         }
     }
 

@@ -45,6 +45,10 @@ pub enum DomainError {
     /// The bearer token is unknown, expired or revoked.
     #[error("The access token is invalid, expired or revoked.")]
     InvalidToken,
+    /// The token is valid but does not grant this request: another tenant, another instance
+    /// type, or a resource it does not hold.
+    #[error("{0}")]
+    InsufficientScope(String),
     /// The password was right but is past its expiry date.
     #[error("The password has expired; rotate it to get a new one.")]
     PasswordExpired,

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod authn;
+pub mod cdp;
 pub mod clock;
 pub mod error;
 pub mod keyring;

@@ -191,14 +191,14 @@ pub async fn retrieve(
     path = "/token",
     tag = "a1user",
     params(
-        ("scheme" = String, Query, description = "Must be `a1user`"),
+        ("scheme" = String, Query, description = "`a1user`, or `a1webtag` (with `action=create`) for a WebTag instance's token and browser `accessKey`"),
         ("action" = String, Query, description = "`extend` (Bearer) or `create` (Basic)"),
     ),
     responses(
-        (status = 200, description = "The extended or new token", body = TokenResponse),
+        (status = 200, description = "The extended or new token (`scheme=a1webtag` adds `accessKey`)", body = TokenResponse),
         (status = 400, description = "`unsupported_scheme`, `invalid_request`, or `extension_limit_reached`", body = ErrorBody),
         (status = 401, description = "`invalid_token`, `invalid_client` or `password_expired`", body = ErrorBody),
-        (status = 403, description = "Instance disabled", body = ErrorBody),
+        (status = 403, description = "Instance disabled, or `scheme=a1webtag` for an instance that is not a WebTag (`insufficient_scope`)", body = ErrorBody),
         (status = 409, description = "Too many active tokens (`token_limit_reached`)", body = ErrorBody),
     ),
     security(("bearer" = []), ("basic" = []))
@@ -210,6 +210,12 @@ pub async fn extend_or_create(
     source: SourceAddress,
 ) -> Result<Response, ApiError> {
     let query = parse_query(raw)?;
+    if query.scheme.as_deref() == Some("a1webtag") {
+        if query.action.as_deref() != Some("create") {
+            return Err(unknown_action("scheme=a1webtag takes action=create"));
+        }
+        return webtag_create(&state, &require_basic(&headers, source)?).await;
+    }
     require_a1user_scheme(&query)?;
     let a1user = &state.services.a1user;
     let grant = match query.action.as_deref() {
@@ -218,6 +224,31 @@ pub async fn extend_or_create(
         _ => return Err(unknown_action("use action=extend or action=create")),
     };
     Ok(token_response(grant))
+}
+
+/// The token response of a WebTag instance, plus its browser `accessKey`.
+#[derive(Debug, Serialize)]
+pub struct WebTagTokenResponse {
+    #[serde(flatten)]
+    token: TokenResponse,
+    /// The browser-safe key for `/v2/{tenantId}/dw/tracker?scheme=a1webtag&accessKey=…`.
+    #[serde(rename = "accessKey")]
+    access_key: String,
+}
+
+/// `POST /token?scheme=a1webtag&action=create`: a new token for a WebTag instance and the
+/// browser key bound to it.
+async fn webtag_create(
+    state: &AppState,
+    credentials: &crate::domain::a1user::BasicCredentials,
+) -> Result<Response, ApiError> {
+    let (grant, token_hash) = state.services.a1user.create_webtag(credentials).await?;
+    let key = state.services.cdp.issue_webtag_key(&token_hash).await?;
+    let body = WebTagTokenResponse {
+        token: TokenResponse::from(grant),
+        access_key: key.expose().to_owned(),
+    };
+    Ok(super::no_store(Json(body).into_response()))
 }
 
 /// `DELETE /token?scheme=a1user`: Bearer revokes that token, Basic revokes them all.

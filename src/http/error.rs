@@ -23,6 +23,8 @@ pub enum Challenge {
     BearerInvalid,
     /// Either kind will do (`DELETE /token`).
     BasicOrBearer,
+    /// `Bearer realm="cdp-auth", error="insufficient_scope"` (RFC 6750 §3.1, with a 403).
+    BearerInsufficientScope,
     /// secureApi: the `tenant_hash` and `oauth_key_secret` headers.
     TenantHeaders,
 }
@@ -40,6 +42,8 @@ pub struct ApiError {
     pub challenge: Challenge,
     /// Seconds for a `Retry-After` header (429, 503).
     pub retry_after: Option<u64>,
+    /// Itemised problems (a push's per-record errors), sent as `errors`.
+    pub details: Option<Box<serde_json::Value>>,
 }
 
 /// The body of every error answer.
@@ -49,6 +53,9 @@ pub struct ErrorBody<'a> {
     error: &'a str,
     /// A sentence for humans.
     error_description: &'a str,
+    /// Itemised problems, when there are several (a push's invalid records).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a serde_json::Value>,
 }
 
 impl ApiError {
@@ -60,6 +67,7 @@ impl ApiError {
             description: description.into(),
             challenge: Challenge::None,
             retry_after: None,
+            details: None,
         }
     }
 
@@ -120,6 +128,9 @@ fn challenge_header(challenge: Challenge) -> Vec<HeaderValue> {
             "Bearer realm=\"cdp-auth\", error=\"invalid_token\"",
         )],
         Challenge::BasicOrBearer => vec![basic(), bearer()],
+        Challenge::BearerInsufficientScope => vec![HeaderValue::from_static(
+            "Bearer realm=\"cdp-auth\", error=\"insufficient_scope\"",
+        )],
         Challenge::TenantHeaders => vec![HeaderValue::from_static(
             "SecureApi realm=\"cdp-auth\", headers=\"tenant_hash oauth_key_secret\"",
         )],
@@ -131,6 +142,7 @@ impl IntoResponse for ApiError {
         let body = serde_json::to_vec(&ErrorBody {
             error: self.code,
             error_description: &self.description,
+            errors: self.details.as_deref(),
         })
         .unwrap_or_default();
         let mut response = (self.status, body).into_response();
@@ -188,6 +200,10 @@ impl From<DomainError> for ApiError {
             }
             DomainError::InvalidToken => {
                 ApiError::bearer_required(description, Challenge::BearerInvalid)
+            }
+            DomainError::InsufficientScope(_) => {
+                ApiError::new(StatusCode::FORBIDDEN, "insufficient_scope", description)
+                    .with_challenge(Challenge::BearerInsufficientScope)
             }
             DomainError::PasswordExpired => {
                 ApiError::new(StatusCode::UNAUTHORIZED, "password_expired", description)

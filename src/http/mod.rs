@@ -3,9 +3,11 @@
 
 pub mod a1user;
 pub mod admin;
+pub mod cdp;
 pub mod connections;
 pub mod credentials;
 pub mod error;
+pub mod guard;
 pub mod health;
 pub mod oauth;
 pub mod openapi;
@@ -54,9 +56,14 @@ pub struct AppState {
     pub openapi: Arc<utoipa::openapi::OpenApi>,
 }
 
-/// Every documented route, with the OpenAPI document they produce.
-pub fn documented_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(openapi::base_document())
+/// Every documented route, with the OpenAPI document they produce. The CDP routes check
+/// tokens with `verifier` and take pushes of up to `max_push_body` bytes; every other route
+/// reads at most [`MAX_AUTH_BODY_BYTES`].
+pub fn documented_routes<V: guard::TokenVerifier>(
+    verifier: V,
+    max_push_body: usize,
+) -> OpenApiRouter<AppState> {
+    let token_routes = OpenApiRouter::with_openapi(openapi::base_document())
         .routes(routes!(a1user::login))
         .routes(routes!(
             a1user::retrieve,
@@ -89,8 +96,29 @@ pub fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::api::disable_instance))
         .routes(routes!(admin::api::enable_instance))
         .routes(routes!(admin::api::audit))
+        .routes(routes!(admin::api::set_origins))
+        .routes(routes!(admin::api::list_segments))
+        .routes(routes!(admin::api::put_segment, admin::api::delete_segment))
         .routes(routes!(postman::collection_json))
         .routes(routes!(postman::environment_json))
+        .layer(DefaultBodyLimit::max(MAX_AUTH_BODY_BYTES))
+        // Also for endpoints that never read their body: a declared oversized body is refused
+        // before anything else happens.
+        .layer(RequestBodyLimitLayer::new(MAX_AUTH_BODY_BYTES));
+    token_routes.merge(cdp::routes(verifier, max_push_body))
+}
+
+/// A verifier that knows no token, for building the OpenAPI document without a database.
+#[derive(Clone)]
+struct NoTokens;
+
+impl guard::TokenVerifier for NoTokens {
+    async fn verify(
+        &self,
+        _: crate::domain::secrets::Secret,
+    ) -> Result<guard::Grant, crate::domain::DomainError> {
+        Err(crate::domain::DomainError::InvalidToken)
+    }
 }
 
 /// The public addresses of a deployment, as configured or derived from the listen address.
@@ -104,12 +132,14 @@ pub struct PublicUrls {
 
 /// The OpenAPI document alone.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    documented_routes().split_for_parts().1
+    documented_routes(NoTokens, 1).split_for_parts().1
 }
 
 /// The whole HTTP surface.
 pub fn router(services: Services, urls: PublicUrls) -> Router {
-    let (routes, document) = documented_routes().split_for_parts();
+    let max_push_body = services.cdp.settings().max_push_body;
+    let (routes, document) =
+        documented_routes(services.authn.clone(), max_push_body).split_for_parts();
     let state = AppState {
         services,
         secure_cookies: urls.auth_host_url.starts_with("https://"),
@@ -117,13 +147,12 @@ pub fn router(services: Services, urls: PublicUrls) -> Router {
         api_host_url: urls.api_host_url,
         openapi: Arc::new(document),
     };
-    routes
-        .merge(ui::routes())
-        .fallback(not_found)
+    let ui = ui::routes()
         .layer(DefaultBodyLimit::max(MAX_AUTH_BODY_BYTES))
-        // Also for endpoints that never read their body: a declared oversized body is refused
-        // before anything else happens.
-        .layer(RequestBodyLimitLayer::new(MAX_AUTH_BODY_BYTES))
+        .layer(RequestBodyLimitLayer::new(MAX_AUTH_BODY_BYTES));
+    routes
+        .merge(ui)
+        .fallback(not_found)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,

@@ -41,6 +41,14 @@ pub fn base_document() -> OpenApi {
         "oauth_key_secret",
         SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("oauth_key_secret"))),
     );
+    components.add_security_scheme(
+        "access_token",
+        SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("access_token"))),
+    );
+    components.add_security_scheme(
+        "access_key",
+        SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::new("accessKey"))),
+    );
     doc
 }
 

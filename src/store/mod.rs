@@ -6,6 +6,9 @@
 mod sql;
 #[macro_use]
 mod admin_sql;
+pub mod cdp;
+#[macro_use]
+mod cdp_sql;
 mod postgres;
 mod sqlite;
 
@@ -235,6 +238,8 @@ pub enum LockKey {
     Instance(InstanceId),
     /// Instance limits.
     Tenant(TenantId),
+    /// A tenant's customer data: pushes and erasures, so updates are ordered.
+    Customers(TenantId),
 }
 
 impl LockKey {
@@ -243,6 +248,8 @@ impl LockKey {
         match self {
             LockKey::Instance(id) => id.wrapping_mul(2),
             LockKey::Tenant(id) => id.wrapping_mul(2).wrapping_add(1),
+            // Ids are positive, so these never meet the keys above.
+            LockKey::Customers(id) => id.wrapping_neg(),
         }
     }
 }
@@ -341,7 +348,7 @@ pub trait AdminStore: Send + Sync + 'static {
 
 /// Everything the domain asks of storage.
 #[async_trait]
-pub trait Store: AdminStore {
+pub trait Store: AdminStore + cdp::CdpStore {
     /// Whether the database answers and has every migration this build knows applied.
     async fn ready(&self) -> Result<bool, StoreError>;
     /// Which server key the database expects and its sealed data key, if it has been set up.

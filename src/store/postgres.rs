@@ -76,6 +76,11 @@ impl PostgresStore {
         Ok(tx)
     }
 
+    /// Deleted rows are gone from every dump at once; vacuum reclaims their space.
+    async fn after_erase(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Moves each sequence past the ids a copy inserted explicitly.
     async fn after_import(&self) -> Result<(), StoreError> {
         for statement in [
@@ -104,3 +109,4 @@ fn retryable(error: &sqlx::Error) -> bool {
 
 impl_sql_store!(PostgresStore, Postgres, PgRow, MIGRATOR);
 impl_admin_sql_store!(PostgresStore, Postgres, PgRow);
+impl_cdp_sql_store!(PostgresStore, Postgres, PgRow);

@@ -44,7 +44,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Erased customer data (GDPR forget) is overwritten in the file, not left in
+            // free pages.
+            .pragma("secure_delete", "on");
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections.unwrap_or(8))
             .min_connections(1)
@@ -63,6 +66,16 @@ impl SqliteStore {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
+    /// After an erasure, moves the write-ahead log into the database and empties it, so
+    /// the erased rows' old page images do not linger in the log file. Best effort: a busy
+    /// log is emptied by the next automatic checkpoint.
+    async fn after_erase(&self) -> Result<(), StoreError> {
+        query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// AUTOINCREMENT follows explicitly inserted ids by itself.
     async fn after_import(&self) -> Result<(), StoreError> {
         Ok(())
@@ -71,3 +84,4 @@ impl SqliteStore {
 
 impl_sql_store!(SqliteStore, Sqlite, SqliteRow, MIGRATOR);
 impl_admin_sql_store!(SqliteStore, Sqlite, SqliteRow);
+impl_cdp_sql_store!(SqliteStore, Sqlite, SqliteRow);

@@ -173,7 +173,8 @@ impl Reply {
     }
 
     /// Checks what every answer must be: never a 5xx, a `Content-Type` starting with one of
-    /// `media_types`, a JSON object, errors with `error` and `error_description`, every 401
+    /// `media_types`, a JSON object, errors with `error` and `error_description` (or the
+    /// secureApi vendor's `status: ERROR` with `error` and `message`), every 401
     /// with `WWW-Authenticate`, every 429 with `Retry-After`.
     #[track_caller]
     fn check(&self, media_types: &[&str]) {
@@ -185,7 +186,13 @@ impl Reply {
         );
         assert!(self.json.is_object(), "body is not a JSON object: {self:?}");
         if self.status >= 400 {
-            for field in ["error", "error_description"] {
+            // The secureApi CDP endpoints answer in the vendor's shape.
+            let fields = if self.json["status"] == "ERROR" {
+                ["error", "message"]
+            } else {
+                ["error", "error_description"]
+            };
+            for field in fields {
                 assert!(
                     self.json[field].as_str().is_some_and(|s| !s.is_empty()),
                     "error without {field}: {self:?}"

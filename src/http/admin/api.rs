@@ -18,7 +18,8 @@ use crate::domain::model::{AuditFilter, InstanceType};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::{AppState, no_store};
 use crate::views::{
-    AuditView, InstanceView, IssuedCredentialsView, RevokedView, TenantView, TokenView,
+    AuditView, InstanceView, IssuedCredentialsView, OriginsView, RevokedView, SegmentView,
+    TenantView, TokenView,
 };
 
 /// Body of `POST /admin/api/tenants`.
@@ -415,4 +416,103 @@ pub async fn audit(
         .entries(query.filter()?)
         .await?;
     Ok(Json(entries.iter().map(AuditView::of).collect()))
+}
+
+/// Body of `PUT /admin/api/instances/{instance}/origins`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OriginsRequest {
+    /// `scheme://host[:port]` of each site allowed to send WebTag events.
+    pub origins: Vec<String>,
+}
+
+/// Replaces the origins a WebTag instance's browser key may be used from.
+#[utoipa::path(put, path = "/admin/api/instances/{instance}/origins", tag = "admin",
+    params(("instance" = String, Path, description = "Instance id or username")),
+    request_body = OriginsRequest,
+    responses((status = 200, description = "OK", body = OriginsView), (status = 400, description = "Not a WebTag instance, or a malformed origin (`invalid_request`)", body = ErrorBody),
+        (status = 401, description = "No or invalid admin credentials (`invalid_token`)", body = ErrorBody), (status = 403, description = "A session write without its X-CSRF-Token (`invalid_csrf_token`)", body = ErrorBody), (status = 404, description = "No such instance (`not_found`)", body = ErrorBody)),
+    security(("bearer" = []), ("admin_session" = [])))]
+pub async fn set_origins(
+    State(state): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    Path(instance): Path<String>,
+    body: Bytes,
+) -> Result<Json<OriginsView>, ApiError> {
+    let request: OriginsRequest = json_body(&body)?;
+    let (instance, origins) = state
+        .services
+        .admin
+        .set_origins(&instance, &request.origins, &admin.actor())
+        .await?;
+    Ok(Json(OriginsView::of(&instance, origins)))
+}
+
+/// Body of `PUT /admin/api/tenants/{tenant}/segments/{name}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentRequest {
+    /// The rule deciding membership (see the README's "Segments").
+    #[schema(value_type = Object)]
+    pub rule: serde_json::Value,
+}
+
+/// A tenant's segments.
+#[utoipa::path(get, path = "/admin/api/tenants/{tenant}/segments", tag = "admin",
+    params(("tenant" = String, Path, description = "Tenant id or name")),
+    responses((status = 200, description = "OK", body = Vec<SegmentView>), (status = 401, description = "No or invalid admin credentials (`invalid_token`)", body = ErrorBody), (status = 404, description = "No such tenant (`not_found`)", body = ErrorBody)),
+    security(("bearer" = []), ("admin_session" = [])))]
+pub async fn list_segments(
+    State(state): State<AppState>,
+    _admin: ApiAdmin,
+    Path(tenant): Path<String>,
+) -> Result<Json<Vec<SegmentView>>, ApiError> {
+    let tenant = state.services.admin.tenant(&tenant).await?;
+    let segments = state.services.cdp.segments(tenant.id).await?;
+    Ok(Json(segments.iter().map(SegmentView::of).collect()))
+}
+
+/// Creates a segment or replaces its rule.
+#[utoipa::path(put, path = "/admin/api/tenants/{tenant}/segments/{name}", tag = "admin",
+    params(("tenant" = String, Path, description = "Tenant id or name"), ("name" = String, Path, description = "Segment name")),
+    request_body = SegmentRequest,
+    responses((status = 200, description = "OK", body = SegmentView), (status = 400, description = "Invalid rule or name (`invalid_request`)", body = ErrorBody),
+        (status = 401, description = "No or invalid admin credentials (`invalid_token`)", body = ErrorBody), (status = 403, description = "A session write without its X-CSRF-Token (`invalid_csrf_token`)", body = ErrorBody), (status = 404, description = "No such tenant (`not_found`)", body = ErrorBody)),
+    security(("bearer" = []), ("admin_session" = [])))]
+pub async fn put_segment(
+    State(state): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    Path(path): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<SegmentView>, ApiError> {
+    let (tenant, name) = path;
+    let request: SegmentRequest = json_body(&body)?;
+    let tenant = state.services.admin.tenant(&tenant).await?;
+    let segment = state
+        .services
+        .cdp
+        .put_segment(tenant.id, &name, request.rule, &admin.actor())
+        .await?;
+    Ok(Json(SegmentView::of(&segment)))
+}
+
+/// Deletes a segment.
+#[utoipa::path(delete, path = "/admin/api/tenants/{tenant}/segments/{name}", tag = "admin",
+    params(("tenant" = String, Path, description = "Tenant id or name"), ("name" = String, Path, description = "Segment name")),
+    responses((status = 204, description = "Deleted"),
+        (status = 401, description = "No or invalid admin credentials (`invalid_token`)", body = ErrorBody), (status = 403, description = "A session write without its X-CSRF-Token (`invalid_csrf_token`)", body = ErrorBody), (status = 404, description = "No such tenant or segment (`not_found`)", body = ErrorBody)),
+    security(("bearer" = []), ("admin_session" = [])))]
+pub async fn delete_segment(
+    State(state): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    Path(path): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let (tenant, name) = path;
+    let tenant = state.services.admin.tenant(&tenant).await?;
+    state
+        .services
+        .cdp
+        .delete_segment(tenant.id, &name, &admin.actor())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
