@@ -471,6 +471,10 @@ async fn a_form_posted_without_its_csrf_token_is_refused_and_changes_nothing() {
         (format!("/ui/instances/{id}/disable"), vec![]),
         (format!("/ui/instances/{id}/revoke-all"), vec![]),
         (
+            format!("/ui/instances/{id}/origins"),
+            vec![("origins", "https://evil.example")],
+        ),
+        (
             "/ui/tenants".into(),
             vec![("name", "sneaky"), ("environment", "cs"), ("oauth", "on")],
         ),
@@ -534,6 +538,54 @@ async fn a_form_posted_without_its_csrf_token_is_refused_and_changes_nothing() {
         .map(|i| i["name"].clone())
         .collect();
     assert_eq!(names, ["loader", "wanted"]);
+}
+
+#[tokio::test]
+async fn a_webtag_instance_page_sets_the_origins_its_browser_key_may_be_used_from() {
+    let ui = setup();
+    let webtag = ui.deployment.instance("acme", "shop", "webtag");
+    let tracker = ui.deployment.instance("acme", "loader", "dw-tracker");
+    let id = webtag.json["id"].as_str().expect("id").to_owned();
+    let mut browser = ui.browser().await;
+    let page = format!("/ui/instances/{id}");
+
+    let html = assert_page(&browser.get(&page).await, 200);
+    assert!(html.contains("Allowed origins"), "{html}");
+    let tracker_page = format!("/ui/instances/{}", tracker.json["id"].as_str().expect("id"));
+    let html = assert_page(&browser.get(&tracker_page).await, 200);
+    assert!(
+        !html.contains("Allowed origins"),
+        "only WebTag instances have origins"
+    );
+
+    let csrf = browser.csrf().await;
+    browser
+        .post_form(
+            &format!("{page}/origins"),
+            &[
+                ("csrf", &csrf),
+                ("origins", "https://Shop.example/\nhttp://localhost:3000"),
+            ],
+        )
+        .await
+        .expect_see_other(&page);
+    let html = assert_page(&browser.get(&page).await, 200);
+    assert!(
+        html.contains("https://shop.example\nhttp://localhost:3000"),
+        "stored normalised, one per line: {html}"
+    );
+
+    // A malformed origin is refused with a page saying why, and changes nothing.
+    let refused = browser
+        .post_form(
+            &format!("{page}/origins"),
+            &[("csrf", &csrf), ("origins", "https://shop.example/path")],
+        )
+        .await;
+    let html = assert_page(&refused, 400);
+    assert!(html.contains("not an origin"), "{html}");
+    let html = assert_page(&browser.get(&page).await, 200);
+    assert!(html.contains("https://shop.example\nhttp://localhost:3000"));
 }
 
 /// The whole audit log, read through the admin API with the session (a read: no token needed).

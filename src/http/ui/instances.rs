@@ -206,7 +206,13 @@ pub async fn show(
         })
         .collect();
     let i = summary.instance;
+    let origins = if i.instance_type == InstanceType::Webtag {
+        Some(services.origins(&i).await?.join("\n"))
+    } else {
+        None
+    };
     Ok(render(&InstancePage {
+        origins,
         chrome: admin.chrome(i.name.clone(), "instances"),
         csrf: admin.csrf(),
         id: i.id,
@@ -272,6 +278,43 @@ pub async fn enable(
         .admin
         .enable_instance(&id.to_string(), &posted.admin.principal.actor())
         .await?;
+    Ok(see_other(&instance_page(id)))
+}
+
+/// The allowed-origins form as posted: one origin per line.
+#[derive(Deserialize)]
+pub struct OriginsForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    origins: String,
+}
+
+impl CsrfForm for OriginsForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// Replaces a WebTag instance's allowed origins.
+pub async fn set_origins(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    posted: UiForm<OriginsForm>,
+) -> Result<Response, UiError> {
+    let UiForm { admin, form } = posted;
+    let origins: Vec<String> = form
+        .origins
+        .split(|c: char| c == '\n' || c == ',' || c.is_whitespace())
+        .filter(|o| !o.is_empty())
+        .map(str::to_owned)
+        .collect();
+    state
+        .services
+        .admin
+        .set_origins(&id.to_string(), &origins, &admin.principal.actor())
+        .await
+        .map_err(|e| UiError::from(e).back_to(instance_page(id)))?;
     Ok(see_other(&instance_page(id)))
 }
 

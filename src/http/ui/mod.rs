@@ -54,6 +54,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/instances/{id}/disable", post(instances::disable))
         .route("/ui/instances/{id}/enable", post(instances::enable))
         .route("/ui/instances/{id}/revoke-all", post(instances::revoke_all))
+        .route("/ui/instances/{id}/origins", post(instances::set_origins))
         .route(
             "/ui/instances/{id}/tokens/{token}/revoke",
             post(instances::revoke_token),

@@ -165,6 +165,8 @@ pub struct InstancePage {
     pub api_host_url: String,
     /// Active tokens.
     pub tokens: Vec<TokenRow>,
+    /// WebTag: the allowed origins, one per line (`None` for other types).
+    pub origins: Option<String>,
 }
 
 /// A row of the tenant list.
