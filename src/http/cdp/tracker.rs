@@ -218,8 +218,10 @@ pub async fn webtag_get(
     ),
     responses(
         (status = 204, description = "The origin may send events with this key"),
+        (status = 400, description = "`scheme` is not `a1webtag` (`unsupported_scheme`), or a malformed query or Origin", body = ErrorBody),
         (status = 401, description = "Unknown or dead key", body = ErrorBody),
         (status = 403, description = "Disallowed origin", body = ErrorBody),
+        (status = 429, description = "Over the key's rate", body = ErrorBody),
     ),
     security(("access_key" = []))
 )]
