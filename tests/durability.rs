@@ -1,4 +1,5 @@
-//! Every token a client was answered 200 for survives `kill -9` of the server.
+//! Every token a client was answered 200 for, and every push answered 202, survives `kill -9`
+//! of the server.
 
 mod support;
 
@@ -60,4 +61,94 @@ async fn acknowledged_tokens_survive_kill_9() {
         .await
         .ok();
     }
+}
+
+/// Every push answered 202 is in the customer data after `kill -9`: pushes commit before they
+/// are acknowledged.
+#[tokio::test]
+async fn acknowledged_pushes_survive_kill_9() {
+    let deployment = Deployment::new();
+    let tenant = deployment.tenant("acme", "cs");
+    let tenant_id = tenant["id"].as_str().expect("tenant id").to_owned();
+    let tracker = deployment.instance("acme", "loader", "dw-tracker");
+    let profiles = deployment.instance("acme", "reader", "profiles-360");
+    let mut server = deployment.serve();
+    let token = http::a1user_token(&server, &tracker).await;
+
+    let mut tasks = Vec::new();
+    for task in 0..4 {
+        let client = server.client.clone();
+        let url = server.url(&format!("/v2/{tenant_id}/dw/tracker?scheme=a1user"));
+        let token = token.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            for push in 0..500 {
+                let records: Vec<serde_json::Value> = (0..20)
+                    .map(|r| {
+                        serde_json::json!({
+                            "SourceCustomerNumber": format!("T{task}-P{push}-R{r}"),
+                            "Type": "emailOpen",
+                            "EventTimeStamp": "2026-11-20T10:00:00Z",
+                        })
+                    })
+                    .collect();
+                let response = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&records)
+                    .send()
+                    .await;
+                match response {
+                    Ok(response) if response.status() == 202 => {
+                        acknowledged.push(format!("T{task}-P{push}-R0"));
+                    }
+                    _ => break,
+                }
+            }
+            acknowledged
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    server.kill9();
+    let mut acknowledged = Vec::new();
+    for task in tasks {
+        acknowledged.extend(task.await.unwrap());
+    }
+    assert!(
+        !acknowledged.is_empty(),
+        "no push was acknowledged before the kill"
+    );
+
+    // Every customer of an acknowledged push is there, with its event.
+    let server = deployment.serve();
+    let reader = http::a1user_token(&server, &profiles).await;
+    let mut seen = std::collections::HashSet::new();
+    let mut next = Some(format!("/v2/{tenant_id}/dw/a360/customers?limit=1000"));
+    while let Some(path) = next {
+        let page = http::send_json_or_hal(server.get(&path).bearer_auth(&reader), "pull")
+            .await
+            .ok()
+            .clone();
+        for customer in page["_embedded"]["customers"]
+            .as_array()
+            .expect("customers")
+        {
+            assert_eq!(customer["events"].as_array().map(Vec::len), Some(1));
+            seen.insert(
+                customer["sourceRecords"][0]["sourceCustomerNumber"]
+                    .as_str()
+                    .expect("source number")
+                    .to_owned(),
+            );
+        }
+        next = page["_links"]["next"]["href"].as_str().map(str::to_owned);
+    }
+    for source in &acknowledged {
+        assert!(
+            seen.contains(source),
+            "push of {source} was acknowledged, then lost"
+        );
+    }
+    // A push is all or nothing: the records of any push are all there or all missing.
+    assert_eq!(seen.len() % 20, 0, "a push was stored in part");
 }
