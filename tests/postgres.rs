@@ -7,8 +7,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use support::http::{self, Client, Reply, a1user_token};
+use reqwest::header::{AUTHORIZATION, ORIGIN};
+use serde_json::{Value, json};
+use support::http::{self, Client, Reply, a1user_token, basic, bearer};
 use support::{Deployment, Instance, Server, postgres_server};
 
 /// The PostgreSQL server, or `None` after printing why the test does nothing.
@@ -180,12 +181,51 @@ struct Populated {
     oauth_token: String,
     secure_token: String,
     admin_token: String,
+    cdp: CustomerData,
+}
+
+/// The customer data of a populated deployment, with the credentials that read it back.
+struct CustomerData {
+    tenant_id: String,
+    /// A dw-tracker token (the `a1user_token` of `instance`).
+    tracker_token: String,
+    /// A profiles-360 token.
+    profiles_token: String,
+    /// A secureApi `gdpr` token.
+    gdpr_token: String,
+    /// The WebTag browser key.
+    access_key: String,
+    /// The done GDPR access request: its id and `gdprRequestStatus` data.
+    gdpr_request: (String, Value),
+    /// What a profiles-360 pull answered, and what `segment list` printed.
+    expected: Expected,
+}
+
+/// What the customer data reads as, to compare a copy with.
+#[derive(Clone)]
+struct Expected {
+    customers: Value,
+    segments: Value,
+}
+
+const SHOP: &str = "https://shop.example";
+
+/// The body of the first push, sent with `Idempotency-Key: copy-1`.
+fn first_push() -> Value {
+    json!([
+        {"SourceCustomerNumber": "C-1", "Email": "ann@example.com", "FirstName": "Ann",
+         "Type": "emailOpen", "Subtype": "spring", "EventTimeStamp": "2026-11-20T10:00:00Z"},
+        {"SourceCustomerNumber": "C-1", "Email": "ann@example.com", "FirstName": "Ann",
+         "Type": "checkout", "Subtype": "SKU-1", "EventTimeStamp": "2026-11-21T10:00:00Z"},
+        {"SourceCustomerNumber": "C-2", "Email": "bob@example.org", "FirstName": "Bob",
+         "Type": "emailOpen", "Subtype": "spring", "EventTimeStamp": "2026-11-20T11:00:00Z"},
+    ])
 }
 
 async fn populate(deployment: &Deployment) -> Populated {
     let tenant = deployment.tenant("acme", "uat");
     let instance = deployment.instance("acme", "loader", "dw-tracker");
-    deployment.instance("acme", "profiles", "profiles-360");
+    let profiles = deployment.instance("acme", "profiles", "profiles-360");
     deployment.cli_json(&["admin", "create", "--username", "ops", "--json"]);
     let admin_token =
         deployment.cli_json(&["admin", "api-token", "--username", "ops", "--json"])["token"]
@@ -205,6 +245,16 @@ async fn populate(deployment: &Deployment) -> Populated {
     let tenant_hash = tenant["tenant_hash"].as_str().unwrap().to_owned();
     let oauth_key_secret = tenant["oauth_key_secret"].as_str().unwrap().to_owned();
     let secure = secure_create(&server, &tenant_hash, &oauth_key_secret).await;
+    let cdp = populate_customer_data(
+        deployment,
+        &server,
+        &instance,
+        &profiles,
+        &a1user_token,
+        &tenant_hash,
+        &oauth_key_secret,
+    )
+    .await;
     Populated {
         instance,
         tenant_hash,
@@ -213,7 +263,231 @@ async fn populate(deployment: &Deployment) -> Populated {
         oauth_token,
         secure_token: secure.ok()["token"].as_str().unwrap().to_owned(),
         admin_token,
+        cdp,
     }
+}
+
+/// Pushes records with events (twice under one idempotency key), defines a segment, creates
+/// a WebTag instance and key, and has a GDPR access request processed.
+async fn populate_customer_data(
+    deployment: &Deployment,
+    server: &Server,
+    tracker: &Instance,
+    profiles: &Instance,
+    tracker_token: &str,
+    tenant_hash: &str,
+    oauth_key_secret: &str,
+) -> CustomerData {
+    let tenant_id = tracker.tenant_id.clone();
+    let pushed = push(server, &tenant_id, tracker_token, "copy-1", &first_push()).await;
+    assert_eq!(pushed.json, json!({"accepted": 3}), "{pushed:?}");
+    deployment.cli_json(&[
+        "segment",
+        "set",
+        "--tenant",
+        "acme",
+        "--name",
+        "vip",
+        "--rule",
+        r#"{"emailDomain":"example.com"}"#,
+        "--json",
+    ]);
+    let webtag = deployment.cli_json(&[
+        "instance", "create", "--tenant", "acme", "--name", "tag", "--type", "webtag", "--origin",
+        SHOP, "--json",
+    ]);
+    let webtag = Instance {
+        username: webtag["username"].as_str().unwrap().to_owned(),
+        password: webtag["password"].as_str().unwrap().to_owned(),
+        tenant_id: tenant_id.clone(),
+        json: webtag,
+    };
+    let created = http::send(
+        server
+            .post("/token?scheme=a1webtag&action=create")
+            .header(AUTHORIZATION, basic(&webtag))
+            .header("Content-Type", "application/json"),
+        "WebTag key",
+    )
+    .await;
+    let access_key = created.ok()["accessKey"].as_str().unwrap().to_owned();
+    let profiles_token = a1user_token(server, profiles).await;
+
+    let gdpr = server
+        .post("/secureApi/token/gdpr/create")
+        .header("tenant_hash", tenant_hash)
+        .header("oauth_key_secret", oauth_key_secret)
+        .json(&json!({"resource": ["registerGdprRequest", "gdprRequestStatus"]}));
+    let gdpr_token = http::send(gdpr, "secureApi gdpr create").await.ok()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let registered = gdpr_call(
+        server,
+        &gdpr_token,
+        tenant_hash,
+        "registerGdprRequest",
+        Some("ann@example.com"),
+        json!({"reqType": "access", "reqParam": "email", "reqSource": "web"}),
+    )
+    .await;
+    let request_id = registered.ok()["data"]["requestId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let started = Instant::now();
+    let done = loop {
+        let data = gdpr_status(server, &gdpr_token, tenant_hash, &request_id).await;
+        if data["status"] == "done" {
+            break data;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not done: {data}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        done["export"]["customers"][0]["email"], "ann@example.com",
+        "{done}"
+    );
+
+    let mut cdp = CustomerData {
+        tenant_id,
+        tracker_token: tracker_token.to_owned(),
+        profiles_token,
+        gdpr_token,
+        access_key,
+        gdpr_request: (request_id, done),
+        expected: Expected {
+            customers: Value::Null,
+            segments: Value::Null,
+        },
+    };
+    cdp.expected = read_customer_data(deployment, server, &cdp).await;
+    let customers = cdp.expected.customers.as_array().unwrap();
+    assert_eq!(customers.len(), 2, "{customers:?}");
+    assert_eq!(customers[0]["events"].as_array().unwrap().len(), 2);
+    cdp
+}
+
+/// `POST /v2/{tenant}/dw/tracker?scheme=a1user` with an idempotency key; must be accepted.
+async fn push(server: &Server, tenant_id: &str, token: &str, key: &str, body: &Value) -> Reply {
+    let path = format!("/v2/{tenant_id}/dw/tracker?scheme=a1user");
+    let reply = http::send(
+        server
+            .post(&path)
+            .header(AUTHORIZATION, bearer(token))
+            .header("Idempotency-Key", key)
+            .json(body),
+        format!("POST {path}"),
+    )
+    .await;
+    assert_eq!(reply.status, 202, "push refused: {reply:?}");
+    reply
+}
+
+/// A secureApi GDPR call.
+async fn gdpr_call(
+    server: &Server,
+    token: &str,
+    tenant_hash: &str,
+    resource: &str,
+    value: Option<&str>,
+    body: Value,
+) -> Reply {
+    let mut request = server
+        .post(&format!("/api/v1/gdpr/b2b/{resource}"))
+        .header("access_token", token)
+        .header("tenant_hash", tenant_hash)
+        .json(&body);
+    if let Some(value) = value {
+        request = request.header("reqParamValue", value);
+    }
+    http::send(request, format!("GDPR {resource}")).await
+}
+
+/// `gdprRequestStatus` data of a request.
+async fn gdpr_status(server: &Server, token: &str, tenant_hash: &str, id: &str) -> Value {
+    let reply = gdpr_call(
+        server,
+        token,
+        tenant_hash,
+        "gdprRequestStatus",
+        None,
+        json!({ "requestId": id }),
+    )
+    .await;
+    reply.ok()["data"].clone()
+}
+
+/// Every customer a profiles-360 pull answers, and the tenant's segments.
+async fn read_customer_data(
+    deployment: &Deployment,
+    server: &Server,
+    cdp: &CustomerData,
+) -> Expected {
+    let path = format!("/v2/{}/dw/a360/customers?limit=1000", cdp.tenant_id);
+    let pulled = http::send_json_or_hal(
+        server
+            .get(&path)
+            .header(AUTHORIZATION, bearer(&cdp.profiles_token)),
+        format!("GET {path}"),
+    )
+    .await;
+    Expected {
+        customers: pulled.ok()["_embedded"]["customers"].clone(),
+        segments: deployment.cli_json(&["segment", "list", "--tenant", "acme", "--json"]),
+    }
+}
+
+/// The customer data reads as `expected` on `server`, the idempotency key and the GDPR
+/// request came along, and the WebTag key still takes events from its origin.
+async fn assert_customer_data_intact(
+    deployment: &Deployment,
+    server: &Server,
+    populated: &Populated,
+    expected: &Expected,
+) {
+    let cdp = &populated.cdp;
+    // A retry of the first push is answered from its stored key and stores nothing.
+    let retried = push(
+        server,
+        &cdp.tenant_id,
+        &cdp.tracker_token,
+        "copy-1",
+        &first_push(),
+    )
+    .await;
+    assert_eq!(retried.json, json!({"accepted": 3}), "{retried:?}");
+    let read = read_customer_data(deployment, server, cdp).await;
+    assert_eq!(
+        read.customers, expected.customers,
+        "customers changed in the copy"
+    );
+    assert_eq!(
+        read.segments, expected.segments,
+        "segments changed in the copy"
+    );
+    let (request_id, data) = &cdp.gdpr_request;
+    let status = gdpr_status(server, &cdp.gdpr_token, &populated.tenant_hash, request_id).await;
+    assert_eq!(&status, data, "GDPR request changed in the copy");
+    let path = format!(
+        "/v2/{}/dw/tracker?scheme=a1webtag&accessKey={}",
+        cdp.tenant_id, cdp.access_key
+    );
+    let tagged = http::send(
+        server.post(&path).header(ORIGIN, SHOP).json(&json!([{
+            "SourceCustomerNumber": "C-1", "Type": "productBrowsed", "Subtype": "SKU-2",
+            "EventTimeStamp": "2026-11-22T10:00:00Z"
+        }])),
+        "WebTag events",
+    )
+    .await;
+    assert_eq!(
+        tagged.status, 202,
+        "WebTag key lost in the copy: {tagged:?}"
+    );
 }
 
 /// `POST /secureApi/token/profile/create` of a `basic` token with the tenant's headers.
@@ -292,15 +566,49 @@ async fn a_deployment_moves_from_sqlite_to_postgres_and_back() {
 
     let (postgres_url, _name) = support::create_postgres_database(&server_url);
     let counts = copy(&origin, &sqlite_url, &postgres_url);
-    assert_eq!(counts["tenants"], 1);
-    assert_eq!(counts["instances"], 2);
-    assert_eq!(counts["tokens"], 3);
-    assert_eq!(counts["admins"], 1);
+    assert_eq!(counts["tenants"], 1, "{counts}");
+    assert_eq!(counts["instances"], 3, "{counts}");
+    assert_eq!(counts["tokens"], 6, "{counts}");
+    assert_eq!(counts["admins"], 1, "{counts}");
+    assert_eq!(counts["customers"], 2, "{counts}");
+    assert_eq!(counts["source_records"], 2, "{counts}");
+    assert_eq!(counts["events"], 3, "{counts}");
+    assert_eq!(counts["idempotency_keys"], 1, "{counts}");
+    assert_eq!(counts["segments"], 1, "{counts}");
+    assert_eq!(counts["gdpr_requests"], 1, "{counts}");
+    assert_eq!(counts["webtag_keys"], 1, "{counts}");
     let moved = on(&postgres_url);
-    assert_intact(&moved.serve(), &populated).await;
+    let server = moved.serve();
+    assert_intact(&server, &populated).await;
+    assert_customer_data_intact(&moved, &server, &populated, &populated.cdp.expected).await;
     // New rows get fresh ids after the copied ones.
     moved.instance("acme", "after-move", "webtag");
     moved.cli_json(&["admin", "create", "--username", "after-move", "--json"]);
+    let cdp = &populated.cdp;
+    let later = json!([{"SourceCustomerNumber": "C-3", "Email": "cy@example.com",
+        "Type": "emailOpen", "Subtype": "spring", "EventTimeStamp": "2026-11-23T10:00:00Z"}]);
+    push(
+        &server,
+        &cdp.tenant_id,
+        &cdp.tracker_token,
+        "after-move",
+        &later,
+    )
+    .await;
+    moved.cli_json(&[
+        "segment",
+        "set",
+        "--tenant",
+        "acme",
+        "--name",
+        "later",
+        "--rule",
+        r#"{"event":"emailOpen","atLeast":1}"#,
+        "--json",
+    ]);
+    let expected = read_customer_data(&moved, &server, cdp).await;
+    assert_eq!(expected.customers.as_array().unwrap().len(), 3);
+    drop(server);
 
     // A copy refuses a target that already holds a deployment.
     let refused = origin.cli(&["copy", "--from", &sqlite_url, "--to", &postgres_url]);
@@ -310,5 +618,7 @@ async fn a_deployment_moves_from_sqlite_to_postgres_and_back() {
     let back_url = format!("sqlite://{}", folder.path().join("back.db").display());
     copy(&origin, &postgres_url, &back_url);
     let back = on(&back_url);
-    assert_intact(&back.serve(), &populated).await;
+    let server = back.serve();
+    assert_intact(&server, &populated).await;
+    assert_customer_data_intact(&back, &server, &populated, &expected).await;
 }

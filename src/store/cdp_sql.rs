@@ -34,7 +34,6 @@ macro_rules! impl_cdp_sql_store {
             use crate::domain::cdp::unify::{self, Known};
             use crate::domain::clock::UnixTime;
             use crate::domain::model::{InstanceId, TenantId, TokenId};
-            use crate::domain::secrets::{self, LOWER_ALPHANUMERIC};
             use crate::store::cdp::{
                 CdpStore, CustomerKey, CustomerQuery, GdprRequest, NewGdprRequest, PushBatch,
                 PushOutcome, WebTagContext,
@@ -85,10 +84,8 @@ macro_rules! impl_cdp_sql_store {
                 })
             }
 
-            fn new_gcr_id() -> Result<String, StoreError> {
-                secrets::random_string(LOWER_ALPHANUMERIC, 24)
-                    .map(|random| format!("gcr_{random}"))
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))
+            fn new_gcr_id(now_us: UnixMicros) -> Result<String, StoreError> {
+                unify::new_gcr_id(now_us).map_err(|e| StoreError::Corrupt(e.to_string()))
             }
 
             /// One placeholder per value and the closing parenthesis, for `IN (…)` lists.
@@ -202,7 +199,7 @@ macro_rules! impl_cdp_sql_store {
                     for patch in &plan.customers {
                         gcr_ids.push(match &patch.existing {
                             Some(known) => known.gcr_id.clone(),
-                            None => new_gcr_id()?,
+                            None => new_gcr_id(batch.now_us)?,
                         });
                     }
                     let mut ids: HashMap<String, i64> = HashMap::with_capacity(gcr_ids.len());
@@ -371,11 +368,8 @@ macro_rules! impl_cdp_sql_store {
                     let (condition, value) = match key {
                         CustomerKey::Gcr(v) => ("c.gcr_id = $2", v),
                         CustomerKey::Email(v) => ("c.email = $2", v),
-                        CustomerKey::Phone(v) => (
-                            "(c.phone = $2 OR c.id IN (SELECT customer_id FROM cdp_records \
-                             WHERE tenant_id = $1 AND phone = $2))",
-                            v,
-                        ),
+                        // The customer's phone is the newest one pushed for them.
+                        CustomerKey::Phone(v) => ("c.phone = $2", v),
                         CustomerKey::SourceNumber(v) => (
                             "c.id IN (SELECT customer_id FROM cdp_records \
                              WHERE tenant_id = $1 AND source_customer_number = $2)",

@@ -9,6 +9,8 @@ mod admin_sql;
 pub mod cdp;
 #[macro_use]
 mod cdp_sql;
+#[macro_use]
+pub mod cdp_copy;
 mod postgres;
 mod sqlite;
 
@@ -348,7 +350,7 @@ pub trait AdminStore: Send + Sync + 'static {
 
 /// Everything the domain asks of storage.
 #[async_trait]
-pub trait Store: AdminStore + cdp::CdpStore {
+pub trait Store: AdminStore + cdp::CdpStore + cdp_copy::CdpTransfer {
     /// Whether the database answers and has every migration this build knows applied.
     async fn ready(&self) -> Result<bool, StoreError>;
     /// Which server key the database expects and its sealed data key, if it has been set up.

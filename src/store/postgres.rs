@@ -90,6 +90,11 @@ impl PostgresStore {
             "SELECT setval(pg_get_serial_sequence('admins', 'id'), COALESCE((SELECT MAX(id) FROM admins), 0) + 1, false)",
             "SELECT setval(pg_get_serial_sequence('admin_credentials', 'id'), COALESCE((SELECT MAX(id) FROM admin_credentials), 0) + 1, false)",
             "SELECT setval(pg_get_serial_sequence('audit_log', 'id'), COALESCE((SELECT MAX(id) FROM audit_log), 0) + 1, false)",
+            "SELECT setval(pg_get_serial_sequence('cdp_customers', 'id'), COALESCE((SELECT MAX(id) FROM cdp_customers), 0) + 1, false)",
+            "SELECT setval(pg_get_serial_sequence('cdp_records', 'id'), COALESCE((SELECT MAX(id) FROM cdp_records), 0) + 1, false)",
+            "SELECT setval(pg_get_serial_sequence('cdp_events', 'id'), COALESCE((SELECT MAX(id) FROM cdp_events), 0) + 1, false)",
+            "SELECT setval(pg_get_serial_sequence('cdp_segments', 'id'), COALESCE((SELECT MAX(id) FROM cdp_segments), 0) + 1, false)",
+            "SELECT setval(pg_get_serial_sequence('gdpr_requests', 'id'), COALESCE((SELECT MAX(id) FROM gdpr_requests), 0) + 1, false)",
         ] {
             query(statement).execute(&self.pool).await?;
         }
@@ -110,3 +115,4 @@ fn retryable(error: &sqlx::Error) -> bool {
 impl_sql_store!(PostgresStore, Postgres, PgRow, MIGRATOR);
 impl_admin_sql_store!(PostgresStore, Postgres, PgRow);
 impl_cdp_sql_store!(PostgresStore, Postgres, PgRow);
+impl_cdp_copy!(PostgresStore, Postgres, PgRow);

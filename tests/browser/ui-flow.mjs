@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // End-to-end test of the cdp-auth web UI in a real (headless) Chromium, then of the Postman
-// exports the UI hands out, run unedited with newman against the same live server.
+// exports the UI hands out, run unedited with newman against the same live server. The WebTag
+// step serves two tiny pages on loopback ports of its own: the origin allowed in the UI sends
+// an event with the browser accessKey, the other one is refused by CORS.
 //
 //   npm ci --prefix tests/browser && node tests/browser/ui-flow.mjs
 //
@@ -20,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import { createServer } from 'node:http';
 import assert from 'node:assert/strict';
 
 const require = createRequire(import.meta.url);
@@ -135,6 +138,26 @@ async function a1Revoke(auth, token) {
     headers: { Authorization: `Bearer ${token}` },
   });
   return { status: response.status, text: await response.text() };
+}
+
+// ---- A shop site for the WebTag step --------------------------------------------------------
+
+/** A minimal page on its own loopback origin; `close()` drops kept-alive connections too. */
+function startShop() {
+  return new Promise((resolvePromise, reject) => {
+    const shop = createServer((req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
+      res.end(req.method === 'HEAD' ? undefined : '<!doctype html><title>shop</title>');
+    });
+    shop.once('error', reject);
+    shop.listen(0, '127.0.0.1', () => {
+      const origin = `http://127.0.0.1:${shop.address().port}`;
+      resolvePromise({
+        origin,
+        close: () => new Promise((r) => { shop.closeAllConnections(); shop.close(() => r()); }),
+      });
+    });
+  });
 }
 
 // ---- Page helpers ---------------------------------------------------------------------------
@@ -467,6 +490,115 @@ async function main() {
     // Enabled again, the same password and the same token work (login answers that token).
     const token = await a1LoginOk(second.authHost, second.username, second.password, 'login after enable');
     assert.equal(token, second.token, 'the token from before the disable is not the active one after enable');
+  });
+
+  await step('the WebTag instance\'s allowed origin, set in the UI, sends events from a real page; another origin is blocked by CORS', async () => {
+    const webtag = instances[2];
+    const profiles = instances[1];
+    assert.equal(webtag.typeLabel, 'WebTag', `instances[2] is ${webtag.typeLabel}, not WebTag`);
+    assert.equal(profiles.typeLabel, '360 Profiles', `instances[1] is ${profiles.typeLabel}, not 360 Profiles`);
+    // Two shop sites on loopback: A will be allowed, B not.
+    const shopA = await startShop();
+    const shopB = await startShop();
+    let shopContext;
+    try {
+      // The allowed origin, set in the UI.
+      await page.goto(`/ui/instances/${webtag.id}`);
+      await page.getByRole('heading', { level: 1, name: webtag.name }).waitFor();
+      await page.getByRole('heading', { level: 2, name: 'Allowed origins' }).waitFor();
+      const origins = page.getByLabel(/^Sites whose pages may send events/);
+      assert.equal(await origins.inputValue(), '', `a new WebTag instance already allows ${await origins.inputValue()}`);
+      await origins.fill(shopA.origin);
+      await Promise.all([
+        page.waitForNavigation(),
+        page.getByRole('button', { name: 'Save origins', exact: true }).click(),
+      ]);
+      await expectPath(`/ui/instances/${webtag.id}`);
+      assert.equal((await page.getByLabel(/^Sites whose pages may send events/).inputValue()).trim(), shopA.origin,
+        'the origins field does not show the saved origin after the reload');
+      await assertNoSecretsInPage('the instance page');
+
+      // The browser key, from node, with the instance's credentials.
+      const tokenResponse = await fetch(`${webtag.authHost}/token?scheme=a1webtag&action=create`, {
+        method: 'POST',
+        headers: { Authorization: basic(webtag.username, webtag.password) },
+      });
+      const tokenText = await tokenResponse.text();
+      assert.equal(tokenResponse.status, 200, `POST /token?scheme=a1webtag&action=create answered ${tokenResponse.status}: ${tokenText}`);
+      const accessKey = JSON.parse(tokenText).accessKey;
+      assert.match(accessKey ?? '', /^[A-Za-z0-9_-]{43}$/, `no accessKey in ${tokenText}`);
+
+      // A fresh browser context: no admin session cookie follows the pages to the shops.
+      shopContext = await browser.newContext();
+      shopContext.setDefaultTimeout(STEP_TIMEOUT_MS);
+      shopContext.setDefaultNavigationTimeout(STEP_TIMEOUT_MS);
+      const shopPage = await shopContext.newPage();
+      const shopErrors = [];
+      shopPage.on('pageerror', (e) => shopErrors.push(String(e)));
+      shopPage.on('console', (m) => { if (m.type() === 'error') shopErrors.push(m.text()); });
+      const tracker = `${base}/v2/${tenant.id}/dw/tracker?scheme=a1webtag&accessKey=${encodeURIComponent(accessKey)}`;
+      const eventTime = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+      const send = (sourceNumber) => shopPage.evaluate(async ({ url, record }) => {
+        try {
+          const response = await fetch(url, {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify(record),
+          });
+          return { status: response.status, text: await response.text() };
+        } catch (e) {
+          return { rejected: `${e?.name}: ${e?.message}` };
+        }
+      }, { url: tracker, record: { SourceCustomerNumber: sourceNumber, Type: 'productBrowsed', Subtype: 'SKU-9', EventTimeStamp: eventTime } });
+
+      // From the allowed origin: preflighted (JSON), then accepted.
+      await shopPage.goto(`${shopA.origin}/`);
+      assert.equal(await shopPage.title(), 'shop');
+      const fromA = await send('V-1');
+      assert.equal(fromA.rejected, undefined, `the fetch from the allowed origin ${shopA.origin} was rejected: ${fromA.rejected}`);
+      assert.equal(fromA.status, 202, `the tracker answered the allowed origin ${fromA.status}: ${fromA.text}`);
+      assert.deepEqual(JSON.parse(fromA.text), { accepted: 1 }, `the tracker answered the allowed origin ${fromA.text}`);
+      assert.deepEqual(shopErrors, [], `the allowed origin's page logged errors`);
+
+      // From another origin: the preflight is refused, so the browser's fetch rejects.
+      await shopPage.goto(`${shopB.origin}/`);
+      const fromB = await send('V-2');
+      assert.ok(fromB.rejected, `the fetch from the disallowed origin ${shopB.origin} was not blocked: ${JSON.stringify(fromB)}`);
+      assert.match(fromB.rejected, /^TypeError/, `the disallowed origin's fetch failed otherwise than by CORS: ${fromB.rejected}`);
+      assert.ok(shopErrors.some((e) => /CORS/.test(e)), `the browser logged no CORS error for ${shopB.origin}: ${JSON.stringify(shopErrors)}`);
+      // The same preflight from node: 403 and no Access-Control-Allow-Origin (and A's is allowed).
+      for (const [origin, status, acao] of [[shopB.origin, 403, null], [shopA.origin, 204, shopA.origin]]) {
+        const preflight = await fetch(tracker, {
+          method: 'OPTIONS',
+          headers: { Origin: origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'content-type' },
+        });
+        assert.equal(preflight.status, status, `the preflight from ${origin} answered ${preflight.status}`);
+        assert.equal(preflight.headers.get('access-control-allow-origin'), acao,
+          `the preflight from ${origin} answered Access-Control-Allow-Origin ${preflight.headers.get('access-control-allow-origin')}`);
+      }
+
+      // The event shows up in the 360 Profiles pull, on the webtag channel; B's never arrived.
+      const customers = [];
+      let next = `/v2/${tenant.id}/dw/a360/customers?limit=1000`;
+      while (next) {
+        const pull = await fetch(new URL(next, base), { headers: { Authorization: `Bearer ${profiles.token}` } });
+        const pullText = await pull.text();
+        assert.equal(pull.status, 200, `the 360 Profiles pull answered ${pull.status}: ${pullText}`);
+        const body = JSON.parse(pullText);
+        customers.push(...(body._embedded?.customers ?? []));
+        next = body._links?.next?.href;
+      }
+      const bySource = (n) => customers.filter((c) => (c.sourceRecords ?? []).some((r) => r.sourceCustomerNumber === n));
+      const v1 = bySource('V-1');
+      assert.equal(v1.length, 1, `the pull does not hold one customer with source number V-1: ${JSON.stringify(customers)}`);
+      assert.ok((v1[0].events ?? []).some((e) => e.channel === 'webtag' && e.type === 'productBrowsed'
+        && e.subtype === 'SKU-9' && e.eventTimeStamp === eventTime),
+      `V-1 has no productBrowsed SKU-9 event at ${eventTime} on the webtag channel: ${JSON.stringify(v1[0].events)}`);
+      assert.deepEqual(bySource('V-2'), [], 'the disallowed origin\'s event reached the pull');
+    } finally {
+      if (shopContext) await shopContext.close().catch(() => {});
+      await Promise.all([shopA.close(), shopB.close()]);
+    }
   });
 
   await step('the audit log shows instance.created, token.revoked, instance.password_rotated, sign_in.failed', async () => {
