@@ -107,6 +107,7 @@ impl Services {
         let audit = AuditLog::new(store.clone());
         let authn =
             Authenticator::new(store.clone(), keys.clone(), hasher, throttle, audit.clone());
+        let tokens = authn.token_cache().clone();
         Services {
             a1user: A1User::new(store.clone(), authn.clone(), policy.clone(), audit.clone()),
             secure_api: SecureApi::new(
@@ -125,7 +126,7 @@ impl Services {
             ),
             cdp: Cdp::new(store.clone(), keys.clone(), audit.clone(), cdp),
             authn,
-            admin: Admin::new(store.clone(), keys, policy, audit),
+            admin: Admin::new(store.clone(), keys, policy, audit, tokens),
             store,
         }
     }

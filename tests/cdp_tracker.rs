@@ -588,10 +588,23 @@ async fn a_disabled_instances_token_is_refused_until_it_is_enabled() {
     push_ok(&s, &json!(person("C-1", Some("ann@example.com")))).await;
     assert_eq!(pull_all(&s, 100).await.len(), 1);
 
-    // The same holds for pulls.
+    // The same holds for pulls. The server has this token in its cache: a change made by
+    // another process (here the CLI) reaches it within 1 s (SPEC).
     s.deployment
         .cli_json(&["instance", "disable", &s.profiles.username, "--json"]);
-    pull(&s, "").await.expect_error(403, "instance_disabled");
+    let start = std::time::Instant::now();
+    loop {
+        let reply = pull(&s, "").await;
+        if reply.status == 403 {
+            reply.expect_error(403, "instance_disabled");
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(1),
+            "a disabled instance's cached token still pulls after 1 s: {reply:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     s.deployment
         .cli_json(&["instance", "enable", &s.profiles.username, "--json"]);
     assert_eq!(pull_all(&s, 100).await.len(), 1);

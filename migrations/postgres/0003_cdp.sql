@@ -17,9 +17,9 @@ CREATE TABLE cdp_customers (
     created_at BIGINT  NOT NULL,
     updated_us BIGINT  NOT NULL
 );
-CREATE UNIQUE INDEX cdp_customers_by_email ON cdp_customers (tenant_id, email);
+CREATE UNIQUE INDEX cdp_customers_by_email ON cdp_customers (tenant_id, email) WHERE email IS NOT NULL;
 CREATE INDEX cdp_customers_by_update ON cdp_customers (tenant_id, updated_us, id);
-CREATE INDEX cdp_customers_by_phone ON cdp_customers (tenant_id, phone);
+CREATE INDEX cdp_customers_by_phone ON cdp_customers (tenant_id, phone) WHERE phone IS NOT NULL;
 
 CREATE TABLE cdp_records (
     id                     BIGSERIAL PRIMARY KEY,

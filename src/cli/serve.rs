@@ -11,6 +11,11 @@ pub async fn run(config: Config) -> Result<(), String> {
     let services = Services::open(&config).await.map_err(|e| e.to_string())?;
     // GDPR requests, idempotency-key expiry: work that runs beside the requests.
     let _worker = services.cdp.spawn_worker();
+    // Changes to tokens made by other processes (replicas, the CLI) empty the token cache.
+    let _watcher = services
+        .authn
+        .token_cache()
+        .spawn_watcher(services.store.clone());
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;

@@ -12,7 +12,8 @@ use super::error::DomainError;
 use super::model::{Instance, InstanceCredentials, InstanceType, NewToken, StoredToken, TokenKind};
 use super::policy::Policy;
 use super::secrets::{self, Secret};
-use crate::store::{BearerContext, DynStore};
+use super::token_cache::Entry;
+use crate::store::DynStore;
 
 /// Username and password from a Basic `Authorization` header (or an OAuth form).
 #[derive(Debug, Clone)]
@@ -190,6 +191,7 @@ impl A1User {
             .store
             .revoke_instance_tokens(owner.instance.id, clock::now())
             .await?;
+        self.authn.tokens_changed();
         self.record(
             AuditAction::TokensRevokedAll,
             &owner.instance,
@@ -220,6 +222,7 @@ impl A1User {
         {
             return Err(DomainError::InvalidToken);
         }
+        self.authn.tokens_changed();
         self.record(
             AuditAction::TokenExtended,
             &instance,
@@ -229,7 +232,7 @@ impl A1User {
         .await?;
         let owner = InstanceCredentials {
             instance,
-            tenant: context.tenant,
+            tenant: context.tenant.clone(),
             password_hash: Vec::new(),
         };
         Ok(self.grant(&owner, token.clone(), expires_at, now))
@@ -242,6 +245,7 @@ impl A1User {
             .store
             .revoke_token(context.token.id, clock::now())
             .await?;
+        self.authn.tokens_changed();
         if revoked > 0 {
             self.record(
                 AuditAction::TokenRevoked,
@@ -256,10 +260,7 @@ impl A1User {
 
     /// A bearer token that must be an a1user token; tokens of the other dialects are not
     /// extended or revoked here.
-    async fn a1user_bearer(
-        &self,
-        token: &Secret,
-    ) -> Result<(BearerContext, Instance), DomainError> {
+    async fn a1user_bearer(&self, token: &Secret) -> Result<(Arc<Entry>, Instance), DomainError> {
         let context = self.authn.bearer(token).await?;
         match (&context.token.kind, &context.instance) {
             (TokenKind::A1user, Some(instance)) => {

@@ -9,6 +9,7 @@ use super::error::DomainError;
 use super::model::{Environment, Instance, InstanceType, Tenant, TokenId, TokenListing};
 use super::policy::Policy;
 use super::secrets::{self, LOWER_ALPHANUMERIC, Secret, ServerKeys};
+use super::token_cache::TokenCache;
 use crate::store::{DynStore, NewInstance, NewTenant, StoreError};
 
 /// Longest tenant or instance name accepted.
@@ -52,6 +53,7 @@ pub struct Admin {
     keys: Arc<ServerKeys>,
     policy: Arc<Policy>,
     audit: AuditLog,
+    tokens: TokenCache,
 }
 
 impl Admin {
@@ -61,12 +63,14 @@ impl Admin {
         keys: Arc<ServerKeys>,
         policy: Arc<Policy>,
         audit: AuditLog,
+        tokens: TokenCache,
     ) -> Self {
         Admin {
             store,
             keys,
             policy,
             audit,
+            tokens,
         }
     }
 
@@ -401,6 +405,7 @@ impl Admin {
             .store
             .revoke_instance_token(instance.id, token, clock::now())
             .await?;
+        self.tokens.changed();
         let Some(listing) = listing.filter(|_| revoked > 0) else {
             return Err(DomainError::NotFound(format!("Active token {token}")));
         };
@@ -420,6 +425,7 @@ impl Admin {
             .store
             .revoke_instance_tokens(instance.id, clock::now())
             .await?;
+        self.tokens.changed();
         self.record_instance(
             AuditAction::TokensRevokedAll,
             actor,
@@ -442,6 +448,7 @@ impl Admin {
         self.store
             .set_instance_disabled(instance.id, Some(at))
             .await?;
+        self.tokens.changed();
         let detail = instance.username.clone();
         self.record_instance(AuditAction::InstanceDisabled, actor, &instance, detail)
             .await?;
@@ -452,6 +459,7 @@ impl Admin {
     pub async fn enable_instance(&self, key: &str, actor: &Actor) -> Result<Instance, DomainError> {
         let instance = self.instance(key).await?;
         self.store.set_instance_disabled(instance.id, None).await?;
+        self.tokens.changed();
         let detail = instance.username.clone();
         self.record_instance(AuditAction::InstanceEnabled, actor, &instance, detail)
             .await?;

@@ -3,6 +3,7 @@
 //! bearer tokens (a keyed hash and one indexed read). Every dialect authenticates here.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use tokio::sync::Semaphore;
 
@@ -10,13 +11,14 @@ use std::net::IpAddr;
 
 use super::a1user::BasicCredentials;
 use super::audit::{Actor, AuditAction, AuditEvent, AuditLog};
-use super::clock;
+use super::clock::{self, UnixTime};
 use super::error::DomainError;
 use super::model::{AdminAccount, InstanceCredentials, Tenant};
 use super::secrets::{self, Secret, ServerKeys};
 use super::secure_api::TenantCredentialsPresented;
 use super::throttle::{CredentialFingerprint, Throttle};
-use crate::store::{BearerContext, DynStore};
+use super::token_cache::{Entry, TokenCache};
+use crate::store::DynStore;
 
 /// Bearer strings longer than this cannot be ours; refusing them early keeps hashing cheap.
 pub const MAX_TOKEN_LEN: usize = 512;
@@ -88,6 +90,7 @@ pub struct Authenticator {
     hasher: SlowHasher,
     throttle: Throttle,
     audit: AuditLog,
+    tokens: TokenCache,
 }
 
 impl Authenticator {
@@ -105,7 +108,20 @@ impl Authenticator {
             hasher,
             throttle,
             audit,
+            tokens: TokenCache::new(),
         }
+    }
+
+    /// The cache of verified tokens (for its watcher, and for tests).
+    pub fn token_cache(&self) -> &TokenCache {
+        &self.tokens
+    }
+
+    /// Tokens changed in this process (revoked, extended, rescoped, instance disabled): the
+    /// next check of any token reads the database. Other processes learn of it through the
+    /// store's token epoch.
+    pub fn tokens_changed(&self) {
+        self.tokens.changed();
     }
 
     /// Refuses the attempt when its name or address has failed too often, unless this very
@@ -268,36 +284,60 @@ impl Authenticator {
     }
 
     /// Resolves a bearer token of any dialect to its active row, tenant and instance: one
-    /// keyed hash and one indexed read. Tokens of a disabled instance are refused.
-    pub async fn bearer(&self, token: &Secret) -> Result<BearerContext, DomainError> {
+    /// keyed hash and a cache lookup, or one indexed read on a miss. Tokens of a disabled
+    /// instance are refused.
+    pub async fn bearer(&self, token: &Secret) -> Result<Arc<Entry>, DomainError> {
         let token = token.expose();
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(DomainError::InvalidToken);
         }
         let hash = self.keys.token_hash(token);
-        let context = self
-            .store
-            .active_token_by_hash(&hash, clock::now())
-            .await?
-            .ok_or(DomainError::InvalidToken)?;
-        if context
+        let now = clock::now();
+        let entry = match self.tokens.get(&hash, now) {
+            Some(entry) => entry,
+            None => {
+                let generation = self.tokens.generation();
+                let context = self
+                    .store
+                    .active_token_by_hash(&hash, now)
+                    .await?
+                    .ok_or(DomainError::InvalidToken)?;
+                // Only usable tokens are kept: a refusal is always read afresh, so enabling
+                // an instance takes effect at once everywhere.
+                if context
+                    .instance
+                    .as_ref()
+                    .is_some_and(|i| i.disabled_at.is_some())
+                {
+                    return Err(DomainError::InstanceDisabled);
+                }
+                self.tokens
+                    .insert(&hash, context, generation)
+                    .ok_or(DomainError::InvalidToken)?
+            }
+        };
+        if entry
             .instance
             .as_ref()
             .is_some_and(|i| i.disabled_at.is_some())
         {
             return Err(DomainError::InstanceDisabled);
         }
-        self.note_use(&context);
-        Ok(context)
+        self.note_use(&entry, now);
+        Ok(entry)
     }
 
     /// Records the token's use, at most once a minute per token and off the request's path.
-    fn note_use(&self, context: &BearerContext) {
-        let now = clock::now();
-        let last = context.token.last_used_at.unwrap_or(i64::MIN);
-        if now.saturating_sub(last) >= LAST_USED_RESOLUTION {
+    fn note_use(&self, entry: &Entry, now: UnixTime) {
+        let last = entry.last_recorded.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= LAST_USED_RESOLUTION
+            && entry
+                .last_recorded
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
             let store = self.store.clone();
-            let id = context.token.id;
+            let id = entry.token.id;
             tokio::spawn(async move {
                 if let Err(error) = store.touch_token(id, now).await {
                     tracing::debug!(%error, "could not record a token's last use");

@@ -12,7 +12,8 @@ use super::error::DomainError;
 use super::model::{InstanceType, NewToken, TokenKind};
 use super::policy::Policy;
 use super::secrets::{self, Secret};
-use crate::store::{BearerContext, DynStore};
+use super::token_cache::Entry;
+use crate::store::DynStore;
 
 /// The scope an instance type's tokens carry: what its role may call.
 pub fn scope_of(instance_type: InstanceType) -> &'static str {
@@ -201,6 +202,7 @@ impl OAuth {
             .store
             .revoke_token(context.token.id, clock::now())
             .await?;
+        self.authn.tokens_changed();
         if revoked > 0 {
             let actor = Actor::new(caller.instance.username.clone(), caller_source);
             let mut event = AuditEvent::new(AuditAction::TokenRevoked, &actor)
@@ -218,7 +220,7 @@ impl OAuth {
 
     /// The active token, or `None` for anything that is not one (unknown, expired, revoked,
     /// of a disabled instance, malformed).
-    async fn active(&self, token: &Secret) -> Result<Option<BearerContext>, DomainError> {
+    async fn active(&self, token: &Secret) -> Result<Option<Arc<Entry>>, DomainError> {
         match self.authn.bearer(token).await {
             Ok(context) => Ok(Some(context)),
             Err(DomainError::InvalidToken | DomainError::InstanceDisabled) => Ok(None),

@@ -187,6 +187,7 @@ impl SecureApi {
         {
             return Err(DomainError::InvalidToken);
         }
+        self.authn.tokens_changed();
         let detail = format!(
             "secure_api token {}… for {api}: {}",
             secrets::token_prefix(token.expose()),

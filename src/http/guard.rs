@@ -60,10 +60,10 @@ impl TokenVerifier for Authenticator {
         let secure_api = context.token.kind == TokenKind::SecureApi;
         Ok(Grant {
             token_id: context.token.id,
-            tenant: context.tenant,
-            instance: context.instance,
-            api: context.token.api.filter(|_| secure_api),
-            resources: match (secure_api, context.token.scope) {
+            tenant: context.tenant.clone(),
+            instance: context.instance.clone(),
+            api: context.token.api.clone().filter(|_| secure_api),
+            resources: match (secure_api, &context.token.scope) {
                 (true, Some(scope)) => scope.split(' ').map(str::to_owned).collect(),
                 _ => Vec::new(),
             },

@@ -210,6 +210,7 @@ macro_rules! impl_admin_sql_store {
                 token: TokenId,
                 now: UnixTime,
             ) -> Result<u64, StoreError> {
+                let mut tx = self.pool.begin().await?;
                 let done = query::<$db>(concat!(
                     "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND instance_id = $3 AND ",
                     active!("tokens", "1")
@@ -217,8 +218,12 @@ macro_rules! impl_admin_sql_store {
                 .bind(now)
                 .bind(token)
                 .bind(instance)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                if done.rows_affected() > 0 {
+                    bump_token_epoch(&mut tx).await?;
+                }
+                tx.commit().await?;
                 Ok(done.rows_affected())
             }
 

@@ -421,6 +421,10 @@ pub trait Store: AdminStore + cdp::CdpStore + cdp_copy::CdpTransfer {
         expires_at: UnixTime,
     ) -> Result<bool, StoreError>;
 
+    /// A counter every change to existing tokens (revoke, extend, new scope, instance
+    /// disabled) moves forward, in the change's transaction: token caches watch it.
+    async fn token_epoch(&self) -> Result<i64, StoreError>;
+
     /// Inserts a token with no limit (OAuth and secureApi tokens).
     async fn insert_token(&self, token: &NewToken) -> Result<(), StoreError>;
     /// Replaces an active token's scope (the secureApi resource set); false if not active.

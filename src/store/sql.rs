@@ -99,6 +99,17 @@ macro_rules! impl_sql_store {
             })
         }
 
+        /// Tells every process that tokens changed (a revoke, an extend, a new scope, a disabled
+        /// instance): their token caches drop what they hold. Runs in the change's transaction.
+        async fn bump_token_epoch(
+            tx: &mut sqlx::Transaction<'static, $db>,
+        ) -> Result<(), StoreError> {
+            query::<$db>("UPDATE token_epoch SET epoch = epoch + 1 WHERE id = 1")
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        }
+
         fn token_record_from(row: &$row) -> Result<TokenRecord, StoreError> {
             Ok(TokenRecord {
                 id: row.try_get("id")?,
@@ -447,11 +458,16 @@ macro_rules! impl_sql_store {
                 id: InstanceId,
                 disabled_at: Option<UnixTime>,
             ) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await?;
                 let done = query::<$db>("UPDATE instances SET disabled_at = $1 WHERE id = $2")
                     .bind(disabled_at)
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
+                if done.rows_affected() > 0 {
+                    bump_token_epoch(&mut tx).await?;
+                }
+                tx.commit().await?;
                 Ok(done.rows_affected() == 1)
             }
 
@@ -500,6 +516,7 @@ macro_rules! impl_sql_store {
                 scope: &str,
                 now: UnixTime,
             ) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await?;
                 let done = query::<$db>(concat!(
                     "UPDATE tokens SET scope = $1 WHERE id = $2 AND ",
                     active!("tokens", "3")
@@ -507,8 +524,12 @@ macro_rules! impl_sql_store {
                 .bind(scope)
                 .bind(id)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                if done.rows_affected() > 0 {
+                    bump_token_epoch(&mut tx).await?;
+                }
+                tx.commit().await?;
                 Ok(done.rows_affected() == 1)
             }
 
@@ -593,6 +614,13 @@ macro_rules! impl_sql_store {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn token_epoch(&self) -> Result<i64, StoreError> {
+                Ok(query::<$db>("SELECT epoch FROM token_epoch WHERE id = 1")
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get("epoch")?)
+            }
+
             async fn active_token_by_hash(
                 &self,
                 token_hash: &[u8],
@@ -634,6 +662,7 @@ macro_rules! impl_sql_store {
                 expires_at: UnixTime,
                 now: UnixTime,
             ) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await?;
                 let done = query::<$db>(concat!(
                     "UPDATE tokens SET expires_at = $1 WHERE id = $2 AND ",
                     active!("tokens", "3")
@@ -641,20 +670,29 @@ macro_rules! impl_sql_store {
                 .bind(expires_at)
                 .bind(id)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                if done.rows_affected() > 0 {
+                    bump_token_epoch(&mut tx).await?;
+                }
+                tx.commit().await?;
                 Ok(done.rows_affected() == 1)
             }
 
             async fn revoke_token(&self, id: TokenId, now: UnixTime) -> Result<u64, StoreError> {
+                let mut tx = self.pool.begin().await?;
                 let done = query::<$db>(concat!(
                     "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND ",
                     active!("tokens", "1")
                 ))
                 .bind(now)
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                if done.rows_affected() > 0 {
+                    bump_token_epoch(&mut tx).await?;
+                }
+                tx.commit().await?;
                 Ok(done.rows_affected())
             }
 
@@ -663,14 +701,19 @@ macro_rules! impl_sql_store {
                 instance: InstanceId,
                 now: UnixTime,
             ) -> Result<u64, StoreError> {
+                let mut tx = self.pool.begin().await?;
                 let done = query::<$db>(concat!(
                     "UPDATE tokens SET revoked_at = $1 WHERE instance_id = $2 AND ",
                     active!("tokens", "1")
                 ))
                 .bind(now)
                 .bind(instance)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                if done.rows_affected() > 0 {
+                    bump_token_epoch(&mut tx).await?;
+                }
+                tx.commit().await?;
                 Ok(done.rows_affected())
             }
 
