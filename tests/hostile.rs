@@ -6,12 +6,22 @@
 //! must still answer `/healthz` and a normal login. Property-based tests (proptest) then drive
 //! the credential, query and body parsers with generated input.
 //!
+//! The protected CDP API is probed the same way: DW Tracker pushes (`POST /v2/{tenantId}/dw/tracker
+//! ?scheme=a1user`), 360 Profiles pulls (`GET /v2/{tenantId}/dw/a360/customers[/{gcrId}]`),
+//! WebTag browser events (`POST|GET|OPTIONS …/dw/tracker?scheme=a1webtag&accessKey=…` from an
+//! allowed `Origin`) and the secureApi CDP routes (`POST /api/v1/profile/b2b/basic`,
+//! `POST /api/v1/gdpr/b2b/gdprRequestStatus`). Those secureApi routes answer errors in the
+//! vendor's shape `{"status":"ERROR","message","error"}` by design (SPEC, "Protected CDP API"),
+//! which is accepted for `/api/v1/…` paths only; a CORS preflight's `204` has no body. Pushes may
+//! be up to 10 MiB, so a 3 MB body there is refused by validation (400), not by size (413).
+//!
 //! Requests go over a raw TCP connection rather than reqwest, so that the request target
 //! reaches the server byte for byte (reqwest's URL parser would resolve `/token/../token` and
 //! `%2e%2e` before sending) and any header bytes a client may legally send can be sent.
 //!
 //! The deployment runs with `CDP_AUTH_MAX_FAILED_ATTEMPTS=100000`, so the failed-attempt
-//! throttle never fires and `429` is accepted nowhere: the suite measures input handling.
+//! throttle never fires and `429` is accepted nowhere: the suite measures input handling. For
+//! the same reason the WebTag rate limit is raised far above what the suite sends.
 
 mod support;
 
@@ -30,7 +40,17 @@ use support::{Deployment, Instance, Server};
 
 const SQLI: &str = "' OR 1=1 --";
 const SQLI_ENCODED: &str = "%27%20OR%201%3D1%20--";
+/// SQL injection for lookups of customers: unlike [`SQLI`], no pushed record carries it, so it
+/// must find nobody.
+const SQLI_LOOKUP: &str = "nobody' OR '1'='1";
 const MAX_FAILED: (&str, &str) = ("CDP_AUTH_MAX_FAILED_ATTEMPTS", "100000");
+/// The WebTag key's rate limit, out of the way (default 50/s, burst 100).
+const WEBTAG_RATE: (&str, &str) = ("CDP_AUTH_WEBTAG_RATE", "100000");
+const WEBTAG_BURST: (&str, &str) = ("CDP_AUTH_WEBTAG_BURST", "100000");
+/// The WebTag instance's one allowed origin.
+const SHOP: &str = "https://shop.example";
+/// When every valid event happened.
+const EVENT_TIME: &str = "2026-11-20T10:00:00Z";
 
 // ---------------------------------------------------------------------------------------------
 // A raw HTTP/1.1 client
@@ -65,6 +85,8 @@ enum Expect {
     /// `POST /oauth/introspect` of a garbage token by a valid caller: `200 {"active":false}`
     /// (RFC 7662), or an error.
     Inactive,
+    /// An error as for [`Expect::Error`], with exactly this status.
+    Status(u16),
 }
 
 /// One response, read in full.
@@ -208,11 +230,26 @@ fn dechunk(mut rest: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
+/// Whether a JSON error has the non-empty string fields of the OAuth shape
+/// `{"error","error_description"}`, or, on the secureApi CDP routes (`/api/v1/…`), of the
+/// vendor's shape `{"status":"ERROR","message","error"}`.
+fn error_shape_ok(probe: &Probe, json: &Value) -> bool {
+    let text = |f: &str| json[f].as_str().is_some_and(|s| !s.is_empty());
+    let oauth = text("error") && text("error_description");
+    let vendor = probe.target.starts_with("/api/v1/")
+        && json["status"] == "ERROR"
+        && text("message")
+        && text("error");
+    oauth || vendor
+}
+
 /// What is wrong with an answer to a probe, if anything (SPEC "Errors").
 fn verdict(probe: &Probe, answer: &Answer) -> Option<String> {
     let json: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
     let content_type = answer.header("content-type").unwrap_or("");
-    let is_json = content_type.starts_with("application/json");
+    // Pulls answer HAL (`application/hal+json`), a JSON media type.
+    let is_json = content_type.starts_with("application/json")
+        || content_type.starts_with("application/hal+json");
     if let Expect::Hyper(status) = probe.expect
         && answer.status == status
         && answer.body.is_empty()
@@ -225,11 +262,15 @@ fn verdict(probe: &Probe, answer: &Answer) -> Option<String> {
         Some("429 with the throttle off")
     } else if (200..300).contains(&answer.status) {
         match probe.expect {
-            Expect::Error | Expect::Hyper(_) => {
+            Expect::Error | Expect::Hyper(_) | Expect::Status(_) => {
                 Some("accepted (2xx) although the input is invalid")
             }
             Expect::Inactive if json != json!({"active": false}) => {
                 Some("introspection of a garbage token is not {\"active\":false}")
+            }
+            // A CORS preflight's answer: 204, no body.
+            _ if probe.method == "OPTIONS" && answer.status == 204 => {
+                (!answer.body.is_empty()).then_some("204 preflight with a body")
             }
             _ if !is_json || !json.is_object() => Some("2xx without a JSON object body"),
             _ => None,
@@ -238,13 +279,14 @@ fn verdict(probe: &Probe, answer: &Answer) -> Option<String> {
         Some("neither 2xx nor 4xx")
     } else if !is_json {
         Some("error without Content-Type: application/json")
-    } else if !["error", "error_description"]
-        .iter()
-        .all(|f| json[f].as_str().is_some_and(|s| !s.is_empty()))
-    {
+    } else if !error_shape_ok(probe, &json) {
         Some("error without `error` and `error_description`")
     } else if answer.status == 401 && answer.header("www-authenticate").is_none() {
         Some("401 without WWW-Authenticate")
+    } else if let Expect::Status(status) = probe.expect
+        && answer.status != status
+    {
+        Some("an error, but not with the expected status")
     } else {
         None
     };
@@ -255,31 +297,63 @@ fn verdict(probe: &Probe, answer: &Answer) -> Option<String> {
 // The deployment and the endpoints
 
 /// A served deployment with one OAuth tenant, an instance of each type, an a1user token and a
-/// secureApi token.
+/// secureApi token; and for the CDP API: a pushed customer, a 360 Profiles token nothing
+/// revokes, a WebTag key allowed from [`SHOP`], secureApi `profile` and `gdpr` tokens, and a
+/// GDPR request.
 struct Setup {
     _deployment: Deployment,
     /// Kept alive (killed when dropped).
     _server: Server,
     authority: String,
+    /// The tenant's id, as the CDP paths carry it.
+    tenant_id: String,
     /// The dw-tracker instance whose a1user token the suite holds.
     tracker: Instance,
     /// The profiles-360 instance: the DELETE endpoints revoke its tokens, not the tracker's.
     profiles: Instance,
-    /// The webtag instance.
+    /// The webtag instance, allowed from [`SHOP`].
     webtag: Instance,
     tenant_hash: String,
     oauth_key_secret: String,
     a1user_token: String,
     profiles_token: String,
     secure_token: String,
+    /// A token of a second profiles-360 instance, for pulls: no endpoint revokes it.
+    puller_token: String,
+    /// The webtag instance's browser key.
+    access_key: String,
+    /// The customer the setup pushed.
+    gcr_id: String,
+    /// A secureApi token of api `profile` holding `basic`.
+    profile_token: String,
+    /// A secureApi token of api `gdpr` holding `registerGdprRequest` and `gdprRequestStatus`.
+    gdpr_token: String,
+    /// A GDPR access request about nobody.
+    gdpr_request_id: String,
+}
+
+/// The valid push: one record with an event.
+fn push_record() -> Value {
+    json!({
+        "SourceCustomerNumber": "H-1",
+        "Email": "h@example.com",
+        "Type": "emailOpen",
+        "EventTimeStamp": EVENT_TIME,
+    })
+}
+
+/// The valid WebTag event (a browser may send event fields only).
+fn webtag_event() -> Value {
+    json!({"SourceCustomerNumber": "H-1", "Type": "emailOpen", "EventTimeStamp": EVENT_TIME})
 }
 
 async fn setup() -> Setup {
-    let deployment = Deployment::with_env(&[MAX_FAILED]);
+    let deployment = Deployment::with_env(&[MAX_FAILED, WEBTAG_RATE, WEBTAG_BURST]);
     let tenant = deployment.tenant("acme", "uat");
     let tracker = deployment.instance("acme", "loader", "dw-tracker");
     let profiles = deployment.instance("acme", "reader", "profiles-360");
-    let webtag = deployment.instance("acme", "site", "webtag");
+    let puller = deployment.instance("acme", "puller", "profiles-360");
+    let webtag = webtag_instance(&deployment, "acme", "site");
     let server = deployment.serve();
     let authority = authority(&server);
     let mut setup = Setup {
@@ -291,6 +365,7 @@ async fn setup() -> Setup {
             .as_str()
             .expect("oauth_key_secret")
             .to_owned(),
+        tenant_id: tracker.tenant_id.clone(),
         _deployment: deployment,
         _server: server,
         authority,
@@ -300,21 +375,111 @@ async fn setup() -> Setup {
         a1user_token: String::new(),
         profiles_token: String::new(),
         secure_token: String::new(),
+        puller_token: String::new(),
+        access_key: String::new(),
+        gcr_id: String::new(),
+        profile_token: String::new(),
+        gdpr_token: String::new(),
+        gdpr_request_id: String::new(),
     };
     setup.a1user_token = normal_login(&setup, &setup.tracker).await;
     setup.profiles_token = normal_login(&setup, &setup.profiles).await;
-    let created = send(
-        &setup,
-        setup.secure(
-            "create",
-            br#"{"resource":["basic"],"validity":60}"#.to_vec(),
-        ),
-    )
-    .await;
-    assert_eq!(created.status, 200, "secureApi create: {created:?}");
-    let created: Value = serde_json::from_slice(&created.body).expect("JSON");
-    setup.secure_token = created["token"].as_str().expect("token").to_owned();
+    setup.puller_token = normal_login(&setup, &puller).await;
+    setup.secure_token = setup
+        .secure_token("profile", json!({"resource": ["basic"], "validity": 60}))
+        .await;
+    setup.profile_token = setup
+        .secure_token("profile", json!({"resource": ["basic"], "validity": 60}))
+        .await;
+    setup.gdpr_token = setup
+        .secure_token(
+            "gdpr",
+            json!({"resource": ["registerGdprRequest", "gdprRequestStatus"], "validity": 60}),
+        )
+        .await;
+
+    // The WebTag key.
+    let created = setup
+        .must(Probe {
+            method: "POST".into(),
+            target: "/token?scheme=a1webtag&action=create".into(),
+            headers: vec![("Authorization".into(), basic(&setup.webtag).into_bytes())],
+            body: Vec::new(),
+            expect: Expect::Any,
+            what: "WebTag key create".into(),
+        })
+        .await;
+    setup.access_key = created["accessKey"].as_str().expect("accessKey").to_owned();
+
+    // A customer, pushed and pulled back.
+    let tenant_id = setup.tenant_id.clone();
+    let push = Probe {
+        method: "POST".into(),
+        target: format!("/v2/{tenant_id}/dw/tracker?scheme=a1user"),
+        headers: vec![
+            (
+                "Authorization".into(),
+                bearer(&setup.a1user_token).into_bytes(),
+            ),
+            ("Content-Type".into(), b"application/json".to_vec()),
+        ],
+        body: json!([push_record()]).to_string().into_bytes(),
+        expect: Expect::Any,
+        what: "setup push".into(),
+    };
+    assert_eq!(setup.must(push).await, json!({"accepted": 1}));
+    let pulled = setup
+        .must(Probe {
+            method: "GET".into(),
+            target: format!("/v2/{tenant_id}/dw/a360/customers?fq=email:h@example.com"),
+            headers: vec![(
+                "Authorization".into(),
+                bearer(&setup.puller_token).into_bytes(),
+            )],
+            body: Vec::new(),
+            expect: Expect::Any,
+            what: "setup pull".into(),
+        })
+        .await;
+    setup.gcr_id = pulled["_embedded"]["customers"][0]["gcrId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no gcrId in {pulled}"))
+        .to_owned();
+
+    // A GDPR access request about nobody, for gdprRequestStatus.
+    let mut register = setup.gdpr_probe(
+        "registerGdprRequest",
+        json!({"reqType": "access", "reqParam": "email", "reqSource": "hostile"}),
+    );
+    register
+        .headers
+        .push(("reqParamValue".into(), b"nobody@example.com".to_vec()));
+    let registered = setup.must(register).await;
+    setup.gdpr_request_id = registered["data"]["requestId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no requestId in {registered}"))
+        .to_owned();
     setup
+}
+
+/// Creates a webtag instance allowed from [`SHOP`] through the real CLI.
+fn webtag_instance(deployment: &Deployment, tenant: &str, name: &str) -> Instance {
+    let json = deployment.cli_json(&[
+        "instance", "create", "--tenant", tenant, "--name", name, "--type", "webtag", "--origin",
+        SHOP, "--json",
+    ]);
+    let field = |name: &str| {
+        json[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {name} in {json}"))
+            .to_owned()
+    };
+    Instance {
+        username: field("username"),
+        password: field("password"),
+        tenant_id: field("tenant_id"),
+        json: json.clone(),
+    }
 }
 
 /// A login that must succeed: the token.
@@ -336,6 +501,43 @@ async fn normal_login(setup: &Setup, instance: &Instance) -> String {
         .to_owned()
 }
 
+impl Setup {
+    /// Sends a probe that must succeed (2xx); its JSON body.
+    async fn must(&self, probe: Probe) -> Value {
+        let what = probe.what.clone();
+        let answer = send(self, probe).await;
+        assert!(
+            (200..300).contains(&answer.status),
+            "{what} failed: {answer:?}"
+        );
+        serde_json::from_slice(&answer.body).unwrap_or_else(|e| panic!("{what}: {e}"))
+    }
+
+    /// A secureApi token of `api`, created with `body`.
+    async fn secure_token(&self, api: &str, body: Value) -> String {
+        let mut probe = self.secure(&format!("{api}/create"), body.to_string().into_bytes());
+        probe.what = format!("secureApi {api} create");
+        let created = self.must(probe).await;
+        created["token"].as_str().expect("token").to_owned()
+    }
+
+    /// `POST /api/v1/gdpr/b2b/{action}` with the gdpr token and `tenant_hash`.
+    fn gdpr_probe(&self, action: &str, body: Value) -> Probe {
+        Probe {
+            method: "POST".into(),
+            target: format!("/api/v1/gdpr/b2b/{action}"),
+            headers: vec![
+                ("Content-Type".into(), b"application/json".to_vec()),
+                ("access_token".into(), self.gdpr_token.clone().into_bytes()),
+                ("tenant_hash".into(), self.tenant_hash.clone().into_bytes()),
+            ],
+            body: body.to_string().into_bytes(),
+            expect: Expect::Any,
+            what: format!("POST /api/v1/gdpr/b2b/{action}"),
+        }
+    }
+}
+
 /// Sends a probe; a transport failure panics.
 async fn send(setup: &Setup, probe: Probe) -> Answer {
     tokio::time::timeout(Duration::from_secs(60), exchange(&setup.authority, &probe))
@@ -355,6 +557,26 @@ enum Cred {
     Bearer,
     /// `tenant_hash` and `oauth_key_secret` headers (secureApi).
     Tenant,
+    /// `Authorization: Bearer` of the 360 Profiles token nothing revokes (CDP pulls).
+    Pull,
+    /// The WebTag `accessKey` in the query string and `Origin: https://shop.example`; an
+    /// `Authorization` header means nothing there.
+    AccessKey,
+    /// The secureApi `profile` token in `access_token`, with `tenant_hash` and
+    /// `email_address` (CDP profile).
+    ProfileToken,
+    /// The secureApi `gdpr` token in `access_token`, with `tenant_hash` (CDP GDPR).
+    GdprToken,
+}
+
+impl Cred {
+    /// Whether the credential is a token the request presents (Bearer or `access_token`).
+    fn is_token(self) -> bool {
+        matches!(
+            self,
+            Cred::Bearer | Cred::Pull | Cred::ProfileToken | Cred::GdprToken
+        )
+    }
 }
 
 /// What an endpoint's body is.
@@ -368,32 +590,69 @@ enum BodyKind {
     Json,
     /// A form body (OAuth).
     Form,
+    /// Records pushed to the tracker: a JSON array, one object or NDJSON (up to 10 MiB).
+    Records,
+    /// The secureApi CDP routes' JSON object (optional for profile resources).
+    Vendor,
 }
 
 /// One endpoint and its valid request.
 struct Endpoint {
     method: &'static str,
-    target: &'static str,
+    target: String,
     cred: Cred,
     body: BodyKind,
     /// Uses the profiles-360 instance (DELETE revokes its tokens).
     profiles: bool,
 }
 
-const fn ep(method: &'static str, target: &'static str, cred: Cred, body: BodyKind) -> Endpoint {
+fn ep(method: &'static str, target: impl Into<String>, cred: Cred, body: BodyKind) -> Endpoint {
     Endpoint {
         method,
-        target,
+        target: target.into(),
         cred,
         body,
         profiles: false,
     }
 }
 
-fn endpoints() -> Vec<Endpoint> {
+/// Every endpoint with its valid request; the CDP targets carry the setup's tenant id, WebTag
+/// key and customer.
+fn endpoints(setup: &Setup) -> Vec<Endpoint> {
     use BodyKind::*;
     use Cred::*;
+    let tenant = &setup.tenant_id;
+    let tracker = format!("/v2/{tenant}/dw/tracker");
+    let webtag = format!("{tracker}?scheme=a1webtag&accessKey={}", setup.access_key);
     vec![
+        ep("POST", format!("{tracker}?scheme=a1user"), Bearer, Records),
+        ep(
+            "GET",
+            format!("/v2/{tenant}/dw/a360/customers?limit=5"),
+            Pull,
+            Ignored,
+        ),
+        ep(
+            "GET",
+            format!("/v2/{tenant}/dw/a360/customers/{}", setup.gcr_id),
+            Pull,
+            Ignored,
+        ),
+        ep("POST", webtag.clone(), AccessKey, Records),
+        ep(
+            "GET",
+            format!("{webtag}&SourceCustomerNumber=H-1&Type=emailOpen&EventTimeStamp={EVENT_TIME}"),
+            AccessKey,
+            Ignored,
+        ),
+        ep("OPTIONS", webtag, AccessKey, Ignored),
+        ep("POST", "/api/v1/profile/b2b/basic", ProfileToken, Vendor),
+        ep(
+            "POST",
+            "/api/v1/gdpr/b2b/gdprRequestStatus",
+            GdprToken,
+            Vendor,
+        ),
         ep("POST", "/authentication?action=login", Basic, OptionalJson),
         ep("GET", "/token?scheme=a1user", Basic, Ignored),
         ep("GET", "/token?scheme=a1user&action=create", Basic, Ignored),
@@ -440,15 +699,16 @@ fn endpoints() -> Vec<Endpoint> {
 }
 
 impl Setup {
-    /// A secureApi request with the tenant's headers.
-    fn secure(&self, action: &str, body: Vec<u8>) -> Probe {
+    /// A secureApi token request (`api_action` is e.g. `profile/create`) with the tenant's
+    /// headers.
+    fn secure(&self, api_action: &str, body: Vec<u8>) -> Probe {
         Probe {
             method: "POST".into(),
-            target: format!("/secureApi/token/profile/{action}"),
+            target: format!("/secureApi/token/{api_action}"),
             headers: self.tenant_headers(),
             body,
             expect: Expect::Any,
-            what: format!("POST /secureApi/token/profile/{action}"),
+            what: format!("POST /secureApi/token/{api_action}"),
         }
     }
 
@@ -482,8 +742,35 @@ impl Setup {
                 vec![("Authorization".into(), bearer(token).into_bytes())]
             }
             Cred::Tenant => self.tenant_headers(),
+            Cred::Pull => vec![(
+                "Authorization".into(),
+                bearer(&self.puller_token).into_bytes(),
+            )],
+            Cred::AccessKey => vec![("Origin".into(), SHOP.as_bytes().to_vec())],
+            Cred::ProfileToken => vec![
+                (
+                    "access_token".into(),
+                    self.profile_token.clone().into_bytes(),
+                ),
+                ("tenant_hash".into(), self.tenant_hash.clone().into_bytes()),
+                ("email_address".into(), b"h@example.com".to_vec()),
+            ],
+            Cred::GdprToken => vec![
+                ("access_token".into(), self.gdpr_token.clone().into_bytes()),
+                ("tenant_hash".into(), self.tenant_hash.clone().into_bytes()),
+            ],
         };
-        let body = match (endpoint.body, endpoint.target) {
+        let body = match (endpoint.body, endpoint.target.as_str()) {
+            (BodyKind::Records, _) if endpoint.cred == Cred::AccessKey => {
+                json!([webtag_event()]).to_string().into_bytes()
+            }
+            (BodyKind::Records, _) => json!([push_record()]).to_string().into_bytes(),
+            (BodyKind::Vendor, t) if t.starts_with("/api/v1/gdpr/") => {
+                json!({"requestId": self.gdpr_request_id})
+                    .to_string()
+                    .into_bytes()
+            }
+            (BodyKind::Vendor, _) => b"{}".to_vec(),
             (BodyKind::Json, t) if t.ends_with("/create") => {
                 br#"{"resource":["basic"],"validity":60}"#.to_vec()
             }
@@ -504,11 +791,14 @@ impl Setup {
             BodyKind::Ignored | BodyKind::OptionalJson if endpoint.cred != Cred::Open => {
                 headers.push(("Content-Type".into(), b"application/json".to_vec()))
             }
+            BodyKind::Records | BodyKind::Vendor => {
+                headers.push(("Content-Type".into(), b"application/json".to_vec()))
+            }
             _ => {}
         }
         Probe {
             method: endpoint.method.into(),
-            target: endpoint.target.into(),
+            target: endpoint.target.clone(),
             headers,
             body,
             expect: Expect::Any,
@@ -528,11 +818,17 @@ impl Probe {
         self
     }
 
-    /// Replaces the credentials (Authorization and tenant headers) by this Authorization value.
+    /// Replaces the credentials (Authorization, tenant headers and the secureApi CDP routes'
+    /// `access_token`) by this Authorization value.
     fn with_authorization(mut self, value: &[u8]) -> Self {
         self.headers.retain(|(n, _)| {
-            !["authorization", "tenant_hash", "oauth_key_secret"]
-                .contains(&n.to_ascii_lowercase().as_str())
+            ![
+                "authorization",
+                "tenant_hash",
+                "oauth_key_secret",
+                "access_token",
+            ]
+            .contains(&n.to_ascii_lowercase().as_str())
         });
         self.headers.push(("Authorization".into(), value.to_vec()));
         self
@@ -542,6 +838,25 @@ impl Probe {
     fn with_header(mut self, name: &str, value: &[u8]) -> Self {
         self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
         self.headers.push((name.into(), value.to_vec()));
+        self
+    }
+
+    /// Removes every header of that name.
+    fn without_header(mut self, name: &str) -> Self {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self
+    }
+
+    /// Adds a header, keeping any of that name (a repeated header).
+    fn plus_header(mut self, name: &str, value: &[u8]) -> Self {
+        self.headers.push((name.into(), value.to_vec()));
+        self
+    }
+
+    /// Replaces the request target.
+    fn at(mut self, target: String) -> Self {
+        self.what = format!("{} {target}", self.method);
+        self.target = target;
         self
     }
 
@@ -572,8 +887,9 @@ fn basic_bytes(raw: &[u8]) -> Vec<u8> {
 /// Every hostile variant of one endpoint's valid request.
 fn hostile_probes(setup: &Setup, endpoint: &Endpoint) -> Vec<Probe> {
     let valid = setup.valid(endpoint);
-    let needs_cred = endpoint.cred != Cred::Open;
-    // A probe that breaks the credentials must be refused unless the endpoint is public.
+    // A probe that breaks the credentials must be refused unless the endpoint is public, or
+    // (WebTag) its credential is not a header at all.
+    let needs_cred = !matches!(endpoint.cred, Cred::Open | Cred::AccessKey);
     let cred_expect = if needs_cred {
         Expect::Error
     } else {
@@ -616,7 +932,7 @@ fn hostile_probes(setup: &Setup, endpoint: &Endpoint) -> Vec<Probe> {
         ("unknown scheme", b"Negotiate abc".to_vec()),
         ("obs-text bytes", b"Basic \xe9\xe8\xff".to_vec()),
     ];
-    if endpoint.cred == Cred::Bearer && endpoint.method != "DELETE" {
+    if endpoint.cred.is_token() && endpoint.method != "DELETE" {
         hostile_auth.push((
             "Basic where Bearer is due",
             basic(&setup.tracker).into_bytes(),
@@ -636,7 +952,7 @@ fn hostile_probes(setup: &Setup, endpoint: &Endpoint) -> Vec<Probe> {
     let (path, query) = endpoint
         .target
         .split_once('?')
-        .unwrap_or((endpoint.target, ""));
+        .unwrap_or((endpoint.target.as_str(), ""));
     let mut dup = valid.clone();
     dup.target = if query.is_empty() {
         format!("{path}?a=1&a=2&a=")
@@ -655,10 +971,14 @@ fn hostile_probes(setup: &Setup, endpoint: &Endpoint) -> Vec<Probe> {
         probes.push(nul.named("%00 in query values").expecting(Expect::Error));
         let mut sqli = valid.clone();
         sqli.target = format!("{path}?scheme={SQLI_ENCODED}&action={SQLI_ENCODED}");
-        probes.push(
-            sqli.named("SQL injection in query")
-                .expecting(Expect::Error),
-        );
+        // A pull needs no `scheme` and ignores parameters it does not know (SPEC); its own
+        // parameters get SQL injection in [`cdp_probes`].
+        let sqli_expect = if endpoint.cred == Cred::Pull {
+            Expect::Any
+        } else {
+            Expect::Error
+        };
+        probes.push(sqli.named("SQL injection in query").expecting(sqli_expect));
     }
     let mut nul_extra = valid.clone();
     nul_extra.target = format!(
@@ -723,11 +1043,17 @@ fn hostile_probes(setup: &Setup, endpoint: &Endpoint) -> Vec<Probe> {
             .clone()
             .with_body(content_type, big)
             .named("3 MB body")
-            .expecting(body_expect),
+            .expecting(if endpoint.body == BodyKind::Records {
+                // Under the 10 MiB push limit: the records are read, and refused.
+                Expect::Status(400)
+            } else {
+                body_expect
+            }),
     );
 
     // Endpoint-specific NUL and SQL injection in bodies and headers.
-    match (endpoint.body, endpoint.target) {
+    probes.extend(cdp_probes(setup, endpoint, &valid));
+    match (endpoint.body, endpoint.target.as_str()) {
         (BodyKind::OptionalJson, _) => {
             for (case, body) in [
                 (
@@ -929,6 +1255,937 @@ fn hostile_probes(setup: &Setup, endpoint: &Endpoint) -> Vec<Probe> {
     probes
 }
 
+/// About 3 MB of valid records (each a copy of `base` with its own padded
+/// `SourceCustomerNumber`), all under the record limit, but the last with an invalid
+/// `EventTimeStamp`: the whole push is refused.
+fn big_batch(base: &Value) -> Vec<u8> {
+    let pad = "x".repeat(300);
+    let mut records: Vec<Value> = (0..8_000)
+        .map(|i| {
+            let mut record = base.clone();
+            record["SourceCustomerNumber"] = json!(format!("B-{i}-{pad}"));
+            record
+        })
+        .collect();
+    if let Some(last) = records.last_mut() {
+        last["EventTimeStamp"] = json!("not a time");
+    }
+    records_body(&records)
+}
+
+/// A push body of `records`.
+fn records_body(records: &[Value]) -> Vec<u8> {
+    Value::from(records.to_vec()).to_string().into_bytes()
+}
+
+/// The CDP endpoints' own hostile cases: tenant ids and customer ids in the path, their query
+/// parameters, WebTag keys and origins, pushed records, `Idempotency-Key`s, the secureApi CDP
+/// headers and bodies, and tokens of the wrong kind.
+fn cdp_probes(setup: &Setup, endpoint: &Endpoint, valid: &Probe) -> Vec<Probe> {
+    use Expect::{Any, Error};
+    let mut probes = Vec::new();
+    let target = endpoint.target.as_str();
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+
+    // Tokens of the wrong kind: refused (403), whatever else is right.
+    let wrong_tokens: Vec<(&str, Vec<(&str, String)>)> = match endpoint.cred {
+        Cred::Bearer if target.starts_with("/v2/") => vec![
+            (
+                "a 360 Profiles token where a DW Tracker one is due",
+                vec![("Authorization", bearer(&setup.puller_token))],
+            ),
+            (
+                "a secureApi token where a DW Tracker one is due",
+                vec![("Authorization", bearer(&setup.profile_token))],
+            ),
+        ],
+        Cred::Pull => vec![
+            (
+                "a DW Tracker token where a 360 Profiles one is due",
+                vec![("Authorization", bearer(&setup.a1user_token))],
+            ),
+            (
+                "a secureApi token where a 360 Profiles one is due",
+                vec![("Authorization", bearer(&setup.profile_token))],
+            ),
+        ],
+        Cred::ProfileToken => vec![
+            (
+                "a gdpr token where a profile one is due",
+                vec![("access_token", setup.gdpr_token.clone())],
+            ),
+            (
+                "an a1user token where a profile one is due",
+                vec![("access_token", setup.puller_token.clone())],
+            ),
+            (
+                "both access_token and Authorization",
+                vec![("Authorization", bearer(&setup.profile_token))],
+            ),
+        ],
+        Cred::GdprToken => vec![
+            (
+                "a profile token where a gdpr one is due",
+                vec![("access_token", setup.profile_token.clone())],
+            ),
+            (
+                "an a1user token where a gdpr one is due",
+                vec![("access_token", setup.a1user_token.clone())],
+            ),
+        ],
+        _ => vec![],
+    };
+    for (case, headers) in wrong_tokens {
+        let mut probe = valid.clone();
+        for (name, value) in headers {
+            probe = probe.with_header(name, value.as_bytes());
+        }
+        probes.push(probe.named(case).expecting(Error));
+    }
+
+    // The tenant id in the path: anything but the token's (or the key's) tenant is refused.
+    if let Some(rest) = target.strip_prefix(&format!("/v2/{}/", setup.tenant_id)) {
+        for tenant in [
+            "abc",
+            "2",
+            "-1",
+            "0",
+            "99999999999999999999",
+            SQLI_ENCODED,
+            "%00",
+            "1%00",
+            "%ff%fe",
+            "..%2f1",
+            "",
+        ] {
+            probes.push(
+                valid
+                    .clone()
+                    .at(format!("/v2/{tenant}/{rest}"))
+                    .named("hostile tenant id")
+                    .expecting(Error),
+            );
+        }
+    }
+
+    // Pulls: their own query parameters, and hostile customer ids.
+    if endpoint.cred == Cred::Pull {
+        if !query.is_empty() {
+            for (q, expect) in [
+                (format!("limit={SQLI_ENCODED}"), Error),
+                (format!("offset={SQLI_ENCODED}"), Error),
+                (format!("after={SQLI_ENCODED}"), Error),
+                (format!("fq={SQLI_ENCODED}"), Error),
+                (format!("fq=updatedSince:{SQLI_ENCODED}"), Error),
+                (format!("fq=email:{SQLI_ENCODED}"), Any),
+                (format!("fq=email:{SQLI_ENCODED}&fq=email:h@example.com"), Any),
+                // SERVER BUG: on PostgreSQL both answer 503 server_error (NUL in a text
+                // parameter reaches the database); SQLite answers 200 with no customer.
+                ("fq=email:%00".to_owned(), Any),
+                ("fq=email:h%00@example.com".to_owned(), Any),
+                ("fq=updatedSince:2026-11-20T10:00:00Z%00".to_owned(), Error),
+                ("fq=updatedSince:99999-01-01T00:00:00Z".to_owned(), Error),
+                ("fq=updatedSince:0000-01-01T00:00:00Z".to_owned(), Any),
+                ("fq=updatedSince:2016-12-31T23:59:60Z".to_owned(), Any),
+                ("fq=".to_owned(), Error),
+                ("fq=email:".to_owned(), Error),
+                ("limit=0".to_owned(), Error),
+                ("limit=1001".to_owned(), Error),
+                ("limit=-1".to_owned(), Error),
+                ("limit=99999999999999999999".to_owned(), Error),
+                ("limit=1e3".to_owned(), Error),
+                ("offset=-1".to_owned(), Error),
+                ("offset=9223372036854775807".to_owned(), Any),
+                ("offset=9223372036854775808".to_owned(), Error),
+                ("after=1.2".to_owned(), Any),
+                ("after=-9223372036854775808.-9223372036854775808".to_owned(), Any),
+                ("after=9223372036854775807.9223372036854775807".to_owned(), Any),
+                ("after=99999999999999999999.1".to_owned(), Error),
+                ("after=1.2.3".to_owned(), Error),
+                ("after=".to_owned(), Error),
+                (
+                    "limit=1000&offset=9223372036854775807&after=1.1&fq=updatedSince:2026-11-20T10:00:00Z"
+                        .to_owned(),
+                    Any,
+                ),
+                ("after=%00".to_owned(), Error),
+            ] {
+                probes.push(
+                    valid
+                        .clone()
+                        .at(format!("{path}?{q}"))
+                        .named("hostile pull parameter")
+                        .expecting(expect),
+                );
+            }
+        } else {
+            let customers = path.rsplit_once('/').map_or(path, |(c, _)| c);
+            // SERVER BUG: on PostgreSQL the two ids with %00 answer 503 server_error instead of
+            // 404 (NUL reaches the database).
+            for gcr in [
+                format!("gcr_{SQLI_ENCODED}"),
+                SQLI_ENCODED.to_owned(),
+                format!("{}%00", setup.gcr_id),
+                "%00".to_owned(),
+                format!("gcr_{}", "a".repeat(9 * 1024)),
+                "gcr_%ff%fe".to_owned(),
+                "gcr_aaaaaaaaaaaaaaaaaaaaaaaa".to_owned(),
+                "%2e%2e".to_owned(),
+                format!("{}%2f..", setup.gcr_id),
+                format!("{}%20OR%201=1", setup.gcr_id),
+            ] {
+                probes.push(
+                    valid
+                        .clone()
+                        .at(format!("{customers}/{gcr}"))
+                        .named("hostile gcrId")
+                        .expecting(Error),
+                );
+            }
+        }
+    }
+
+    // WebTag: hostile keys and origins.
+    if endpoint.cred == Cred::AccessKey {
+        let key = &setup.access_key;
+        let rest = query
+            .split('&')
+            .filter(|p| !p.starts_with("accessKey="))
+            .collect::<Vec<_>>()
+            .join("&");
+        let long = "A".repeat(9 * 1024);
+        for bad in [
+            "",
+            SQLI_ENCODED,
+            "%00",
+            &format!("{key}%00"),
+            &format!("{key}x"),
+            &key[..key.len() - 1],
+            &long,
+            "%ff%fe",
+            &key.to_ascii_uppercase(),
+        ] {
+            probes.push(
+                valid
+                    .clone()
+                    .at(format!("{path}?{rest}&accessKey={bad}"))
+                    .named("hostile accessKey")
+                    .expecting(Error),
+            );
+        }
+        probes.push(
+            valid
+                .clone()
+                .at(format!("{path}?{rest}"))
+                .named("no accessKey")
+                .expecting(Error),
+        );
+        probes.push(
+            valid
+                .clone()
+                .at(format!("{path}?{rest}&accessKey={key}&accessKey={key}"))
+                .named("accessKey twice")
+                .expecting(Error),
+        );
+        probes.push(
+            valid
+                .clone()
+                .at(format!("{path}?scheme=a1user&accessKey={key}"))
+                .named("accessKey with scheme=a1user")
+                .expecting(Error),
+        );
+        probes.push(
+            valid
+                .clone()
+                .without_header("Origin")
+                .named("no Origin")
+                .expecting(Error),
+        );
+        for origin in [
+            b"https://evil.example".as_slice(),
+            b"https://shop.example.evil.example",
+            b"https://evil.example/https://shop.example",
+            b"http://shop.example",
+            b"null",
+            b"",
+            SQLI.as_bytes(),
+            b"https://shop.example\xff",
+            &[b'a'; 9 * 1024],
+        ] {
+            probes.push(
+                valid
+                    .clone()
+                    .with_header("Origin", origin)
+                    .named(&format!("Origin {:?}", String::from_utf8_lossy(origin)))
+                    .expecting(Error),
+            );
+        }
+        probes.push(
+            valid
+                .clone()
+                .plus_header("Origin", b"https://evil.example")
+                .named("two Origin headers")
+                .expecting(Error),
+        );
+        if endpoint.method == "GET" {
+            // The event rides in the query string.
+            for (q, expect) in [
+                (format!("SourceCustomerNumber={SQLI_ENCODED}"), Any),
+                // SERVER BUG: 503 server_error on PostgreSQL (NUL reaches the database).
+                ("SourceCustomerNumber=%00".to_owned(), Any),
+                ("SourceCustomerNumber=".to_owned(), Error),
+                ("Type=".to_owned(), Error),
+                (format!("EventTimeStamp={SQLI_ENCODED}"), Error),
+                ("EventTimeStamp=99999-01-01T00:00:00Z".to_owned(), Error),
+                ("Email=h@example.com".to_owned(), Error),
+                (format!("{SQLI_ENCODED}=1"), Error),
+            ] {
+                let name = q.split('=').next().unwrap_or_default();
+                let kept: Vec<&str> = query
+                    .split('&')
+                    .filter(|p| p.split('=').next() != Some(name))
+                    .collect();
+                probes.push(
+                    valid
+                        .clone()
+                        .at(format!("{path}?{}&{q}", kept.join("&")))
+                        .named("hostile event in the query")
+                        .expecting(expect),
+                );
+            }
+        }
+    }
+
+    // Pushed records.
+    if endpoint.body == BodyKind::Records {
+        let webtag = endpoint.cred == Cred::AccessKey;
+        let base = if webtag {
+            webtag_event()
+        } else {
+            push_record()
+        };
+        let with = |field: &str, value: Value| {
+            let mut record = base.clone();
+            record[field] = value;
+            records_body(&[record])
+        };
+        let without = |field: &str| {
+            let mut record = base.clone();
+            record.as_object_mut().expect("object").remove(field);
+            records_body(&[record])
+        };
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let deep_attributes = {
+            let mut nested = json!({"k\u{0}": SQLI});
+            for _ in 0..100 {
+                nested = json!({ "a": nested });
+            }
+            nested
+        };
+        let ndjson = |lines: &[&str]| lines.join("\n").into_bytes();
+        let good = base.to_string();
+        let mut bodies: Vec<(&str, Vec<u8>, Expect)> = vec![
+            // SERVER BUG: on PostgreSQL (CDP_AUTH_TEST_POSTGRES) U+0000 in a pushed string field reaches
+        // the database, which cannot store NUL in text: 503 server_error instead of 202 or 400
+        // (SQLite stores it). Same for the NUL cases of the pull, the gcrId, the WebTag pixel
+        // and gdprRequestStatus below.
+            (
+                "NUL in SourceCustomerNumber",
+                with("SourceCustomerNumber", json!("H-\u{0}1")),
+                Any,
+            ),
+            (
+                "SQL injection SourceCustomerNumber",
+                with("SourceCustomerNumber", json!(SQLI)),
+                Any,
+            ),
+            (
+                "SQL injection Type and Subtype",
+                records_body(&[json!({
+                    "SourceCustomerNumber": "H-2", "Type": SQLI, "Subtype": SQLI,
+                    "EventTimeStamp": EVENT_TIME,
+                })]),
+                Any,
+            ),
+            (
+                "NUL in Type and Subtype",
+                records_body(&[json!({
+                    "SourceCustomerNumber": "H-2", "Type": "x\u{0}", "Subtype": "\u{0}",
+                    "EventTimeStamp": EVENT_TIME,
+                })]),
+                Any,
+            ),
+            (
+                "9 KB SourceCustomerNumber",
+                with("SourceCustomerNumber", json!("A".repeat(9 * 1024))),
+                Any,
+            ),
+            (
+                "SourceCustomerNumber 1e300",
+                with("SourceCustomerNumber", json!(1e300)),
+                Any,
+            ),
+            (
+                "SourceCustomerNumber u64::MAX",
+                with("SourceCustomerNumber", json!(u64::MAX)),
+                Any,
+            ),
+            (
+                "SourceCustomerNumber -2^63",
+                with("SourceCustomerNumber", json!(i64::MIN)),
+                Any,
+            ),
+            (
+                "SourceCustomerNumber an object",
+                with("SourceCustomerNumber", json!({"a": 1})),
+                Error,
+            ),
+            (
+                "SourceCustomerNumber null",
+                with("SourceCustomerNumber", Value::Null),
+                Error,
+            ),
+            (
+                "SourceCustomerNumber blank",
+                with("SourceCustomerNumber", json!(" \t ")),
+                Error,
+            ),
+            (
+                "SourceCustomerNumber missing",
+                without("SourceCustomerNumber"),
+                Error,
+            ),
+            ("unknown key", with(SQLI, json!(1)), Error),
+            ("Type without EventTimeStamp", without("EventTimeStamp"), Error),
+            (
+                "EventTimeStamp not RFC 3339",
+                with("EventTimeStamp", json!("yesterday")),
+                Error,
+            ),
+            (
+                "SQL injection EventTimeStamp",
+                with("EventTimeStamp", json!(SQLI)),
+                Error,
+            ),
+            (
+                "EventTimeStamp year 99999",
+                with("EventTimeStamp", json!("99999-01-01T00:00:00Z")),
+                Error,
+            ),
+            (
+                "EventTimeStamp year 0",
+                with("EventTimeStamp", json!("0000-01-01T00:00:00Z")),
+                Any,
+            ),
+            (
+                "EventTimeStamp leap second",
+                with("EventTimeStamp", json!("2016-12-31T23:59:60Z")),
+                Any,
+            ),
+            (
+                "EventTimeStamp offset +23:59",
+                with("EventTimeStamp", json!("2026-11-20T10:00:00+23:59")),
+                Any,
+            ),
+            (
+                "EventTimeStamp with NUL",
+                with("EventTimeStamp", json!("2026-11-20T10:00:00Z\u{0}")),
+                Error,
+            ),
+            (
+                "EventTimeStamp a number",
+                with("EventTimeStamp", json!(1_732_350_000)),
+                Error,
+            ),
+            ("empty array", b"[]".to_vec(), Error),
+            ("array of numbers", b"[1,2,3]".to_vec(), Error),
+            ("a JSON string", br#""x""#.to_vec(), Error),
+            ("null", b"null".to_vec(), Error),
+            ("whitespace only", b" \n\t\n ".to_vec(), Error),
+            ("arrays nested 10,000 deep", deep.into_bytes(), Error),
+            (
+                "3 MB of records, the last one invalid",
+                big_batch(&base),
+                Expect::Status(400),
+            ),
+            (
+                "10,001 records",
+                records_body(&vec![base.clone(); 10_001]),
+                Error,
+            ),
+            (
+                "NDJSON with a broken line",
+                ndjson(&[&good, r#"{"SourceCustomerNumber":"#, &good]),
+                Error,
+            ),
+            (
+                "NDJSON with blank lines",
+                ndjson(&["", &good, "", "", &good, ""]),
+                Any,
+            ),
+            ("NDJSON of arrays", ndjson(&["[1]", "[2]"]), Error),
+            (
+                "invalid UTF-8 in a string",
+                [
+                    br#"[{"SourceCustomerNumber":"H-"#.as_slice(),
+                    b"\xff\xfe",
+                    br#"","Type":"x","EventTimeStamp":"2026-11-20T10:00:00Z"}]"#,
+                ]
+                .concat(),
+                Error,
+            ),
+            (
+                "lone surrogate escape",
+                format!(
+                    r#"[{{"SourceCustomerNumber":"\ud800","Type":"x","EventTimeStamp":"{EVENT_TIME}"}}]"#
+                )
+                .into_bytes(),
+                Any,
+            ),
+            (
+                "UTF-8 byte order mark",
+                format!("\u{feff}[{good}]").into_bytes(),
+                Any,
+            ),
+            (
+                "duplicate keys",
+                format!(
+                    r#"[{{"SourceCustomerNumber":"H-1","SourceCustomerNumber":"H-2","Type":"x","EventTimeStamp":"{EVENT_TIME}"}}]"#
+                )
+                .into_bytes(),
+                Any,
+            ),
+            (
+                "one valid record, one invalid",
+                records_body(&[base.clone(), json!({"SourceCustomerNumber": ""})]),
+                Error,
+            ),
+        ];
+        if webtag {
+            bodies.push((
+                "Email from a browser",
+                records_body(&[push_record()]),
+                Error,
+            ));
+            bodies.push((
+                "no event",
+                records_body(&[json!({"SourceCustomerNumber": "H-1"})]),
+                Error,
+            ));
+        } else {
+            bodies.extend([
+                // SERVER BUG: 503 on PostgreSQL (NUL in text), see "NUL in SourceCustomerNumber".
+                (
+                    "NUL in Email and names",
+                    records_body(&[json!({
+                        "SourceCustomerNumber": "H-3", "Email": "h\u{0}@example.com",
+                        "FirstName": "\u{0}", "LastName": "a\u{0}b", "Phone": "\u{0}",
+                    })]),
+                    Any,
+                ),
+                (
+                    "SQL injection Email and names",
+                    records_body(&[json!({
+                        "SourceCustomerNumber": "H-3", "Email": SQLI, "FirstName": SQLI,
+                        "LastName": SQLI, "Phone": SQLI, "Attributes": {SQLI: SQLI},
+                    })]),
+                    Any,
+                ),
+                ("empty Email", with("Email", json!("")), Error),
+                ("Email a number", with("Email", json!(5)), Error),
+                ("Attributes a list", with("Attributes", json!([1])), Error),
+                (
+                    "Attributes nested 100 deep, NUL keys",
+                    with("Attributes", deep_attributes),
+                    Any,
+                ),
+                (
+                    "1 MB Attributes value",
+                    with("Attributes", json!({"big": "x".repeat(1024 * 1024)})),
+                    Any,
+                ),
+            ]);
+        }
+        for (case, body, expect) in bodies {
+            probes.push(
+                valid
+                    .clone()
+                    .with_body("application/json", body)
+                    .named(case)
+                    .expecting(expect),
+            );
+        }
+        for content_type in [
+            b"application/x-ndjson".as_slice(),
+            b"text/plain",
+            b"multipart/form-data; boundary=x",
+            b"application/json; charset=latin1",
+            b"\xff\xfe",
+        ] {
+            probes.push(
+                valid
+                    .clone()
+                    .with_header("Content-Type", content_type)
+                    .named(&format!(
+                        "Content-Type {:?}",
+                        String::from_utf8_lossy(content_type)
+                    )),
+            );
+        }
+        probes.push(
+            valid
+                .clone()
+                .without_header("Content-Type")
+                .named("no Content-Type"),
+        );
+        // Over the 10 MiB push limit: refused by size.
+        let mut over = b"[".to_vec();
+        over.resize(10 * 1024 * 1024 + 1, b' ');
+        probes.push(
+            valid
+                .clone()
+                .with_body("application/json", over)
+                .named("10 MiB + 1 byte body")
+                .expecting(Expect::Status(413)),
+        );
+        if !webtag {
+            for (case, key, expect) in [
+                ("256-character Idempotency-Key", vec![b'k'; 256], Error),
+                ("empty Idempotency-Key", Vec::new(), Any),
+                ("obs-text Idempotency-Key", b"\xff\xfe".to_vec(), Error),
+                ("tab in Idempotency-Key", b"a\tb".to_vec(), Error),
+                (
+                    "SQL injection Idempotency-Key",
+                    SQLI.as_bytes().to_vec(),
+                    Any,
+                ),
+            ] {
+                probes.push(
+                    valid
+                        .clone()
+                        .with_header("Idempotency-Key", &key)
+                        .named(case)
+                        .expecting(expect),
+                );
+            }
+            probes.push(
+                valid
+                    .clone()
+                    .with_header("Idempotency-Key", b"hostile-1")
+                    .plus_header("Idempotency-Key", b"hostile-2")
+                    .named("two Idempotency-Keys")
+                    .expecting(Error),
+            );
+            // The same key again with another body: 422. Probes are sent in order.
+            probes.push(
+                valid
+                    .clone()
+                    .with_header("Idempotency-Key", b"hostile-reused")
+                    .named("Idempotency-Key, first use"),
+            );
+            probes.push(
+                valid
+                    .clone()
+                    .with_header("Idempotency-Key", b"hostile-reused")
+                    .with_body(
+                        "application/json",
+                        records_body(&[json!({"SourceCustomerNumber": "H-9"})]),
+                    )
+                    .named("Idempotency-Key reused with another body")
+                    .expecting(Expect::Status(422)),
+            );
+        }
+    }
+
+    // The secureApi CDP routes: their headers, bodies and names.
+    if endpoint.body == BodyKind::Vendor {
+        let gdpr = endpoint.cred == Cred::GdprToken;
+        let mut headers: Vec<(&str, &str, Vec<u8>, Expect)> = vec![
+            (
+                "SQL injection tenant_hash",
+                "tenant_hash",
+                SQLI.into(),
+                Error,
+            ),
+            ("empty tenant_hash", "tenant_hash", Vec::new(), Error),
+            (
+                "9 KB tenant_hash",
+                "tenant_hash",
+                vec![b'a'; 9 * 1024],
+                Error,
+            ),
+            (
+                "non-UTF-8 tenant_hash",
+                "tenant_hash",
+                b"\xff\xfe\xfd".to_vec(),
+                Error,
+            ),
+            (
+                "SQL injection access_token",
+                "access_token",
+                SQLI.into(),
+                Error,
+            ),
+            ("empty access_token", "access_token", Vec::new(), Error),
+            (
+                "9 KB access_token",
+                "access_token",
+                vec![b'A'; 9 * 1024],
+                Error,
+            ),
+            (
+                "non-UTF-8 access_token",
+                "access_token",
+                b"\xff\xfe\xfd".to_vec(),
+                Error,
+            ),
+        ];
+        if !gdpr {
+            headers.extend([
+                (
+                    "SQL injection email_address",
+                    "email_address",
+                    SQLI_LOOKUP.into(),
+                    Error,
+                ),
+                (
+                    "non-UTF-8 email_address",
+                    "email_address",
+                    b"h\xff@example.com".to_vec(),
+                    Error,
+                ),
+                (
+                    "9 KB email_address",
+                    "email_address",
+                    vec![b'a'; 9 * 1024],
+                    Error,
+                ),
+            ]);
+        }
+        for (case, name, value, expect) in headers {
+            probes.push(
+                valid
+                    .clone()
+                    .with_header(name, &value)
+                    .named(case)
+                    .expecting(expect),
+            );
+        }
+        probes.push(
+            valid
+                .clone()
+                .plus_header("tenant_hash", setup.tenant_hash.as_bytes())
+                .named("two tenant_hash headers")
+                .expecting(Error),
+        );
+        probes.push(
+            valid
+                .clone()
+                .without_header("tenant_hash")
+                .named("no tenant_hash")
+                .expecting(Error),
+        );
+        if !gdpr {
+            probes.push(
+                valid
+                    .clone()
+                    .without_header("email_address")
+                    .named("no customer header")
+                    .expecting(Error),
+            );
+            for (name, value) in [
+                ("gcrId", SQLI_LOOKUP),
+                ("gcrId", "%00"),
+                ("mobile_number", SQLI_LOOKUP),
+                ("customer_code_external", SQLI_LOOKUP),
+                ("customer_code_external", ""),
+            ] {
+                probes.push(
+                    valid
+                        .clone()
+                        .without_header("email_address")
+                        .with_header(name, value.as_bytes())
+                        .named(&format!("{name} {value:?}"))
+                        .expecting(Error),
+                );
+            }
+            probes.push(
+                valid
+                    .clone()
+                    .without_header("email_address")
+                    .with_header("gcrId", setup.gcr_id.as_bytes())
+                    .named("by gcrId"),
+            );
+        }
+        let bodies: Vec<(&str, Vec<u8>, Expect)> = if gdpr {
+            vec![
+                ("requestId x", br#"{"requestId":"x"}"#.to_vec(), Error),
+                (
+                    "SQL injection requestId",
+                    json!({"requestId": SQLI}).to_string().into_bytes(),
+                    Error,
+                ),
+                // SERVER BUG: 503 server_error on PostgreSQL instead of 404 (NUL reaches the
+                // database).
+                (
+                    "NUL in requestId",
+                    json!({"requestId": format!("{}\u{0}", setup.gdpr_request_id)})
+                        .to_string()
+                        .into_bytes(),
+                    Error,
+                ),
+                (
+                    "9 KB requestId",
+                    json!({"requestId": "a".repeat(9 * 1024)})
+                        .to_string()
+                        .into_bytes(),
+                    Error,
+                ),
+                ("requestId a number", br#"{"requestId":1}"#.to_vec(), Error),
+                ("requestId null", br#"{"requestId":null}"#.to_vec(), Error),
+                ("empty object", b"{}".to_vec(), Error),
+                ("empty body", Vec::new(), Error),
+                ("JSON not an object", b"[1,2,3]".to_vec(), Error),
+            ]
+        } else {
+            vec![
+                ("empty body", Vec::new(), Any),
+                ("JSON not an object", b"[1,2,3]".to_vec(), Error),
+                ("a JSON string", br#""x""#.to_vec(), Error),
+                (
+                    "NUL and SQL injection in ignored fields",
+                    json!({"pageSize": SQLI, "\u{0}": "\u{0}"})
+                        .to_string()
+                        .into_bytes(),
+                    Any,
+                ),
+                (
+                    "arrays nested 10,000 deep",
+                    format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes(),
+                    Error,
+                ),
+            ]
+        };
+        for (case, body, expect) in bodies {
+            probes.push(
+                valid
+                    .clone()
+                    .with_body("application/json", body)
+                    .named(case)
+                    .expecting(expect),
+            );
+        }
+        // Hostile resource (or action) names: the route matches, the name is refused.
+        let prefix = path.rsplit_once('/').map_or(path, |(p, _)| p);
+        for name in [
+            SQLI_ENCODED,
+            "%00",
+            "basic%00",
+            "gdprRequestStatus%00",
+            "%2e%2e",
+            "..%2f..%2fsecureApi%2ftoken%2fprofile%2fcreate",
+            "%ff%fe",
+            "BASIC",
+            "segments",
+            "revokeGdprActions",
+        ] {
+            probes.push(
+                valid
+                    .clone()
+                    .at(format!("{prefix}/{name}"))
+                    .named("hostile resource name")
+                    .expecting(Error),
+            );
+        }
+        if gdpr {
+            // registerGdprRequest, which the token also holds: hostile bodies and values. None
+            // names a real person, so nothing is erased.
+            let register = |body: Value, value: Option<&[u8]>| {
+                let mut probe = setup.gdpr_probe("registerGdprRequest", body);
+                if let Some(value) = value {
+                    probe.headers.push(("reqParamValue".into(), value.to_vec()));
+                }
+                probe
+            };
+            let ok = json!({"reqType": "access", "reqParam": "email", "reqSource": "hostile"});
+            let nobody = Some(b"nobody@example.com".as_slice());
+            for (case, body, value, expect) in [
+                (
+                    "SQL injection reqType",
+                    json!({"reqType": SQLI, "reqParam": "email", "reqSource": "x"}),
+                    nobody,
+                    Error,
+                ),
+                (
+                    "SQL injection reqParam",
+                    json!({"reqType": "access", "reqParam": SQLI, "reqSource": "x"}),
+                    nobody,
+                    Error,
+                ),
+                (
+                    "11-character reqSource",
+                    json!({"reqType": "access", "reqParam": "email", "reqSource": "a".repeat(11)}),
+                    nobody,
+                    Error,
+                ),
+                (
+                    "NUL in reqSource",
+                    json!({"reqType": "access", "reqParam": "email", "reqSource": "\u{0}"}),
+                    nobody,
+                    Any,
+                ),
+                ("no reqParamValue", ok.clone(), None, Error),
+                (
+                    "empty reqParamValue",
+                    ok.clone(),
+                    Some(b"".as_slice()),
+                    Error,
+                ),
+                (
+                    "non-UTF-8 reqParamValue",
+                    ok.clone(),
+                    Some(b"\xff\xfe".as_slice()),
+                    Error,
+                ),
+                (
+                    "SQL injection reqParamValue, access",
+                    ok.clone(),
+                    Some(SQLI.as_bytes()),
+                    Any,
+                ),
+                (
+                    "SQL injection reqParamValue, forget by gcrid",
+                    json!({"reqType": "forget", "reqParam": "gcrid", "reqSource": "hostile"}),
+                    Some(SQLI.as_bytes()),
+                    Any,
+                ),
+                (
+                    "SQL injection reqParamValue, forget by mobile",
+                    json!({"reqType": "forget", "reqParam": "mobile", "reqSource": "hostile"}),
+                    Some(SQLI.as_bytes()),
+                    Any,
+                ),
+                (
+                    "9 KB reqParamValue",
+                    ok.clone(),
+                    Some(&[b'a'; 9 * 1024][..]),
+                    Any,
+                ),
+                (
+                    "extra field",
+                    json!({"reqType": "access", "reqParam": "email", "reqSource": "x", "x": 1}),
+                    nobody,
+                    Any,
+                ),
+                ("body a list", json!([ok.clone()]), nobody, Error),
+            ] {
+                probes.push(register(body, value).named(case).expecting(expect));
+            }
+        }
+    }
+    probes
+}
+
 /// The fixed path-traversal targets, with every method.
 fn traversal_probes() -> Vec<Probe> {
     let mut probes = Vec::new();
@@ -963,7 +2220,7 @@ fn traversal_probes() -> Vec<Probe> {
 async fn every_endpoint_survives_hostile_input_with_json_errors() {
     let setup = setup().await;
     let mut probes = traversal_probes();
-    for endpoint in endpoints() {
+    for endpoint in endpoints(&setup) {
         probes.extend(hostile_probes(&setup, &endpoint));
     }
     // The webtag instance's login, with hostile bodies too.
@@ -1028,6 +2285,19 @@ async fn every_endpoint_survives_hostile_input_with_json_errors() {
     .await;
     assert_eq!(health.status, 200, "healthz afterwards: {health:?}");
     normal_login(&setup, &setup.tracker).await;
+    // And the CDP API still serves every valid request.
+    for endpoint in endpoints(&setup)
+        .iter()
+        .filter(|e| e.target.starts_with("/v2/") || e.target.starts_with("/api/v1/"))
+    {
+        let probe = setup.valid(endpoint).named("afterwards");
+        let answer = send(&setup, probe.clone()).await;
+        assert!(
+            (200..300).contains(&answer.status) && verdict(&probe, &answer).is_none(),
+            "{} afterwards: {answer:?}",
+            probe.what
+        );
+    }
 
     assert!(
         failures.is_empty(),
@@ -1107,9 +2377,9 @@ fn after_all(runtime: &tokio::runtime::Runtime, setup: &Setup) {
 #[test]
 fn generated_authorization_values_are_refused_with_json_errors() {
     let (runtime, setup) = runtime_and_setup();
-    let credentialed: Vec<Endpoint> = endpoints()
+    let credentialed: Vec<Endpoint> = endpoints(&setup)
         .into_iter()
-        .filter(|e| matches!(e.cred, Cred::Basic | Cred::Bearer))
+        .filter(|e| e.cred == Cred::Basic || e.cred.is_token())
         .collect();
     let strategy = (authorization(), 0..credentialed.len());
     runner()
@@ -1144,7 +2414,7 @@ fn query_part() -> impl Strategy<Value = String> {
 #[test]
 fn generated_query_strings_never_break_the_server() {
     let (runtime, setup) = runtime_and_setup();
-    let endpoints = endpoints();
+    let endpoints = endpoints(&setup);
     let strategy = (
         0..endpoints.len(),
         prop::collection::vec((query_part(), query_part()), 0..6),
@@ -1179,8 +2449,18 @@ fn json_value() -> impl Strategy<Value = Value> {
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
             prop::collection::btree_map(
                 prop_oneof![
-                    prop::sample::select(vec!["resource", "validity", "token", "tenantName"])
-                        .prop_map(str::to_owned),
+                    prop::sample::select(vec![
+                        "resource",
+                        "validity",
+                        "token",
+                        "tenantName",
+                        "SourceCustomerNumber",
+                        "Email",
+                        "Type",
+                        "EventTimeStamp",
+                        "requestId",
+                    ])
+                    .prop_map(str::to_owned),
                     ".{0,10}",
                 ],
                 inner,
@@ -1226,7 +2506,7 @@ fn body() -> impl Strategy<Value = GeneratedBody> {
 #[test]
 fn generated_bodies_never_break_the_server() {
     let (runtime, setup) = runtime_and_setup();
-    let with_bodies: Vec<Endpoint> = endpoints()
+    let with_bodies: Vec<Endpoint> = endpoints(&setup)
         .into_iter()
         .filter(|e| e.body != BodyKind::Ignored)
         .collect();
@@ -1254,6 +2534,132 @@ fn generated_bodies_never_break_the_server() {
                 .with_body(content_type, bytes)
                 .named(&format!("body {body:?}"));
             check_case(&runtime, &setup, probe)
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    after_all(&runtime, &setup);
+}
+
+/// A value a pushed record's field may get: valid text, blanks, NUL, SQL injection, numbers,
+/// null, objects, lists, good and bad timestamps.
+fn record_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        4 => prop::sample::select(vec![
+            "H-1", "h@example.com", "emailOpen", "checkout", "SKU-1", EVENT_TIME,
+            "2026-11-20T10:00:00.123456+02:00", "0000-01-01T00:00:00Z", "2026-13-40T99:99:99Z",
+            "yesterday", "", "   ", "\u{0}", SQLI, "\u{feff}",
+        ])
+        .prop_map(Value::from),
+        2 => ".{0,30}".prop_map(Value::from),
+        1 => Just(Value::Null),
+        1 => any::<i64>().prop_map(Value::from),
+        1 => any::<f64>().prop_map(|f| json!(f)),
+        1 => any::<bool>().prop_map(Value::from),
+        1 => json_value(),
+    ]
+}
+
+/// A record-like object: mostly the record keys (sometimes an unknown one), with
+/// [`record_value`]s; sometimes valid.
+fn record() -> impl Strategy<Value = Value> {
+    let key = prop_oneof![
+        8 => prop::sample::select(vec![
+            "SourceCustomerNumber", "Email", "FirstName", "LastName", "Phone", "Attributes",
+            "Type", "Subtype", "EventTimeStamp",
+        ])
+        .prop_map(str::to_owned),
+        1 => ".{0,10}",
+    ];
+    let valid = prop::sample::select(vec!["H-1", "H-2", "P-77"]).prop_map(|scn| {
+        json!({"SourceCustomerNumber": scn, "Type": "productBrowsed", "EventTimeStamp": EVENT_TIME})
+    });
+    prop_oneof![
+        1 => valid,
+        3 => prop::collection::btree_map(key, record_value(), 0..7)
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+    ]
+}
+
+/// A push body: random bytes, any JSON, an array of records, one record, or NDJSON.
+fn push_body() -> impl Strategy<Value = GeneratedBody> {
+    prop_oneof![
+        1 => prop::collection::vec(any::<u8>(), 0..400).prop_map(GeneratedBody::Bytes),
+        1 => json_value().prop_map(GeneratedBody::Json),
+        3 => prop::collection::vec(record(), 0..5).prop_map(|r| GeneratedBody::Json(Value::from(r))),
+        1 => record().prop_map(GeneratedBody::Json),
+        2 => (prop::collection::vec(record(), 0..5), prop::sample::select(vec!["\n", "\n\n", "\r\n"]))
+            .prop_map(|(records, separator)| {
+                let lines: Vec<String> = records.iter().map(Value::to_string).collect();
+                GeneratedBody::Bytes(lines.join(separator).into_bytes())
+            }),
+    ]
+}
+
+/// The push body parser via HTTP (SPEC "Protected CDP API"): whatever the body, a DW Tracker
+/// push or a WebTag POST answers `202 {"accepted":N}` or `400` with the JSON error shape —
+/// never a 5xx, never another status — and bytes that are not JSON at all are a 400.
+// SERVER BUG: on PostgreSQL this fails whenever a generated record carries U+0000 in a string
+// field; minimal input found: `[{"SourceCustomerNumber":"\u0000"}]` → 503 server_error (see
+// "NUL in SourceCustomerNumber" in `cdp_probes`). SQLite passes.
+#[test]
+fn generated_push_bodies_are_accepted_or_refused_with_json_errors() {
+    let (runtime, setup) = runtime_and_setup();
+    let pushes: Vec<Endpoint> = endpoints(&setup)
+        .into_iter()
+        .filter(|e| e.body == BodyKind::Records)
+        .collect();
+    let strategy = (0..pushes.len(), push_body(), any::<bool>());
+    runner()
+        .run(&strategy, |(index, body, ndjson_type)| {
+            let endpoint = &pushes[index];
+            let bytes = match &body {
+                GeneratedBody::Json(value) => value.to_string().into_bytes(),
+                GeneratedBody::Bytes(bytes) => bytes.clone(),
+                GeneratedBody::Form(_) => unreachable!("no forms here"),
+            };
+            let not_json = std::str::from_utf8(&bytes).map_or(true, |text| {
+                text.lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .any(|l| serde_json::from_str::<Value>(l).is_err())
+                    && serde_json::from_str::<Value>(text).is_err()
+            });
+            let content_type = if ndjson_type {
+                "application/x-ndjson"
+            } else {
+                "application/json"
+            };
+            let probe = setup
+                .valid(endpoint)
+                .with_body(content_type, bytes)
+                .named(&format!("push body {body:?}"));
+            let what = probe.what.clone();
+            let answer = runtime
+                .block_on(async {
+                    tokio::time::timeout(
+                        Duration::from_secs(60),
+                        exchange(&setup.authority, &probe),
+                    )
+                    .await
+                })
+                .map_err(|_| TestCaseError::fail(format!("{what}: no answer within 60 s")))?
+                .map_err(|e| TestCaseError::fail(format!("{what}: {e}")))?;
+            if let Some(failure) = verdict(&probe, &answer) {
+                return Err(TestCaseError::fail(failure));
+            }
+            prop_assert!(
+                matches!(answer.status, 202 | 400),
+                "neither 202 nor 400: {what} → {answer:?}"
+            );
+            if answer.status == 202 {
+                let json: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+                prop_assert!(
+                    json["accepted"].as_u64().is_some_and(|n| n >= 1),
+                    "202 without {{\"accepted\":N}}: {what} → {answer:?}"
+                );
+            }
+            if not_json {
+                prop_assert_eq!(answer.status, 400, "not JSON, yet: {} → {:?}", what, answer);
+            }
+            Ok(())
         })
         .unwrap_or_else(|e| panic!("{e}"));
     after_all(&runtime, &setup);

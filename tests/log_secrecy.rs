@@ -5,6 +5,13 @@
 //! server's stdout and stderr, and every CLI command's stderr, for each secret (and for the
 //! base64 of `username:password`, as an `Authorization: Basic` header would carry it).
 //!
+//! The flow covers the protected CDP API too: a DW Tracker push (with an `Idempotency-Key`),
+//! 360 Profiles pulls, a WebTag key and browser events carrying it in the query string (the
+//! `accessKey` is a secret: the request span logs the path only), secureApi profile reads and
+//! GDPR requests. The personal data pushed (email, names, phone) is searched for as well: the
+//! server logs none of it, not even from a pull's `fq=email:…` query or a GDPR request's
+//! `reqParamValue`.
+//!
 //! The server is spawned here rather than through `Deployment::serve`, so that its stdout is
 //! read to the end, not only up to the `listening on URL` line.
 
@@ -16,17 +23,26 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use reqwest::Method;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 
 #[allow(clippy::zombie_processes)]
 mod support;
 
-use support::http::{Reply, basic_pair, bearer, send};
+use support::http::{Reply, basic_pair, bearer, send, send_json_or_hal};
 use support::{Deployment, json_of};
 
 /// The log filter: everything of ours at `debug`, the database driver at `trace`.
 const LOG_FILTER: &str = "debug,sqlx=trace";
+
+/// The WebTag instance's allowed origin.
+const SHOP: &str = "https://shop.example";
+/// The personal data pushed to the CDP: never logged either.
+const PERSON_EMAIL: &str = "quiet.customer@example.com";
+const PERSON_FIRST_NAME: &str = "Quillonna";
+const PERSON_LAST_NAME: &str = "Hushworth";
+const PERSON_PHONE: &str = "+15550100199";
 
 /// A secret the run produced or sent, and what it is, for messages.
 struct Secret {
@@ -145,7 +161,10 @@ impl Served {
                 child,
                 stdout: Some(reader),
                 stderr: Some(stderr),
-                client: reqwest::Client::new(),
+                client: {
+                    cdp_auth_client::install_tls_provider();
+                    reqwest::Client::new()
+                },
             },
             Err(_) => {
                 let _ = child.kill();
@@ -166,6 +185,11 @@ impl Served {
 
     fn delete(&self, path: &str) -> reqwest::RequestBuilder {
         self.client.delete(format!("{}{path}", self.base))
+    }
+
+    fn options(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(Method::OPTIONS, format!("{}{path}", self.base))
     }
 
     /// A form POST, the client authenticated by `client_secret_basic` (`post == false`) or
@@ -231,6 +255,7 @@ fn field(json: &Value, name: &str) -> String {
 struct Creds {
     username: String,
     password: String,
+    tenant_id: String,
 }
 
 fn instance(run: &mut Run, deployment: &Deployment, tenant: &str, kind: &str) -> Creds {
@@ -244,6 +269,7 @@ fn instance(run: &mut Run, deployment: &Deployment, tenant: &str, kind: &str) ->
     let creds = Creds {
         username: field(&json, "username"),
         password: field(&json, "password"),
+        tenant_id: field(&json, "tenant_id"),
     };
     run.credentials(kind, &creds.username, &creds.password);
     creds
@@ -287,6 +313,19 @@ async fn no_secret_reaches_a_log_line_or_cli_stderr() {
     let profiles = instance(&mut run, &deployment, "acme", "profiles-360");
     let webtag = instance(&mut run, &deployment, "acme", "webtag");
     let _open = instance(&mut run, &deployment, "open", "dw-tracker");
+    // The WebTag instance may send events from the shop.
+    run.cli_json(
+        &deployment,
+        &[
+            "instance",
+            "origins",
+            "--instance",
+            &webtag.username,
+            "--origin",
+            SHOP,
+            "--json",
+        ],
+    );
 
     let server = Served::start(&deployment);
     let basic = |c: &Creds| basic_pair(&c.username, &c.password);
@@ -347,6 +386,7 @@ async fn no_secret_reaches_a_log_line_or_cli_stderr() {
     .expect_error(401, "invalid_token");
 
     // The other types log in too.
+    let mut logins = Vec::new();
     for creds in [&profiles, &webtag] {
         let token = send(
             server
@@ -357,7 +397,9 @@ async fn no_secret_reaches_a_log_line_or_cli_stderr() {
         .await
         .access_token();
         run.secret(format!("{} login token", creds.username), &token);
+        logins.push(token);
     }
+    let profiles_token = logins[0].clone();
 
     // A wrong password, and an unknown user: the attempted passwords are secrets too.
     let wrong = "WrongPassword0123456789abcdef";
@@ -496,6 +538,24 @@ async fn no_secret_reaches_a_log_line_or_cli_stderr() {
     .await
     .ok();
 
+    // --- The CDP API.
+    cdp_flow(
+        &mut run,
+        &server,
+        &Cdp {
+            tenant_id: tracker.tenant_id.clone(),
+            tenant_hash: tenant_hash.clone(),
+            tenant_secret: tenant_secret.clone(),
+            tracker_token: login.clone(),
+            revoked_token: created.clone(),
+            profiles_token,
+            secure_token: secure_token.clone(),
+            bogus_secure: bogus_secure.to_owned(),
+        },
+        &webtag,
+    )
+    .await;
+
     // --- Rotations through the CLI while the server runs; the new secrets are used.
     let rotated = run.cli_json(
         &deployment,
@@ -519,6 +579,7 @@ async fn no_secret_reaches_a_log_line_or_cli_stderr() {
     let rotated_creds = Creds {
         username: tracker.username.clone(),
         password: new_password.clone(),
+        tenant_id: tracker.tenant_id.clone(),
     };
     send(
         server
@@ -571,6 +632,17 @@ async fn no_secret_reaches_a_log_line_or_cli_stderr() {
     run.outputs.push(("server stdout".to_owned(), stdout));
     run.outputs.push(("server stderr".to_owned(), stderr));
 
+    // The personal data the CDP flow pushed, pulled and asked about is not logged either.
+    for (what, value) in [
+        ("pushed Email", PERSON_EMAIL),
+        ("pushed Email as sent", "Quiet.Customer@Example.COM"),
+        ("pushed FirstName", PERSON_FIRST_NAME),
+        ("pushed LastName", PERSON_LAST_NAME),
+        ("pushed Phone", PERSON_PHONE),
+    ] {
+        run.secret(format!("personal data: {what}"), value);
+    }
+
     // The server key (the key file next to the database) is a secret as well.
     for entry in std::fs::read_dir(deployment.dir()).expect("deployment folder") {
         let path = entry.expect("folder entry").path();
@@ -595,6 +667,313 @@ async fn no_secret_reaches_a_log_line_or_cli_stderr() {
         leaks.len(),
         leaks.join("\n")
     );
+}
+
+/// What the CDP part of the flow needs from the rest of it.
+struct Cdp {
+    tenant_id: String,
+    tenant_hash: String,
+    tenant_secret: String,
+    /// The DW Tracker's live a1user token.
+    tracker_token: String,
+    /// A DW Tracker token revoked earlier.
+    revoked_token: String,
+    /// The 360 Profiles instance's login token.
+    profiles_token: String,
+    /// A secureApi token of api `profile` holding `basic` and `segments`.
+    secure_token: String,
+    /// A secureApi token that does not exist.
+    bogus_secure: String,
+}
+
+/// A DW Tracker push, 360 Profiles pulls, a WebTag key and its events, secureApi profile reads
+/// and GDPR requests (access, then forget), with their error paths; every new secret is added
+/// to `run`.
+async fn cdp_flow(run: &mut Run, server: &Served, cdp: &Cdp, webtag: &Creds) {
+    let tenant_id = &cdp.tenant_id;
+
+    // Push: two source records of one person (same email), retried with its Idempotency-Key.
+    let push_path = format!("/v2/{tenant_id}/dw/tracker?scheme=a1user");
+    let records = json!([
+        {
+            "SourceCustomerNumber": "LS-1", "Email": PERSON_EMAIL,
+            "FirstName": PERSON_FIRST_NAME, "LastName": PERSON_LAST_NAME, "Phone": PERSON_PHONE,
+            "Attributes": {"tier": "gold"},
+            "Type": "productBrowsed", "Subtype": "SKU-1", "EventTimeStamp": "2026-11-20T10:00:00Z",
+        },
+        {
+            "SourceCustomerNumber": "LS-2", "Email": " Quiet.Customer@Example.COM ",
+            "Type": "checkout", "Subtype": "SKU-2", "EventTimeStamp": "2026-11-21T10:00:00Z",
+        },
+    ]);
+    for what in ["push", "push retried with its Idempotency-Key"] {
+        let reply = send(
+            server
+                .post(&push_path)
+                .header("authorization", bearer(&cdp.tracker_token))
+                .header("Idempotency-Key", "log-secrecy-push-1")
+                .json(&records),
+            what,
+        )
+        .await;
+        assert_eq!(reply.status, 202, "{reply:?}");
+        assert_eq!(reply.json, json!({"accepted": 2}), "{reply:?}");
+    }
+    // Refused pushes: an invalid record (the error names record and field, not the value), a
+    // revoked token, a reused Idempotency-Key.
+    send(
+        server
+            .post(&push_path)
+            .header("authorization", bearer(&cdp.tracker_token))
+            .json(&json!([{"SourceCustomerNumber": "LS-3", "Email": PERSON_EMAIL, "Phone": ""}])),
+        "push with an empty Phone",
+    )
+    .await
+    .expect_error(400, "invalid_request");
+    send(
+        server
+            .post(&push_path)
+            .header("authorization", bearer(&cdp.revoked_token))
+            .json(&records),
+        "push with a revoked token",
+    )
+    .await
+    .expect_error(401, "invalid_token");
+    send(
+        server
+            .post(&push_path)
+            .header("authorization", bearer(&cdp.tracker_token))
+            .header("Idempotency-Key", "log-secrecy-push-1")
+            .json(&json!([{"SourceCustomerNumber": "LS-1", "Phone": PERSON_PHONE}])),
+        "push reusing an Idempotency-Key",
+    )
+    .await
+    .expect_error(422, "invalid_request");
+
+    // Pull, by email in the query string, then the one customer.
+    let customers = format!("/v2/{tenant_id}/dw/a360/customers");
+    let pulled = send_json_or_hal(
+        server
+            .get(&format!("{customers}?fq=email:{PERSON_EMAIL}&limit=10"))
+            .header("authorization", bearer(&cdp.profiles_token)),
+        "pull by email",
+    )
+    .await;
+    assert_eq!(pulled.ok()["count"], 1, "{pulled:?}");
+    let gcr_id = field(&pulled.json["_embedded"]["customers"][0], "gcrId");
+    let one = send_json_or_hal(
+        server
+            .get(&format!("{customers}/{gcr_id}"))
+            .header("authorization", bearer(&cdp.profiles_token)),
+        "pull one customer",
+    )
+    .await;
+    assert_eq!(one.ok()["email"], PERSON_EMAIL, "{one:?}");
+    send(
+        server
+            .get(&customers)
+            .header("authorization", bearer(&cdp.tracker_token)),
+        "pull with a DW Tracker token",
+    )
+    .await
+    .expect_error(403, "insufficient_scope");
+
+    // WebTag: a key, events with it in the query string, a preflight, refusals.
+    let created = send(
+        server.post("/token?scheme=a1webtag&action=create").header(
+            "authorization",
+            basic_pair(&webtag.username, &webtag.password),
+        ),
+        "WebTag key create",
+    )
+    .await;
+    let access_key = field(created.ok(), "accessKey");
+    let webtag_token = field(created.ok(), "access_token");
+    run.secret("WebTag accessKey", &access_key);
+    run.secret("WebTag token", &webtag_token);
+    let events = format!("/v2/{tenant_id}/dw/tracker?scheme=a1webtag&accessKey={access_key}");
+    let event = json!({
+        "SourceCustomerNumber": "LS-1", "Type": "categoryBrowsed", "Subtype": "shoes",
+        "EventTimeStamp": "2026-11-22T12:00:00Z",
+    });
+    let reply = send(
+        server.post(&events).header("origin", SHOP).json(&event),
+        "WebTag event",
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let reply = send(
+        server
+            .get(&format!(
+                "{events}&SourceCustomerNumber=LS-1&Type=productBrowsed&Subtype=SKU-1&EventTimeStamp=2026-11-22T12:01:00Z"
+            ))
+            .header("origin", SHOP),
+        "WebTag pixel",
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let preflight = server
+        .options(&events)
+        .header("origin", SHOP)
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .expect("preflight answered");
+    assert_eq!(preflight.status().as_u16(), 204, "{preflight:?}");
+    send(
+        server
+            .post(&events)
+            .header("origin", "https://evil.example")
+            .json(&event),
+        "WebTag event from another origin",
+    )
+    .await
+    .expect_error(403, "insufficient_scope");
+    let bogus_key = "BogusAccessKey0123456789abcdefghijklmnopqr";
+    run.secret("bogus accessKey", bogus_key);
+    send(
+        server
+            .post(&format!(
+                "/v2/{tenant_id}/dw/tracker?scheme=a1webtag&accessKey={bogus_key}"
+            ))
+            .header("origin", SHOP)
+            .json(&event),
+        "WebTag event with a bogus key",
+    )
+    .await
+    .expect_error(401, "invalid_token");
+    // Revoking the token kills its key.
+    let revoked = send(
+        server
+            .delete("/token?scheme=a1user")
+            .header("authorization", bearer(&webtag_token)),
+        "revoke the WebTag token",
+    )
+    .await;
+    assert_eq!(revoked.ok()["revoked"], 1, "{revoked:?}");
+    send(
+        server.post(&events).header("origin", SHOP).json(&event),
+        "WebTag event with a dead key",
+    )
+    .await
+    .expect_error(401, "invalid_token");
+
+    // secureApi profile: the token in access_token, then as Bearer; refusals.
+    let profile = |resource: &str| {
+        server
+            .post(&format!("/api/v1/profile/b2b/{resource}"))
+            .header("tenant_hash", &cdp.tenant_hash)
+            .header("email_address", PERSON_EMAIL)
+    };
+    let basic = send(
+        profile("basic").header("access_token", &cdp.secure_token),
+        "profile basic",
+    )
+    .await;
+    assert_eq!(basic.ok()["data"]["gcrId"], gcr_id.as_str(), "{basic:?}");
+    send(
+        profile("segments").header("access_token", &cdp.secure_token),
+        "profile segments",
+    )
+    .await
+    .ok();
+    send(
+        server
+            .post("/api/v1/profile/b2b/basic")
+            .header("authorization", bearer(&cdp.secure_token))
+            .header("tenant_hash", &cdp.tenant_hash)
+            .header("customer_code_external", "LS-2"),
+        "profile basic with Bearer",
+    )
+    .await
+    .ok();
+    send(
+        profile("affinity").header("access_token", &cdp.secure_token),
+        "profile resource the token lacks",
+    )
+    .await
+    .expect_error(403, "insufficient_scope");
+    send(
+        profile("basic").header("access_token", &cdp.bogus_secure),
+        "profile with a bogus token",
+    )
+    .await
+    .expect_error(401, "invalid_token");
+
+    // GDPR: a gdpr token; an access request, then a forget request, each processed at once.
+    let gdpr_token = field(
+        send(
+            server
+                .post("/secureApi/token/gdpr/create")
+                .header("tenant_hash", &cdp.tenant_hash)
+                .header("oauth_key_secret", &cdp.tenant_secret)
+                .json(&json!({
+                    "resource": ["registerGdprRequest", "gdprRequestStatus"], "validity": 30,
+                })),
+            "secureApi gdpr create",
+        )
+        .await
+        .ok(),
+        "token",
+    );
+    run.secret("secureApi gdpr token", &gdpr_token);
+    let gdpr = |action: &str, body: Value| {
+        server
+            .post(&format!("/api/v1/gdpr/b2b/{action}"))
+            .header("access_token", &gdpr_token)
+            .header("tenant_hash", &cdp.tenant_hash)
+            .json(&body)
+    };
+    send(
+        gdpr(
+            "registerGdprRequest",
+            json!({"reqType": "access", "reqParam": "email", "reqSource": "web"}),
+        ),
+        "GDPR request without reqParamValue",
+    )
+    .await
+    .expect_error(400, "invalid_request");
+    for req_type in ["access", "forget"] {
+        let registered = send(
+            gdpr(
+                "registerGdprRequest",
+                json!({"reqType": req_type, "reqParam": "email", "reqSource": "web"}),
+            )
+            .header("reqParamValue", PERSON_EMAIL),
+            format!("GDPR {req_type} request"),
+        )
+        .await;
+        let request_id = field(&registered.ok()["data"], "requestId");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let status = send(
+                gdpr("gdprRequestStatus", json!({"requestId": request_id})),
+                format!("GDPR {req_type} request status"),
+            )
+            .await;
+            if status.ok()["data"]["status"] == "done" {
+                if req_type == "access" {
+                    let export = &status.json["data"]["export"]["customers"];
+                    assert_eq!(export[0]["gcrId"], gcr_id.as_str(), "{status:?}");
+                }
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "GDPR {req_type} request not done within 10 s: {status:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // Forgotten: the pull by email finds nobody.
+    let pulled = send_json_or_hal(
+        server
+            .get(&format!("{customers}?fq=email:{PERSON_EMAIL}"))
+            .header("authorization", bearer(&cdp.profiles_token)),
+        "pull by email after forget",
+    )
+    .await;
+    assert_eq!(pulled.ok()["count"], 0, "{pulled:?}");
 }
 
 /// A client that puts a secret in the query string (RFC 6749 §2.3.1 forbids the client secret

@@ -189,7 +189,10 @@ impl Cdp {
         tenant: &Tenant,
         request_id: &str,
     ) -> Result<GdprRequest, DomainError> {
-        if request_id.is_empty() || request_id.len() > 64 {
+        if request_id.is_empty()
+            || request_id.len() > 64
+            || request_id.chars().any(char::is_control)
+        {
             return Err(DomainError::NotFound("The GDPR request".into()));
         }
         self.store

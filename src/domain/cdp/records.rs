@@ -321,6 +321,11 @@ fn checked_string(
         );
         return None;
     }
+    // No database stores a NUL in text (PostgreSQL refuses it), and no real value holds one.
+    if trimmed.contains('\0') {
+        errors.push(index, Some(field), "must not contain a NUL character");
+        return None;
+    }
     Some(trimmed.to_owned())
 }
 
@@ -589,6 +594,30 @@ pub fn record_from_query(pairs: &[(String, String)]) -> Result<IncomingRecord, P
         _ => Err(PushRejected {
             errors: errors.list,
         }),
+    }
+}
+
+#[cfg(test)]
+mod nul_tests {
+    use super::*;
+
+    #[test]
+    fn a_nul_character_in_any_string_field_is_refused() {
+        for field in ["SourceCustomerNumber", "Email", "FirstName", "Type"] {
+            let mut record = serde_json::json!({
+                "SourceCustomerNumber": "C-1",
+                "Type": "emailOpen",
+                "EventTimeStamp": "2026-11-20T10:00:00Z",
+            });
+            record[field] = serde_json::Value::String("a\u{0}b".into());
+            let body = serde_json::to_vec(&record).unwrap();
+            let refused = parse_push_body(&body, Channel::Tracker, 10).unwrap_err();
+            assert_eq!(
+                refused.errors[0].field.as_deref(),
+                Some(field),
+                "{refused:?}"
+            );
+        }
     }
 }
 

@@ -69,7 +69,7 @@ fn customer_query(pairs: &[(String, String)]) -> Result<CustomerQuery, ApiError>
     };
     for (_, filter) in pairs.iter().filter(|(name, _)| name == "fq") {
         match filter.split_once(':') {
-            Some(("email", email)) if !email.trim().is_empty() => {
+            Some(("email", email)) if !email.trim().is_empty() && !email.contains('\0') => {
                 query.email = Some(normalise_email(email));
             }
             Some(("updatedSince", since)) => {
@@ -187,7 +187,7 @@ pub async fn customer(
 ) -> Result<Response, ApiError> {
     let gcr_id = path.1;
     let tenant = grant.tenant.id;
-    let found = if gcr_id.len() <= 64 {
+    let found = if gcr_id.len() <= 64 && !gcr_id.chars().any(char::is_control) {
         state
             .services
             .cdp
