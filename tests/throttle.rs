@@ -11,6 +11,7 @@ use reqwest::StatusCode;
 use support::{Deployment, Instance, Server};
 
 fn from(last: u8) -> reqwest::Client {
+    cdp_auth_client::install_tls_provider();
     reqwest::Client::builder()
         .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)))
         .build()

@@ -3,6 +3,7 @@
 //! on stdout so scripts can use it.
 
 mod admin;
+mod client;
 mod copy;
 mod instance;
 mod key;
@@ -61,11 +62,33 @@ enum Command {
         #[arg(long)]
         to: String,
     },
+    /// Client: the a1user token requests against a cdp-auth server, over HTTP.
+    #[command(subcommand)]
+    Token(client::TokenCommand),
+    /// Client: the secureApi token requests against a cdp-auth server, over HTTP.
+    #[command(subcommand)]
+    SecureToken(client::SecureTokenCommand),
 }
 
 /// Parses the command line, runs one command, and turns its outcome into an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The client words talk HTTP only: no server configuration, key or database.
+    let command = match cli.command {
+        Command::Token(command) => {
+            return client::main(
+                client::ClientCommand::Token(command),
+                cli.config.log.as_deref(),
+            );
+        }
+        Command::SecureToken(command) => {
+            return client::main(
+                client::ClientCommand::SecureToken(command),
+                cli.config.log.as_deref(),
+            );
+        }
+        command => command,
+    };
     let config = match Config::resolve(&cli.config, std::env::var("CDP_AUTH_SERVER_KEY").ok()) {
         Ok(config) => config,
         Err(e) => {
@@ -73,7 +96,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(&config.log, matches!(cli.command, Command::Serve));
+    init_logging(&config.log, matches!(command, Command::Serve));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -85,7 +108,7 @@ pub fn main() -> ExitCode {
         }
     };
     let outcome = runtime.block_on(async {
-        match cli.command {
+        match command {
             Command::Serve => serve::run(config).await,
             Command::Tenant(command) => tenant::run(command, &open(&config).await?).await,
             Command::Instance(command) => {
@@ -96,6 +119,7 @@ pub fn main() -> ExitCode {
             Command::Migrate => migrate::run(&config).await,
             Command::Key(command) => key::run(command, &config).await,
             Command::Copy { from, to } => copy::run(&config, &from, &to).await,
+            Command::Token(_) | Command::SecureToken(_) => unreachable!("run above"),
         }
     });
     match outcome {

@@ -23,6 +23,7 @@ pub struct Browser<'a> {
 impl<'a> Browser<'a> {
     /// A browser with no cookies.
     pub fn new(server: &'a Server) -> Self {
+        cdp_auth_client::install_tls_provider();
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

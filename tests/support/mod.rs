@@ -235,7 +235,10 @@ impl Deployment {
             Some(base) => Server {
                 base,
                 child,
-                client: reqwest::Client::new(),
+                client: {
+                    cdp_auth_client::install_tls_provider();
+                    reqwest::Client::new()
+                },
             },
             None => {
                 let _ = child.kill();

@@ -1,0 +1,88 @@
+//! The pure functions a bearer check runs, measured one by one: reading the `Authorization`
+//! header, the keyed hash a token is looked up by, and the token cache lookup (a hit, and a
+//! miss). `cargo bench --bench hot_path`.
+
+use std::hint::black_box;
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use cdp_auth::domain::model::{Environment, StoredToken, Tenant, TokenKind};
+use cdp_auth::domain::secrets::ServerKeys;
+use cdp_auth::domain::token_cache::TokenCache;
+use cdp_auth::http::credentials::{SourceAddress, presented};
+use cdp_auth::store::BearerContext;
+use criterion::{Criterion, criterion_group, criterion_main};
+
+const TOKEN: &str = "f265e508-c599-44e3-ab60-60a040a9154a";
+
+fn context(id: i64, hash: Vec<u8>) -> BearerContext {
+    BearerContext {
+        token: StoredToken {
+            id,
+            kind: TokenKind::A1user,
+            tenant_id: 1,
+            instance_id: None,
+            sealed: None,
+            token_hash: hash,
+            api: None,
+            scope: None,
+            issued_at: 0,
+            expires_at: i64::MAX,
+            last_used_at: Some(i64::MAX),
+        },
+        instance: None,
+        tenant: Tenant {
+            id: 1,
+            name: "acme".into(),
+            environment: Environment::Uat,
+            tenant_hash: "0".repeat(32),
+            oauth_enabled: true,
+            created_at: 0,
+        },
+    }
+}
+
+fn hot_path(c: &mut Criterion) {
+    let keys = ServerKeys::from_master(&[7; 32]);
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::AUTHORIZATION,
+        HeaderValue::from_str(&format!("Bearer {TOKEN}")).unwrap(),
+    );
+    c.bench_function("parse Authorization: Bearer", |b| {
+        b.iter(|| presented(black_box(&headers), SourceAddress(None)).unwrap())
+    });
+    c.bench_function("keyed hash of a token (HMAC-SHA256)", |b| {
+        b.iter(|| keys.token_hash(black_box(TOKEN)))
+    });
+
+    // A cache holding 100,000 tokens, as a busy server's would.
+    let cache = TokenCache::new();
+    let mut hit = Vec::new();
+    for i in 0..100_000 {
+        let hash = keys.token_hash(&format!("token-{i}"));
+        cache.insert(&hash, context(i, hash.clone()), cache.generation());
+        if i == 4_242 {
+            hit = hash;
+        }
+    }
+    let miss = keys.token_hash("not cached");
+    c.bench_function("token cache lookup, hit (100k held)", |b| {
+        b.iter(|| cache.get(black_box(&hit), 1).is_some())
+    });
+    c.bench_function("token cache lookup, miss", |b| {
+        b.iter(|| cache.get(black_box(&miss), 1).is_none())
+    });
+    c.bench_function("bearer check without I/O: parse + hash + cache hit", |b| {
+        b.iter(|| {
+            let token = match presented(black_box(&headers), SourceAddress(None)).unwrap() {
+                cdp_auth::http::credentials::Presented::Bearer(token) => token,
+                _ => unreachable!(),
+            };
+            let hash = keys.token_hash(token.expose());
+            cache.get(&hash, 1).is_some()
+        })
+    });
+}
+
+criterion_group!(benches, hot_path);
+criterion_main!(benches);
