@@ -3,7 +3,21 @@
 
 mod support;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
 use support::{Deployment, http};
+
+/// Waits until the clients have had answers (up to 30 s, however loaded the machine), then a
+/// little longer, so the kill lands in the middle of the run.
+async fn kill_once_under_way(progress: &AtomicUsize) {
+    let start = std::time::Instant::now();
+    while progress.load(Ordering::Relaxed) < 5 && start.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
 
 #[tokio::test]
 async fn acknowledged_tokens_survive_kill_9() {
@@ -13,11 +27,13 @@ async fn acknowledged_tokens_survive_kill_9() {
     let mut server = deployment.serve();
 
     // Clients create tokens concurrently; the server dies mid-run.
+    let progress = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let client = server.client.clone();
         let url = server.url("/token?scheme=a1user&action=create");
         let instance = instance.clone();
+        let progress = progress.clone();
         tasks.push(tokio::spawn(async move {
             let mut acknowledged = Vec::new();
             for _ in 0..200 {
@@ -34,11 +50,12 @@ async fn acknowledged_tokens_survive_kill_9() {
                     break;
                 };
                 acknowledged.push(body["access_token"].as_str().unwrap().to_owned());
+                progress.fetch_add(1, Ordering::Relaxed);
             }
             acknowledged
         }));
     }
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    kill_once_under_way(&progress).await;
     server.kill9();
     let mut acknowledged = Vec::new();
     for task in tasks {
@@ -75,11 +92,13 @@ async fn acknowledged_pushes_survive_kill_9() {
     let mut server = deployment.serve();
     let token = http::a1user_token(&server, &tracker).await;
 
+    let progress = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for task in 0..4 {
         let client = server.client.clone();
         let url = server.url(&format!("/v2/{tenant_id}/dw/tracker?scheme=a1user"));
         let token = token.clone();
+        let progress = progress.clone();
         tasks.push(tokio::spawn(async move {
             let mut acknowledged = Vec::new();
             for push in 0..500 {
@@ -101,6 +120,7 @@ async fn acknowledged_pushes_survive_kill_9() {
                 match response {
                     Ok(response) if response.status() == 202 => {
                         acknowledged.push(format!("T{task}-P{push}-R0"));
+                        progress.fetch_add(1, Ordering::Relaxed);
                     }
                     _ => break,
                 }
@@ -108,7 +128,7 @@ async fn acknowledged_pushes_survive_kill_9() {
             acknowledged
         }));
     }
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    kill_once_under_way(&progress).await;
     server.kill9();
     let mut acknowledged = Vec::new();
     for task in tasks {
