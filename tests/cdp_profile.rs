@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use support::http::{self, Client, Reply, bearer, send, send_admin};
+use support::http::{self, Client, Reply, bearer, send, send_admin, send_vendor as send_cdp};
 use support::{Deployment, Instance, Server};
 
 /// Every resource of api `profile`.
@@ -342,58 +342,6 @@ impl Who<'_> {
 
 // ---------------------------------------------------------------------------------------------
 // Reading the secureApi CDP answers
-
-/// Sends a request and reads the whole answer, checking what every secureApi CDP answer must
-/// be: never a 5xx, JSON, `{"status":"OK","message":"","data":{…}}` on success and
-/// `{"status":"ERROR","message":<sentence>,"error":<code>}` otherwise, a 401 with a
-/// `WWW-Authenticate` challenge.
-async fn send_cdp(request: RequestBuilder, what: String) -> Reply {
-    let response = request
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{what}: no response: {e}"));
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let body = response
-        .bytes()
-        .await
-        .unwrap_or_else(|e| panic!("{what}: body not read: {e}"))
-        .to_vec();
-    let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let reply = Reply {
-        what,
-        status,
-        headers,
-        body,
-        json,
-    };
-    assert!(reply.status < 500, "server error: {reply:?}");
-    assert!(
-        reply.header(CONTENT_TYPE).starts_with("application/json"),
-        "not JSON: {reply:?}"
-    );
-    assert!(reply.json.is_object(), "not a JSON object: {reply:?}");
-    if reply.status == 200 {
-        assert_eq!(reply.json["status"], "OK", "{reply:?}");
-        assert_eq!(reply.json["message"], "", "{reply:?}");
-        assert!(reply.json["data"].is_object(), "no data: {reply:?}");
-    } else {
-        assert_eq!(reply.json["status"], "ERROR", "{reply:?}");
-        for field in ["message", "error"] {
-            assert!(
-                reply.json[field].as_str().is_some_and(|s| !s.is_empty()),
-                "error without {field}: {reply:?}"
-            );
-        }
-    }
-    if reply.status == 401 {
-        assert!(
-            !reply.challenges().is_empty(),
-            "401 without challenge: {reply:?}"
-        );
-    }
-    reply
-}
 
 /// Asserts `200 OK` and returns `data`.
 #[track_caller]

@@ -72,12 +72,20 @@ impl SqliteStore {
     }
 
     /// After an erasure, moves the write-ahead log into the database and empties it, so
-    /// the erased rows' old page images do not linger in the log file. Best effort: a busy
-    /// log is emptied by the next automatic checkpoint.
+    /// the erased rows' old page images do not linger in the log file. Retried for up to a
+    /// second while readers hold the log; after that, the next checkpoint empties it.
     async fn after_erase(&self) -> Result<(), StoreError> {
-        query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.pool)
-            .await?;
+        // A reader in the middle of a read keeps the log busy; give it a moment to finish.
+        for _ in 0..40 {
+            let busy: i64 = query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get(0)?;
+            if busy == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
         Ok(())
     }
 

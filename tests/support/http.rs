@@ -408,3 +408,37 @@ pub async fn send_page(request: RequestBuilder, what: impl Into<String>) -> Repl
     assert!(reply.status < 500, "server error: {reply:?}");
     reply
 }
+
+/// Sends a request and reads the whole answer, checking what every secureApi CDP answer must
+/// be: never a 5xx, JSON, `{"status":"OK","message":"","data":{…}}` on success and
+/// `{"status":"ERROR","message":<sentence>,"error":<code>}` otherwise, a 401 with a
+/// `WWW-Authenticate` challenge.
+pub async fn send_vendor(request: RequestBuilder, what: String) -> Reply {
+    let reply = Reply::read(request, what).await;
+    assert!(reply.status < 500, "server error: {reply:?}");
+    assert!(
+        reply.header(CONTENT_TYPE).starts_with("application/json"),
+        "not JSON: {reply:?}"
+    );
+    assert!(reply.json.is_object(), "not a JSON object: {reply:?}");
+    if reply.status == 200 {
+        assert_eq!(reply.json["status"], "OK", "{reply:?}");
+        assert_eq!(reply.json["message"], "", "{reply:?}");
+        assert!(reply.json["data"].is_object(), "no data: {reply:?}");
+    } else {
+        assert_eq!(reply.json["status"], "ERROR", "{reply:?}");
+        for field in ["message", "error"] {
+            assert!(
+                reply.json[field].as_str().is_some_and(|s| !s.is_empty()),
+                "error without {field}: {reply:?}"
+            );
+        }
+    }
+    if reply.status == 401 {
+        assert!(
+            !reply.challenges().is_empty(),
+            "401 without challenge: {reply:?}"
+        );
+    }
+    reply
+}
