@@ -7,7 +7,7 @@ use std::hint::black_box;
 use axum::http::{HeaderMap, HeaderValue, header};
 use cdp_auth::domain::model::{Environment, StoredToken, Tenant, TokenKind};
 use cdp_auth::domain::secrets::ServerKeys;
-use cdp_auth::domain::token_cache::TokenCache;
+use cdp_auth::domain::verified_cache::VerifiedCache;
 use cdp_auth::http::credentials::{SourceAddress, presented};
 use cdp_auth::store::BearerContext;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -56,7 +56,7 @@ fn hot_path(c: &mut Criterion) {
     });
 
     // A cache holding 100,000 tokens, as a busy server's would.
-    let cache = TokenCache::new();
+    let cache = VerifiedCache::new();
     let mut hit = Vec::new();
     for i in 0..100_000 {
         let hash = keys.token_hash(&format!("token-{i}"));

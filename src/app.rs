@@ -107,7 +107,7 @@ impl Services {
         let audit = AuditLog::new(store.clone());
         let authn =
             Authenticator::new(store.clone(), keys.clone(), hasher, throttle, audit.clone());
-        let tokens = authn.token_cache().clone();
+        let tokens = authn.verified_cache().clone();
         Services {
             a1user: A1User::new(store.clone(), authn.clone(), policy.clone(), audit.clone()),
             secure_api: SecureApi::new(

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 use support::http::{Reply, basic, basic_pair, bearer, send_json_or_hal};
-use support::{Deployment, Instance, Server};
+use support::{Deployment, Instance, Server, within_a_second};
 
 const LOGIN: &str = "/authentication?action=login";
 const TOKEN: &str = "/token?scheme=a1user";
@@ -730,6 +730,11 @@ async fn disabled_instance_is_refused_until_enabled() {
         .deployment
         .cli_json(&["instance", "disable", &s.instance.username, "--json"]);
     assert_eq!(disabled["disabled"], true);
+    // The CLI is another process: the server learns of the change within a second.
+    within_a_second("the disabled instance's login is refused", || async {
+        try_login(&s.server, &basic(&s.instance)).await.status == 403
+    })
+    .await;
 
     for reply in [
         try_login(&s.server, &basic(&s.instance)).await,
@@ -770,6 +775,12 @@ async fn rotated_password_replaces_the_old_one_and_keeps_tokens() {
     renewed.json["password_expiry_date"] = rotated["password_expiry_date"].clone();
     assert_ne!(renewed.password, s.instance.password);
 
+    // The old password verified before (and is remembered by its fingerprint); the CLI is
+    // another process, and the server forgets it within a second.
+    within_a_second("the old password is refused", || async {
+        try_login(&s.server, &basic(&s.instance)).await.status == 401
+    })
+    .await;
     try_login(&s.server, &basic(&s.instance))
         .await
         .expect_error(401, "invalid_client")

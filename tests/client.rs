@@ -13,7 +13,7 @@ use cdp_auth_client::{
     Secret, TenantCredentials, TokenManager, TokenManagerOptions,
 };
 use serde_json::{Value, json};
-use support::{Deployment, Instance, Server};
+use support::{Deployment, Instance, Server, within_a_second};
 
 /// A served deployment with one `cs` tenant and a client of it.
 struct Setup {
@@ -167,26 +167,32 @@ async fn a1user_walk_through_and_its_errors() {
 
     s.deployment
         .cli_json(&["instance", "disable", &tracker.username, "--json"]);
+    // The CLI is another process: the server learns of the change within a second.
+    within_a_second("the disabled instance's login is refused", || async {
+        matches!(c.login(&me).await, Err(Error::Api(e)) if e.status == 403)
+    })
+    .await;
     api_error(c.login(&me).await, 403, ErrorCode::InstanceDisabled);
 }
 
 #[tokio::test]
 async fn expired_passwords_and_tokens_past_their_maximum_age() {
+    // Times are whole seconds: a token's lifetime longer than its maximum age makes any
+    // extend pass that age, without waiting on a clock that may tick just after the login.
     let s = Setup::new(&[
-        ("CDP_AUTH_TOKEN_LIFETIME_CS", "2s"),
-        ("CDP_AUTH_MAX_TOKEN_AGE", "2s"),
-        ("CDP_AUTH_PASSWORD_LIFETIME", "3s"),
+        ("CDP_AUTH_TOKEN_LIFETIME_CS", "10s"),
+        ("CDP_AUTH_MAX_TOKEN_AGE", "5s"),
+        ("CDP_AUTH_PASSWORD_LIFETIME", "5s"),
     ]);
     let tracker = s.instance("Orders feed", "dw-tracker");
     let me = credentials(&tracker);
     let token = s.client.login(&me).await.expect("login").access_token;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
     api_error(
         s.client.extend(&token).await,
         400,
         ErrorCode::ExtensionLimitReached,
     );
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(5100)).await;
     api_error(s.client.login(&me).await, 401, ErrorCode::PasswordExpired);
 }
 

@@ -15,7 +15,7 @@ use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 
 use support::http::{self, Client, Reply, send};
-use support::{Deployment, Instance, Server};
+use support::{Deployment, Instance, Server, within_a_second};
 
 /// The default resources of api `profile`, in SPEC's order.
 const PROFILE_RESOURCES: [&str; 8] = [
@@ -760,6 +760,11 @@ async fn an_unknown_api_is_a_json_404() {
 async fn rotate_secret_retires_the_old_secret_and_the_new_one_works() {
     let setup = setup(true);
     let (server, old) = (&setup.server, &setup.tenant);
+    let body = json!({"resource": ["basic"]});
+    // The old secret verified, so the server remembers it (by a keyed fingerprint)...
+    create(server, "profile", Headers::of(old), body.clone())
+        .await
+        .secure_token();
     let rotated = setup
         .deployment
         .cli_json(&["tenant", "rotate-secret", &old.name, "--json"]);
@@ -769,7 +774,14 @@ async fn rotate_secret_retires_the_old_secret_and_the_new_one_works() {
     assert_is_hex(rotated.secret(), 16, "rotated oauth_key_secret");
     assert_ne!(rotated.secret(), old.secret());
 
-    let body = json!({"resource": ["basic"]});
+    // ...until the rotation, made by another process (the CLI), reaches it: within a second.
+    within_a_second("the old secret is refused", || async {
+        create(server, "profile", Headers::of(old), body.clone())
+            .await
+            .status
+            == 401
+    })
+    .await;
     create(server, "profile", Headers::of(old), body.clone())
         .await
         .expect_error(401, "invalid_client");
@@ -796,6 +808,14 @@ async fn set_oauth_off_drops_the_secret_requirement_and_on_restores_it() {
         .deployment
         .cli_json(&["tenant", "set-oauth", &tenant.name, "on", "--json"]);
     assert_eq!(on["oauth_enabled"], true, "{on}");
+    // The CLI is another process: the server learns of the switch within a second.
+    within_a_second("a caller without the secret is refused", || async {
+        create(server, "profile", Headers::Hash(&tenant.hash), body.clone())
+            .await
+            .status
+            == 401
+    })
+    .await;
     create(server, "profile", Headers::Hash(&tenant.hash), body.clone())
         .await
         .expect_error(401, "invalid_client");

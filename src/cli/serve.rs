@@ -14,7 +14,7 @@ pub async fn run(config: Config) -> Result<(), String> {
     // Changes to tokens made by other processes (replicas, the CLI) empty the token cache.
     let _watcher = services
         .authn
-        .token_cache()
+        .verified_cache()
         .spawn_watcher(services.store.clone());
     let listener = TcpListener::bind(config.listen)
         .await

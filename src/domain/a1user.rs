@@ -12,7 +12,7 @@ use super::error::DomainError;
 use super::model::{Instance, InstanceCredentials, InstanceType, NewToken, StoredToken, TokenKind};
 use super::policy::Policy;
 use super::secrets::{self, Secret};
-use super::token_cache::Entry;
+use super::verified_cache::Entry;
 use crate::store::DynStore;
 
 /// Username and password from a Basic `Authorization` header (or an OAuth form).

@@ -9,7 +9,7 @@ use super::error::DomainError;
 use super::model::{Environment, Instance, InstanceType, Tenant, TokenId, TokenListing};
 use super::policy::Policy;
 use super::secrets::{self, LOWER_ALPHANUMERIC, Secret, ServerKeys};
-use super::token_cache::TokenCache;
+use super::verified_cache::VerifiedCache;
 use crate::store::{DynStore, NewInstance, NewTenant, StoreError};
 
 /// Longest tenant or instance name accepted.
@@ -53,7 +53,7 @@ pub struct Admin {
     keys: Arc<ServerKeys>,
     policy: Arc<Policy>,
     audit: AuditLog,
-    tokens: TokenCache,
+    tokens: VerifiedCache,
 }
 
 impl Admin {
@@ -63,7 +63,7 @@ impl Admin {
         keys: Arc<ServerKeys>,
         policy: Arc<Policy>,
         audit: AuditLog,
-        tokens: TokenCache,
+        tokens: VerifiedCache,
     ) -> Self {
         Admin {
             store,
@@ -180,6 +180,7 @@ impl Admin {
         self.store
             .set_tenant_oauth(tenant.id, tenant.oauth_enabled, Some(&hash))
             .await?;
+        self.tokens.changed();
         self.record_tenant(
             AuditAction::TenantSecretRotated,
             actor,
@@ -215,6 +216,7 @@ impl Admin {
         self.store
             .set_tenant_oauth(tenant.id, enabled, None)
             .await?;
+        self.tokens.changed();
         self.record_tenant(action, actor, &tenant, tenant.name.clone())
             .await?;
         Ok(CreatedTenant {
@@ -484,6 +486,7 @@ impl Admin {
                 expires_at,
             )
             .await?;
+        self.tokens.changed();
         let detail = instance.username.clone();
         self.record_instance(AuditAction::PasswordRotated, actor, &instance, detail)
             .await?;

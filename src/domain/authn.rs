@@ -17,7 +17,7 @@ use super::model::{AdminAccount, InstanceCredentials, Tenant};
 use super::secrets::{self, Secret, ServerKeys};
 use super::secure_api::TenantCredentialsPresented;
 use super::throttle::{CredentialFingerprint, Throttle};
-use super::token_cache::{Entry, TokenCache};
+use super::verified_cache::{Entry, VerifiedCache};
 use crate::store::DynStore;
 
 /// Bearer strings longer than this cannot be ours; refusing them early keeps hashing cheap.
@@ -90,7 +90,7 @@ pub struct Authenticator {
     hasher: SlowHasher,
     throttle: Throttle,
     audit: AuditLog,
-    tokens: TokenCache,
+    tokens: VerifiedCache,
 }
 
 impl Authenticator {
@@ -108,35 +108,33 @@ impl Authenticator {
             hasher,
             throttle,
             audit,
-            tokens: TokenCache::new(),
+            tokens: VerifiedCache::new(),
         }
     }
 
-    /// The cache of verified tokens (for its watcher, and for tests).
-    pub fn token_cache(&self) -> &TokenCache {
+    /// The cache of recent verifications (for its watcher, and for tests).
+    pub fn verified_cache(&self) -> &VerifiedCache {
         &self.tokens
     }
 
-    /// Tokens changed in this process (revoked, extended, rescoped, instance disabled): the
-    /// next check of any token reads the database. Other processes learn of it through the
-    /// store's token epoch.
+    /// Tokens or credentials changed in this process (revoked, extended, rescoped, instance
+    /// disabled or enabled, password or tenant secret replaced): the next check of any of them
+    /// reads the database. Other processes learn of it through the store's token epoch.
     pub fn tokens_changed(&self) {
         self.tokens.changed();
     }
 
     /// Refuses the attempt when its name or address has failed too often, unless this very
-    /// credential verified recently. Returns the credential's fingerprint for `settle`.
+    /// credential (its `fingerprint`) verified recently.
     fn admit(
         &self,
         name: &str,
-        secret: &str,
         source: Option<IpAddr>,
-    ) -> Result<CredentialFingerprint, DomainError> {
-        let fingerprint = self.keys.credential_fingerprint(name, secret);
+        fingerprint: &CredentialFingerprint,
+    ) -> Result<(), DomainError> {
         self.throttle
-            .check(name, source, &fingerprint)
-            .map_err(|retry_after| DomainError::TooManyAttempts { retry_after })?;
-        Ok(fingerprint)
+            .check(name, source, fingerprint)
+            .map_err(|retry_after| DomainError::TooManyAttempts { retry_after })
     }
 
     /// Records the outcome of an admitted attempt with the limiter, and a failure in the
@@ -168,12 +166,20 @@ impl Authenticator {
     /// Checks Basic credentials. An unknown username and a wrong password do the same work (one
     /// read, one keyed hash, one constant-time compare) and fail with the same error. Only a
     /// caller who knows the password learns that it expired or that the instance is disabled.
+    /// Credentials that verified recently are recognised by their keyed fingerprint alone.
     pub async fn instance(
         &self,
         credentials: &BasicCredentials,
-    ) -> Result<InstanceCredentials, DomainError> {
+    ) -> Result<Arc<InstanceCredentials>, DomainError> {
         let (name, source) = (&credentials.username, credentials.source);
-        let fingerprint = self.admit(name, credentials.password.expose(), source)?;
+        let fingerprint = self
+            .keys
+            .credential_fingerprint(name, credentials.password.expose());
+        if let Some(owner) = self.tokens.instance(&fingerprint) {
+            return usable(owner);
+        }
+        self.admit(name, source, &fingerprint)?;
+        let generation = self.tokens.generation();
         let found = if storable(name) {
             self.store.credentials_by_username(name).await?
         } else {
@@ -186,29 +192,35 @@ impl Authenticator {
         self.settle(name, source, fingerprint, verified, "instance password")
             .await;
         let owner = match found {
-            Some(owner) if verified => owner,
+            Some(owner) if verified => usable(Arc::new(owner))?,
             _ => return Err(DomainError::InvalidCredentials),
         };
-        if owner.instance.disabled_at.is_some() {
-            return Err(DomainError::InstanceDisabled);
-        }
-        if owner.instance.password_expires_at <= clock::now() {
-            return Err(DomainError::PasswordExpired);
-        }
+        // Only usable credentials are kept, so enabling an instance takes effect at once.
+        self.tokens
+            .insert_instance(fingerprint, owner.clone(), generation);
         Ok(owner)
     }
 
     /// Checks secureApi tenant credentials: the `tenant_hash`, and the `oauth_key_secret` when
     /// the tenant has OAuth on. An unknown tenant verifies a dummy hash, so it costs and
-    /// answers the same as a wrong secret.
+    /// answers the same as a wrong secret. Credentials that verified recently are recognised by
+    /// their keyed fingerprint, without another argon2id hash: a client creating many tokens
+    /// pays for its secret once a minute, not once a token.
     pub async fn tenant(
         &self,
         credentials: &TenantCredentialsPresented,
-    ) -> Result<Tenant, DomainError> {
+    ) -> Result<Arc<Tenant>, DomainError> {
         let (tenant_hash, source) = (credentials.tenant_hash.as_str(), credentials.source);
         let secret = credentials.oauth_key_secret.as_ref();
         let presented = secret.cloned().unwrap_or_else(|| Secret::new(""));
-        let fingerprint = self.admit(tenant_hash, presented.expose(), source)?;
+        let fingerprint = self
+            .keys
+            .credential_fingerprint(tenant_hash, presented.expose());
+        if let Some(tenant) = self.tokens.tenant(&fingerprint) {
+            return Ok(tenant);
+        }
+        self.admit(tenant_hash, source, &fingerprint)?;
+        let generation = self.tokens.generation();
         let outcome = self.verify_tenant(tenant_hash, secret, presented).await;
         if !matches!(outcome, Err(DomainError::Busy | DomainError::Store(_))) {
             self.settle(
@@ -220,7 +232,10 @@ impl Authenticator {
             )
             .await;
         }
-        outcome
+        let tenant = Arc::new(outcome?);
+        self.tokens
+            .insert_tenant(fingerprint, tenant.clone(), generation);
+        Ok(tenant)
     }
 
     /// Checks an admin's username and password (argon2id, in the bounded pool). An unknown
@@ -231,7 +246,10 @@ impl Authenticator {
         password: &Secret,
         source: Option<IpAddr>,
     ) -> Result<AdminAccount, DomainError> {
-        let fingerprint = self.admit(username, password.expose(), source)?;
+        let fingerprint = self
+            .keys
+            .credential_fingerprint(username, password.expose());
+        self.admit(username, source, &fingerprint)?;
         let found = if storable(username) {
             self.store.admin_password(username).await?
         } else {
@@ -345,6 +363,18 @@ impl Authenticator {
             });
         }
     }
+}
+
+/// Verified credentials may still not be used: the instance is disabled, or the password has
+/// expired. Worked out on every request, cached or not.
+fn usable(owner: Arc<InstanceCredentials>) -> Result<Arc<InstanceCredentials>, DomainError> {
+    if owner.instance.disabled_at.is_some() {
+        return Err(DomainError::InstanceDisabled);
+    }
+    if owner.instance.password_expires_at <= clock::now() {
+        return Err(DomainError::PasswordExpired);
+    }
+    Ok(owner)
 }
 
 #[cfg(test)]

@@ -17,6 +17,6 @@ pub mod policy;
 pub mod secrets;
 pub mod secure_api;
 pub mod throttle;
-pub mod token_cache;
+pub mod verified_cache;
 
 pub use error::DomainError;

@@ -12,7 +12,7 @@ use super::error::DomainError;
 use super::model::{InstanceType, NewToken, TokenKind};
 use super::policy::Policy;
 use super::secrets::{self, Secret};
-use super::token_cache::Entry;
+use super::verified_cache::Entry;
 use crate::store::DynStore;
 
 /// The scope an instance type's tokens carry: what its role may call.

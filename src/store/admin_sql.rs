@@ -42,7 +42,7 @@ macro_rules! impl_admin_sql_store {
                 .bind(username)
                 .bind(password_hash)
                 .bind(now)
-                .fetch_one(&self.pool)
+                .fetch_one(&self.writer)
                 .await
                 .map_err(|e| unique_violation(e, "admin username"))?;
                 Ok(AdminAccount {
@@ -84,7 +84,7 @@ macro_rules! impl_admin_sql_store {
                 .bind(kind.as_str())
                 .bind(now)
                 .bind(expires_at)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(())
             }
@@ -122,13 +122,13 @@ macro_rules! impl_admin_sql_store {
                 )
                 .bind(now)
                 .bind(token_hash)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(())
             }
 
             async fn append_audit(&self, entries: &[NewAuditEntry]) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 for e in entries {
                     query::<$db>(
                         "INSERT INTO audit_log (at, actor, action, tenant_id, instance_id, \
@@ -210,7 +210,7 @@ macro_rules! impl_admin_sql_store {
                 token: TokenId,
                 now: UnixTime,
             ) -> Result<u64, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 let done = query::<$db>(concat!(
                     "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND instance_id = $3 AND ",
                     active!("tokens", "1")
@@ -234,7 +234,7 @@ macro_rules! impl_admin_sql_store {
                 )
                 .bind(now)
                 .bind(token)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(())
             }
@@ -297,7 +297,7 @@ macro_rules! impl_admin_sql_store {
             }
 
             async fn import_admin(&self, snapshot: &AdminSnapshot) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 for a in &snapshot.admins {
                     query::<$db>(
                         "INSERT INTO admins (id, username, password_hash, created_at) \

@@ -259,7 +259,7 @@ macro_rules! impl_cdp_copy {
                     rows: &[CdpRow],
                 ) -> Result<(), StoreError> {
                     let all = names(table, table.columns.len());
-                    let mut tx = self.pool.begin().await?;
+                    let mut tx = self.writer.begin().await?;
                     for chunk in rows.chunks(MAX_PARAMS / table.columns.len()) {
                         let mut builder = QueryBuilder::<$db>::new(format!(
                             "INSERT INTO {} ({all}) ",
@@ -294,7 +294,7 @@ macro_rules! impl_cdp_copy {
                     &self,
                     origins: &[(InstanceId, String)],
                 ) -> Result<(), StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut tx = self.writer.begin().await?;
                     for (instance, value) in origins {
                         query::<$db>("UPDATE instances SET allowed_origins = $1 WHERE id = $2")
                             .bind(value)

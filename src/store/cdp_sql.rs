@@ -490,7 +490,7 @@ macro_rules! impl_cdp_sql_store {
                     .bind(&segment.name)
                     .bind(segment.rule.to_string())
                     .bind(segment.created_at)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     Ok(())
                 }
@@ -505,7 +505,7 @@ macro_rules! impl_cdp_sql_store {
                     )
                     .bind(tenant)
                     .bind(name)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     Ok(done.rows_affected() > 0)
                 }
@@ -527,7 +527,7 @@ macro_rules! impl_cdp_sql_store {
                     .bind(&request.req_source)
                     .bind(request.created_at)
                     .bind(request.due_at)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     Ok(())
                 }
@@ -563,7 +563,7 @@ macro_rules! impl_cdp_sql_store {
                     .bind(now)
                     .bind(tenant)
                     .bind(request_id)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     Ok(done.rows_affected() == 1)
                 }
@@ -602,7 +602,7 @@ macro_rules! impl_cdp_sql_store {
                     .bind(export)
                     .bind(now)
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     Ok(done.rows_affected() == 1)
                 }
@@ -653,7 +653,7 @@ macro_rules! impl_cdp_sql_store {
                 async fn prune_push_keys(&self, before: UnixTime) -> Result<u64, StoreError> {
                     let done = query::<$db>("DELETE FROM cdp_push_keys WHERE created_at < $1")
                         .bind(before)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await?;
                     Ok(done.rows_affected())
                 }
@@ -666,7 +666,7 @@ macro_rules! impl_cdp_sql_store {
                     query::<$db>("INSERT INTO webtag_keys (key_hash, token_id) VALUES ($1, $2)")
                         .bind(key_hash)
                         .bind(token)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await?;
                     Ok(())
                 }
@@ -713,7 +713,7 @@ macro_rules! impl_cdp_sql_store {
                     )
                     .bind(origins.join("\n"))
                     .bind(instance)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     Ok(done.rows_affected() == 1)
                 }

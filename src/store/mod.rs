@@ -421,8 +421,9 @@ pub trait Store: AdminStore + cdp::CdpStore + cdp_copy::CdpTransfer {
         expires_at: UnixTime,
     ) -> Result<bool, StoreError>;
 
-    /// A counter every change to existing tokens (revoke, extend, new scope, instance
-    /// disabled) moves forward, in the change's transaction: token caches watch it.
+    /// A counter every change to existing tokens or credentials (revoke, extend, new scope,
+    /// instance disabled or enabled, new password, new tenant secret or OAuth switch) moves
+    /// forward, in the change's transaction: verified caches watch it.
     async fn token_epoch(&self) -> Result<i64, StoreError>;
 
     /// Inserts a token with no limit (OAuth and secureApi tokens).

@@ -29,6 +29,8 @@ static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// The pool writes go through: the same pool (PostgreSQL takes concurrent writers).
+    writer: PgPool,
 }
 
 impl PostgresStore {
@@ -60,7 +62,10 @@ impl PostgresStore {
             }
         };
         MIGRATOR.run(&pool).await?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore {
+            writer: pool.clone(),
+            pool,
+        })
     }
 
     /// A transaction holding the advisory lock for `key` until it ends.

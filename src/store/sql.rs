@@ -99,8 +99,9 @@ macro_rules! impl_sql_store {
             })
         }
 
-        /// Tells every process that tokens changed (a revoke, an extend, a new scope, a disabled
-        /// instance): their token caches drop what they hold. Runs in the change's transaction.
+        /// Tells every process that tokens or credentials changed (a revoke, an extend, a new
+        /// scope, a disabled or enabled instance, a new password or tenant secret): their
+        /// verified caches drop what they hold. Runs in the change's transaction.
         async fn bump_token_epoch(
             tx: &mut sqlx::Transaction<'static, $db>,
         ) -> Result<(), StoreError> {
@@ -165,7 +166,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn init_key_record(&self, record: &KeyRecord) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 let inserted = query::<$db>(
                     "INSERT INTO settings (name, value) VALUES ('server_key_fingerprint', $1) \
                      ON CONFLICT DO NOTHING",
@@ -193,7 +194,7 @@ macro_rules! impl_sql_store {
                 expected_fingerprint: &str,
                 record: &KeyRecord,
             ) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 let updated = query::<$db>(
                     "UPDATE settings SET value = $1 \
                      WHERE name = 'server_key_fingerprint' AND value = $2",
@@ -230,7 +231,7 @@ macro_rules! impl_sql_store {
                 .bind(tenant.oauth_enabled)
                 .bind(&tenant.oauth_secret_hash)
                 .bind(tenant.created_at)
-                .fetch_one(&self.pool)
+                .fetch_one(&self.writer)
                 .await
                 .map_err(|e| unique_violation(e, "tenant name"))?;
                 Ok(Tenant {
@@ -312,6 +313,7 @@ macro_rules! impl_sql_store {
                 enabled: bool,
                 secret_hash: Option<&str>,
             ) -> Result<bool, StoreError> {
+                let mut tx = self.writer.begin().await?;
                 let done = query::<$db>(
                     "UPDATE tenants SET oauth_enabled = $1, \
                      oauth_secret_hash = COALESCE($2, oauth_secret_hash) WHERE id = $3",
@@ -319,8 +321,11 @@ macro_rules! impl_sql_store {
                 .bind(enabled)
                 .bind(secret_hash)
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                // Verified tenant credentials are cached: other processes must forget them.
+                bump_token_epoch(&mut tx).await?;
+                tx.commit().await?;
                 Ok(done.rows_affected() == 1)
             }
 
@@ -458,7 +463,7 @@ macro_rules! impl_sql_store {
                 id: InstanceId,
                 disabled_at: Option<UnixTime>,
             ) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 let done = query::<$db>("UPDATE instances SET disabled_at = $1 WHERE id = $2")
                     .bind(disabled_at)
                     .bind(id)
@@ -477,6 +482,7 @@ macro_rules! impl_sql_store {
                 password_hash: &[u8],
                 expires_at: UnixTime,
             ) -> Result<bool, StoreError> {
+                let mut tx = self.writer.begin().await?;
                 let done = query::<$db>(
                     "UPDATE instances SET password_hash = $1, password_expires_at = $2 \
                      WHERE id = $3",
@@ -484,8 +490,11 @@ macro_rules! impl_sql_store {
                 .bind(password_hash)
                 .bind(expires_at)
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                // Verified passwords are cached: other processes must forget the old one.
+                bump_token_epoch(&mut tx).await?;
+                tx.commit().await?;
                 Ok(done.rows_affected() == 1)
             }
 
@@ -505,7 +514,7 @@ macro_rules! impl_sql_store {
                 .bind(token.issued_at)
                 .bind(token.expires_at)
                 .bind(&token.prefix)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(())
             }
@@ -516,7 +525,7 @@ macro_rules! impl_sql_store {
                 scope: &str,
                 now: UnixTime,
             ) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 let done = query::<$db>(concat!(
                     "UPDATE tokens SET scope = $1 WHERE id = $2 AND ",
                     active!("tokens", "3")
@@ -662,7 +671,7 @@ macro_rules! impl_sql_store {
                 expires_at: UnixTime,
                 now: UnixTime,
             ) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 let done = query::<$db>(concat!(
                     "UPDATE tokens SET expires_at = $1 WHERE id = $2 AND ",
                     active!("tokens", "3")
@@ -680,7 +689,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn revoke_token(&self, id: TokenId, now: UnixTime) -> Result<u64, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 let done = query::<$db>(concat!(
                     "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND ",
                     active!("tokens", "1")
@@ -701,7 +710,7 @@ macro_rules! impl_sql_store {
                 instance: InstanceId,
                 now: UnixTime,
             ) -> Result<u64, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 let done = query::<$db>(concat!(
                     "UPDATE tokens SET revoked_at = $1 WHERE instance_id = $2 AND ",
                     active!("tokens", "1")
@@ -814,7 +823,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn import_head(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 for (name, value) in &snapshot.settings {
                     query::<$db>("INSERT INTO settings (name, value) VALUES ($1, $2)")
                         .bind(name)
@@ -860,7 +869,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn import_tokens(&self, tokens: &[TokenRecord]) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 for k in tokens {
                     query::<$db>(
                         "INSERT INTO tokens (id, token_hash, kind, tenant_id, instance_id, sealed, \

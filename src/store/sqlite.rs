@@ -26,10 +26,16 @@ use crate::domain::model::{
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
-/// SQLite through sqlx: a small pool of connections to one database file.
+/// SQLite through sqlx: a small pool of connections to one database file for reads, and one
+/// connection for writes.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// SQLite lets one connection write at a time; others that try wait in its busy handler,
+    /// which sleeps in steps of milliseconds. Queueing every write of this process for one
+    /// connection instead (sqlx's pool queue is first come, first served) costs no sleeps and
+    /// no `database is locked`; only other processes (the CLI) still meet the busy handler.
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -56,10 +62,15 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections.unwrap_or(8))
             .min_connections(1)
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(SqliteStore { pool })
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .connect_with(connect)
+            .await?;
+        Ok(SqliteStore { pool, writer })
     }
 
     /// SQLite has one writer at a time; `BEGIN IMMEDIATE` takes the write lock up front (waiting
@@ -68,7 +79,7 @@ impl SqliteStore {
         &self,
         _key: LockKey,
     ) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// After an erasure, moves the write-ahead log into the database and empties it, so
@@ -78,7 +89,7 @@ impl SqliteStore {
         // A reader in the middle of a read keeps the log busy; give it a moment to finish.
         for _ in 0..40 {
             let busy: i64 = query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .fetch_one(&self.pool)
+                .fetch_one(&self.writer)
                 .await?
                 .try_get(0)?;
             if busy == 0 {

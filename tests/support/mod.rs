@@ -422,3 +422,25 @@ impl Deployment {
         json["token"].as_str().expect("token").to_owned()
     }
 }
+
+/// Polls `holds` every 20 ms until it is true; fails after 1 s. A change made by another
+/// process (the CLI, a replica) reaches a server's caches of verified tokens and credentials
+/// within that (SPEC: a revoke is honoured by every process within 1 s). Returns how long it
+/// took.
+pub async fn within_a_second<F, Fut>(what: &str, mut holds: F) -> std::time::Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        if holds().await {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(1),
+            "still not so after 1 s: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -1,15 +1,24 @@
-//! Verified bearer tokens, kept in memory so the check in front of every request is a keyed
-//! hash and a map lookup instead of a database read.
+//! What verified recently, kept in memory so the checks in front of every request are a keyed
+//! hash and a map lookup instead of a database read (and, for a tenant's `oauth_key_secret`,
+//! instead of an argon2id hash):
+//! - bearer tokens, by the token's keyed hash;
+//! - instance Basic credentials, by the keyed fingerprint of (username, password);
+//! - secureApi tenant credentials, by the keyed fingerprint of (`tenant_hash`, secret).
+//!
+//! No plaintext secret is held: keys are HMACs under the server key. Only successes are kept;
+//! a refusal is always worked out afresh.
 //!
 //! Correctness rests on one counter, the store's *token epoch*, which every change to existing
-//! tokens (revoke, extend, new scope, disabled instance) moves forward in its own transaction:
-//! - a change made by this process empties the cache at once ([`TokenCache::changed`]);
+//! tokens or credentials (revoke, extend, new scope, disabled or enabled instance, new
+//! password, new tenant secret or OAuth switch) moves forward in its own transaction:
+//! - a change made by this process empties the cache at once ([`VerifiedCache::changed`]);
 //! - a change made by another process (a replica, or the CLI) is noticed by a watcher that
 //!   reads the epoch every [`WATCH_INTERVAL`] and empties the cache when it moved;
 //! - a lookup that raced with either never inserts what it read: an entry is only stored if
 //!   the local generation is the one seen before the database read.
 //!
-//! Entries also expire after [`MAX_AGE`] and never outlive their token's expiry.
+//! Token entries also expire after [`MAX_AGE`] and never outlive their token's expiry;
+//! credential entries after [`CREDENTIAL_MAX_AGE`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -18,17 +27,25 @@ use std::time::Duration;
 use moka::sync::Cache;
 
 use crate::domain::clock::UnixTime;
+use crate::domain::model::{InstanceCredentials, Tenant};
 use crate::store::{BearerContext, DynStore};
 
 /// How often other processes' changes are looked for; a revoke elsewhere is honoured within
 /// about this long.
 pub const WATCH_INTERVAL: Duration = Duration::from_millis(250);
 
-/// How long an entry may serve without a database read, whatever happens.
+/// How long a token entry may serve without a database read, whatever happens.
 pub const MAX_AGE: Duration = Duration::from_secs(300);
+
+/// How long a verified credential is remembered: short, so a secret's verification is
+/// repeated now and then even when nothing announced a change.
+pub const CREDENTIAL_MAX_AGE: Duration = Duration::from_secs(60);
 
 /// Most tokens held (each a few hundred bytes).
 const CAPACITY: u64 = 100_000;
+
+/// Most credentials of each kind held.
+const CREDENTIAL_CAPACITY: u64 = 10_000;
 
 /// A cached verification: the token's context and when its use was last recorded.
 pub struct Entry {
@@ -46,32 +63,61 @@ impl std::ops::Deref for Entry {
     }
 }
 
-/// The cache of verified tokens, keyed by the token's keyed hash.
+/// Recent verifications (tokens and credentials), keyed by keyed hashes.
 #[derive(Clone)]
-pub struct TokenCache {
+pub struct VerifiedCache {
     entries: Cache<[u8; 32], Arc<Entry>>,
+    instances: Cache<[u8; 32], Arc<InstanceCredentials>>,
+    tenants: Cache<[u8; 32], Arc<Tenant>>,
     generation: Arc<AtomicU64>,
 }
 
-impl Default for TokenCache {
+impl Default for VerifiedCache {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl TokenCache {
+/// Stores `value` under `key` unless the generation moved since `generation` was read, and
+/// takes it out again if it moved during the insert.
+fn insert_unless_changed<V: Clone + Send + Sync + 'static>(
+    cache: &Cache<[u8; 32], V>,
+    current: &AtomicU64,
+    key: [u8; 32],
+    value: V,
+    generation: u64,
+) {
+    if current.load(Ordering::Acquire) == generation {
+        cache.insert(key, value);
+        if current.load(Ordering::Acquire) != generation {
+            cache.invalidate(&key);
+        }
+    }
+}
+
+/// A cache of verified credentials of one kind.
+fn credential_cache<V: Clone + Send + Sync + 'static>() -> Cache<[u8; 32], V> {
+    Cache::builder()
+        .max_capacity(CREDENTIAL_CAPACITY)
+        .time_to_live(CREDENTIAL_MAX_AGE)
+        .build()
+}
+
+impl VerifiedCache {
     /// An empty cache.
     pub fn new() -> Self {
-        TokenCache {
+        VerifiedCache {
             entries: Cache::builder()
                 .max_capacity(CAPACITY)
                 .time_to_live(MAX_AGE)
                 .build(),
+            instances: credential_cache(),
+            tenants: credential_cache(),
             generation: Arc::new(AtomicU64::new(0)),
         }
     }
 
-    /// The generation to pass to [`TokenCache::insert`] for a database read starting now.
+    /// The generation to pass to the inserts for a database read starting now.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
@@ -89,7 +135,7 @@ impl TokenCache {
     }
 
     /// Stores a context read from the database, unless tokens changed since the read began
-    /// (`generation` is what [`TokenCache::generation`] said before it).
+    /// (`generation` is what [`VerifiedCache::generation`] said before it).
     pub fn insert(
         &self,
         hash: &[u8],
@@ -101,20 +147,60 @@ impl TokenCache {
             last_recorded: AtomicI64::new(context.token.last_used_at.unwrap_or(i64::MIN)),
             context,
         });
-        if self.generation() == generation {
-            self.entries.insert(key, entry.clone());
-            // A change that landed during the insert must not leave it behind.
-            if self.generation() != generation {
-                self.entries.invalidate(&key);
-            }
-        }
+        insert_unless_changed(
+            &self.entries,
+            &self.generation,
+            key,
+            entry.clone(),
+            generation,
+        );
         Some(entry)
     }
 
-    /// Tokens changed: forget everything.
+    /// The instance whose Basic credentials have this fingerprint, if they verified recently.
+    pub fn instance(&self, fingerprint: &[u8; 32]) -> Option<Arc<InstanceCredentials>> {
+        self.instances.get(fingerprint)
+    }
+
+    /// Remembers Basic credentials that verified (read at `generation`).
+    pub fn insert_instance(
+        &self,
+        fingerprint: [u8; 32],
+        owner: Arc<InstanceCredentials>,
+        generation: u64,
+    ) {
+        insert_unless_changed(
+            &self.instances,
+            &self.generation,
+            fingerprint,
+            owner,
+            generation,
+        );
+    }
+
+    /// The tenant whose secureApi credentials have this fingerprint, if they verified
+    /// recently.
+    pub fn tenant(&self, fingerprint: &[u8; 32]) -> Option<Arc<Tenant>> {
+        self.tenants.get(fingerprint)
+    }
+
+    /// Remembers tenant credentials that verified (read at `generation`).
+    pub fn insert_tenant(&self, fingerprint: [u8; 32], tenant: Arc<Tenant>, generation: u64) {
+        insert_unless_changed(
+            &self.tenants,
+            &self.generation,
+            fingerprint,
+            tenant,
+            generation,
+        );
+    }
+
+    /// Tokens or credentials changed: forget everything.
     pub fn changed(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.entries.invalidate_all();
+        self.instances.invalidate_all();
+        self.tenants.invalidate_all();
     }
 
     /// Watches the store's token epoch and empties the cache whenever another process moved
@@ -137,7 +223,7 @@ impl TokenCache {
                     Ok(_) => {}
                     Err(error) => {
                         // Unable to tell whether tokens changed elsewhere: trust nothing.
-                        tracing::warn!(%error, "cannot read the token epoch; dropping the token cache");
+                        tracing::warn!(%error, "cannot read the token epoch; dropping the verified cache");
                         cache.changed();
                         seen = None;
                     }
@@ -146,13 +232,13 @@ impl TokenCache {
         })
     }
 
-    /// Entries held now (approximate).
+    /// Token entries held now (approximate).
     pub fn len(&self) -> u64 {
         self.entries.run_pending_tasks();
         self.entries.entry_count()
     }
 
-    /// Whether nothing is held.
+    /// Whether no token is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -192,7 +278,7 @@ mod tests {
 
     #[test]
     fn a_change_empties_the_cache_and_a_read_that_raced_it_is_not_stored() {
-        let cache = TokenCache::new();
+        let cache = VerifiedCache::new();
         let hash = [7u8; 32];
         let before = cache.generation();
         cache.insert(&hash, context(100), before);
@@ -212,8 +298,31 @@ mod tests {
     }
 
     #[test]
+    fn a_change_forgets_verified_credentials_and_a_racing_read_is_not_stored() {
+        let cache = VerifiedCache::new();
+        let fingerprint = [9u8; 32];
+        let tenant = Arc::new(context(100).tenant);
+        let before = cache.generation();
+        cache.insert_tenant(fingerprint, tenant.clone(), before);
+        assert!(cache.tenant(&fingerprint).is_some());
+
+        cache.changed();
+        assert!(
+            cache.tenant(&fingerprint).is_none(),
+            "a change forgets secrets"
+        );
+        cache.insert_tenant(fingerprint, tenant.clone(), before);
+        assert!(
+            cache.tenant(&fingerprint).is_none(),
+            "a verification that began before the change is not remembered"
+        );
+        cache.insert_tenant(fingerprint, tenant, cache.generation());
+        assert!(cache.tenant(&fingerprint).is_some());
+    }
+
+    #[test]
     fn an_expired_token_is_not_served_from_the_cache() {
-        let cache = TokenCache::new();
+        let cache = VerifiedCache::new();
         let hash = [7u8; 32];
         cache.insert(&hash, context(100), cache.generation());
         assert!(cache.get(&hash, 99).is_some());

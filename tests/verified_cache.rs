@@ -1,4 +1,4 @@
-//! The token cache never outlives a change to a token. Each process keeps the tokens it has
+//! The verified cache never outlives a change to a token. Each process keeps the tokens it has
 //! verified in memory; SPEC: a revoke is honoured at once by the process that made it and
 //! within 1 s by every other process sharing the database (replicas, or the CLI). These tests
 //! check tokens first, so that they sit in the cache, then change them and ask again.
