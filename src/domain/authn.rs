@@ -82,9 +82,15 @@ impl SlowHasher {
     }
 }
 
-/// Authenticates instances, tenants and tokens against the store.
+/// Authenticates instances, tenants and tokens against the store. A handle: clones share one
+/// authenticator (its caches and limiter), and cost one reference count, since the token
+/// layer clones its verifier for every request.
 #[derive(Clone)]
 pub struct Authenticator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     store: DynStore,
     keys: Arc<ServerKeys>,
     hasher: SlowHasher,
@@ -103,25 +109,27 @@ impl Authenticator {
         audit: AuditLog,
     ) -> Self {
         Authenticator {
-            store,
-            keys,
-            hasher,
-            throttle,
-            audit,
-            tokens: VerifiedCache::new(),
+            inner: Arc::new(Inner {
+                store,
+                keys,
+                hasher,
+                throttle,
+                audit,
+                tokens: VerifiedCache::new(),
+            }),
         }
     }
 
     /// The cache of recent verifications (for its watcher, and for tests).
     pub fn verified_cache(&self) -> &VerifiedCache {
-        &self.tokens
+        &self.inner.tokens
     }
 
     /// Tokens or credentials changed in this process (revoked, extended, rescoped, instance
     /// disabled or enabled, password or tenant secret replaced): the next check of any of them
     /// reads the database. Other processes learn of it through the store's token epoch.
     pub fn tokens_changed(&self) {
-        self.tokens.changed();
+        self.inner.tokens.changed();
     }
 
     /// Refuses the attempt when its name or address has failed too often, unless this very
@@ -132,7 +140,8 @@ impl Authenticator {
         source: Option<IpAddr>,
         fingerprint: &CredentialFingerprint,
     ) -> Result<(), DomainError> {
-        self.throttle
+        self.inner
+            .throttle
             .check(name, source, fingerprint)
             .map_err(|retry_after| DomainError::TooManyAttempts { retry_after })
     }
@@ -148,19 +157,19 @@ impl Authenticator {
         what: &str,
     ) {
         if verified {
-            self.throttle.verified(fingerprint);
+            self.inner.throttle.verified(fingerprint);
         } else {
             tracing::info!(name, source = ?source, "failed credential attempt");
-            self.throttle.failed(name, source);
+            self.inner.throttle.failed(name, source);
             let event =
                 AuditEvent::new(AuditAction::SignInFailed, &Actor::new(name, source)).detail(what);
-            self.audit.record_failure(event).await;
+            self.inner.audit.record_failure(event).await;
         }
     }
 
     /// The server keys, for minting.
     pub fn keys(&self) -> &ServerKeys {
-        &self.keys
+        &self.inner.keys
     }
 
     /// Checks Basic credentials. An unknown username and a wrong password do the same work (one
@@ -173,19 +182,20 @@ impl Authenticator {
     ) -> Result<Arc<InstanceCredentials>, DomainError> {
         let (name, source) = (&credentials.username, credentials.source);
         let fingerprint = self
+            .inner
             .keys
             .credential_fingerprint(name, credentials.password.expose());
-        if let Some(owner) = self.tokens.instance(&fingerprint) {
+        if let Some(owner) = self.inner.tokens.instance(&fingerprint) {
             return usable(owner);
         }
         self.admit(name, source, &fingerprint)?;
-        let generation = self.tokens.generation();
+        let generation = self.inner.tokens.generation();
         let found = if storable(name) {
-            self.store.credentials_by_username(name).await?
+            self.inner.store.credentials_by_username(name).await?
         } else {
             None
         };
-        let verified = self.keys.verify_password(
+        let verified = self.inner.keys.verify_password(
             credentials.password.expose(),
             found.as_ref().map(|c| c.password_hash.as_slice()),
         ) && found.is_some();
@@ -196,7 +206,8 @@ impl Authenticator {
             _ => return Err(DomainError::InvalidCredentials),
         };
         // Only usable credentials are kept, so enabling an instance takes effect at once.
-        self.tokens
+        self.inner
+            .tokens
             .insert_instance(fingerprint, owner.clone(), generation);
         Ok(owner)
     }
@@ -214,13 +225,14 @@ impl Authenticator {
         let secret = credentials.oauth_key_secret.as_ref();
         let presented = secret.cloned().unwrap_or_else(|| Secret::new(""));
         let fingerprint = self
+            .inner
             .keys
             .credential_fingerprint(tenant_hash, presented.expose());
-        if let Some(tenant) = self.tokens.tenant(&fingerprint) {
+        if let Some(tenant) = self.inner.tokens.tenant(&fingerprint) {
             return Ok(tenant);
         }
         self.admit(tenant_hash, source, &fingerprint)?;
-        let generation = self.tokens.generation();
+        let generation = self.inner.tokens.generation();
         let outcome = self.verify_tenant(tenant_hash, secret, presented).await;
         if !matches!(outcome, Err(DomainError::Busy | DomainError::Store(_))) {
             self.settle(
@@ -233,7 +245,8 @@ impl Authenticator {
             .await;
         }
         let tenant = Arc::new(outcome?);
-        self.tokens
+        self.inner
+            .tokens
             .insert_tenant(fingerprint, tenant.clone(), generation);
         Ok(tenant)
     }
@@ -247,11 +260,12 @@ impl Authenticator {
         source: Option<IpAddr>,
     ) -> Result<AdminAccount, DomainError> {
         let fingerprint = self
+            .inner
             .keys
             .credential_fingerprint(username, password.expose());
         self.admit(username, source, &fingerprint)?;
         let found = if storable(username) {
-            self.store.admin_password(username).await?
+            self.inner.store.admin_password(username).await?
         } else {
             None
         };
@@ -259,7 +273,7 @@ impl Authenticator {
             Some((account, phc)) => (Some(account), phc),
             None => (None, DUMMY_PHC.to_owned()),
         };
-        let verified = self.hasher.verify(password.clone(), phc).await? && account.is_some();
+        let verified = self.inner.hasher.verify(password.clone(), phc).await? && account.is_some();
         self.settle(username, source, fingerprint, verified, "admin password")
             .await;
         match account {
@@ -275,7 +289,7 @@ impl Authenticator {
         presented: Secret,
     ) -> Result<Tenant, DomainError> {
         let found = if storable(tenant_hash) {
-            self.store.tenant_credentials(tenant_hash).await?
+            self.inner.store.tenant_credentials(tenant_hash).await?
         } else {
             None
         };
@@ -285,6 +299,7 @@ impl Authenticator {
                 let phc = found.oauth_secret_hash.clone();
                 let known = phc.is_some();
                 let verified = self
+                    .inner
                     .hasher
                     .verify(presented, phc.unwrap_or_else(|| DUMMY_PHC.to_owned()))
                     .await?;
@@ -295,7 +310,10 @@ impl Authenticator {
                 }
             }
             None => {
-                self.hasher.verify(presented, DUMMY_PHC.to_owned()).await?;
+                self.inner
+                    .hasher
+                    .verify(presented, DUMMY_PHC.to_owned())
+                    .await?;
                 Err(DomainError::InvalidClient)
             }
         }
@@ -309,13 +327,14 @@ impl Authenticator {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(DomainError::InvalidToken);
         }
-        let hash = self.keys.token_hash(token);
+        let hash = self.inner.keys.token_hash(token);
         let now = clock::now();
-        let entry = match self.tokens.get(&hash, now) {
+        let entry = match self.inner.tokens.get(&hash, now) {
             Some(entry) => entry,
             None => {
-                let generation = self.tokens.generation();
+                let generation = self.inner.tokens.generation();
                 let context = self
+                    .inner
                     .store
                     .active_token_by_hash(&hash, now)
                     .await?
@@ -329,7 +348,8 @@ impl Authenticator {
                 {
                     return Err(DomainError::InstanceDisabled);
                 }
-                self.tokens
+                self.inner
+                    .tokens
                     .insert(&hash, context, generation)
                     .ok_or(DomainError::InvalidToken)?
             }
@@ -354,7 +374,7 @@ impl Authenticator {
                 .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
         {
-            let store = self.store.clone();
+            let store = self.inner.store.clone();
             let id = entry.token.id;
             tokio::spawn(async move {
                 if let Err(error) = store.touch_token(id, now).await {

@@ -41,9 +41,14 @@ pub const MAX_AUTH_BODY_BYTES: usize = 64 * 1024;
 /// slow client cannot hold a connection and its resources forever.
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// What every handler can reach.
+/// What every handler can reach: a handle to one shared [`Shared`]. axum clones the state for
+/// every request, so it must cost one reference count, not a copy of every service (the
+/// services hold caches whose clones alone cost more than a whole bearer check).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// The state every handler shares.
+pub struct Shared {
     /// The domain services.
     pub services: Services,
     /// The Authentication Host URL (the OAuth issuer).
@@ -54,6 +59,14 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// The OpenAPI document, built once.
     pub openapi: Arc<utoipa::openapi::OpenApi>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 /// Every documented route, with the OpenAPI document they produce. The CDP routes check
@@ -140,13 +153,13 @@ pub fn router(services: Services, urls: PublicUrls) -> Router {
     let max_push_body = services.cdp.settings().max_push_body;
     let (routes, document) =
         documented_routes(services.authn.clone(), max_push_body).split_for_parts();
-    let state = AppState {
+    let state = AppState(Arc::new(Shared {
         services,
         secure_cookies: urls.auth_host_url.starts_with("https://"),
         auth_host_url: urls.auth_host_url,
         api_host_url: urls.api_host_url,
         openapi: Arc::new(document),
-    };
+    }));
     let ui = ui::routes()
         .layer(DefaultBodyLimit::max(MAX_AUTH_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_AUTH_BODY_BYTES));
