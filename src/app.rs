@@ -18,6 +18,7 @@ use crate::domain::policy::Policy;
 use crate::domain::secrets::{SERVER_KEY_LEN, ServerKeys};
 use crate::domain::secure_api::{SecureApi, SecureApiPolicy};
 use crate::domain::throttle::Throttle;
+use crate::domain::token_writer::TokenWriter;
 use crate::keyfile::{self, KeyError};
 use crate::store::{self, DynStore, StoreError};
 
@@ -108,15 +109,29 @@ impl Services {
         let authn =
             Authenticator::new(store.clone(), keys.clone(), hasher, throttle, audit.clone());
         let tokens = authn.verified_cache().clone();
+        let writer = TokenWriter::new(store.clone());
         Services {
-            a1user: A1User::new(store.clone(), authn.clone(), policy.clone(), audit.clone()),
+            a1user: A1User::new(
+                store.clone(),
+                authn.clone(),
+                policy.clone(),
+                audit.clone(),
+                writer.clone(),
+            ),
             secure_api: SecureApi::new(
                 store.clone(),
                 authn.clone(),
                 Arc::new(secure_api),
                 audit.clone(),
+                writer.clone(),
             ),
-            oauth: OAuth::new(store.clone(), authn.clone(), policy.clone(), audit.clone()),
+            oauth: OAuth::new(
+                store.clone(),
+                authn.clone(),
+                policy.clone(),
+                audit.clone(),
+                writer,
+            ),
             accounts: Accounts::new(
                 store.clone(),
                 keys.clone(),

@@ -114,3 +114,39 @@ async fn a_disable_made_by_the_cli_stops_cached_tokens_within_a_second() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The daily retrieve answers the newest token. A token minted by the process answering is
+/// the answer at once; one minted by another process within a second (until then the older
+/// token answered is still valid).
+#[tokio::test]
+async fn a_new_token_is_retrieved_at_once_here_and_within_a_second_elsewhere() {
+    let deployment = Deployment::new();
+    deployment.tenant("acme", "cs");
+    let instance = deployment.instance("acme", "loader", "dw-tracker");
+    let (a, b) = (deployment.serve(), deployment.serve());
+    let retrieve = |server: &Server| {
+        let request = server
+            .get("/token?scheme=a1user")
+            .header("Authorization", http::basic(&instance));
+        async move { http::send(request, "retrieve").await.access_token() }
+    };
+    let first = a1user_token(&a, &instance).await;
+    assert_eq!(retrieve(&a).await, first);
+    assert_eq!(retrieve(&b).await, first);
+
+    let create = a
+        .post("/token?scheme=a1user&action=create")
+        .header("Authorization", http::basic(&instance));
+    let second = http::send(create, "create on a").await.access_token();
+    assert_ne!(second, first);
+    assert_eq!(
+        retrieve(&a).await,
+        second,
+        "the process that minted it answers it at once"
+    );
+    let took = support::within_a_second("the other process answers the new token", || async {
+        retrieve(&b).await == second
+    })
+    .await;
+    eprintln!("the other process answered the new token after {took:?}");
+}

@@ -12,8 +12,9 @@ use super::error::DomainError;
 use super::model::{Instance, InstanceCredentials, InstanceType, NewToken, StoredToken, TokenKind};
 use super::policy::Policy;
 use super::secrets::{self, Secret};
+use super::token_writer::TokenWriter;
 use super::verified_cache::Entry;
-use crate::store::DynStore;
+use crate::store::{DynStore, TokenIssue, TokenLimit};
 
 /// Username and password from a Basic `Authorization` header (or an OAuth form).
 #[derive(Debug, Clone)]
@@ -48,6 +49,8 @@ pub struct A1User {
     authn: Authenticator,
     policy: Arc<Policy>,
     audit: AuditLog,
+    /// Writes new tokens, many requests to a transaction.
+    writer: TokenWriter,
 }
 
 impl A1User {
@@ -57,12 +60,14 @@ impl A1User {
         authn: Authenticator,
         policy: Arc<Policy>,
         audit: AuditLog,
+        writer: TokenWriter,
     ) -> Self {
         A1User {
             store,
             authn,
             policy,
             audit,
+            writer,
         }
     }
 
@@ -96,15 +101,12 @@ impl A1User {
         // Two racing logins: one insert wins, the other finds the winner's token.
         for _ in 0..3 {
             let now = clock::now();
-            if let Some(token) = self
-                .store
-                .newest_active_token(owner.instance.id, now)
-                .await?
-            {
+            if let Some(token) = self.authn.newest_token(owner.instance.id, now).await? {
                 return self.grant_from_stored(&owner, &token, now);
             }
             let (token, row) = self.mint(&owner, now)?;
             if self.store.insert_token_if_none_active(&row, now).await? {
+                self.authn.token_minted(owner.instance.id);
                 self.record(
                     AuditAction::TokenIssued,
                     &owner.instance,
@@ -127,11 +129,7 @@ impl A1User {
     ) -> Result<TokenGrant, DomainError> {
         let owner = self.authn.instance(credentials).await?;
         let now = clock::now();
-        match self
-            .store
-            .newest_active_token(owner.instance.id, now)
-            .await?
-        {
+        match self.authn.newest_token(owner.instance.id, now).await? {
             Some(token) => self.grant_from_stored(&owner, &token, now),
             None => Err(DomainError::NoActiveToken),
         }
@@ -167,18 +165,20 @@ impl A1User {
         let now = clock::now();
         let max = self.policy.max_active_tokens(owner.tenant.environment);
         let (token, row) = self.mint(&owner, now)?;
-        if self.store.insert_token_within_limit(&row, now, max).await? {
-            self.record(
-                AuditAction::TokenIssued,
-                &owner.instance,
-                credentials.source,
-                issued(&row),
-            )
-            .await?;
-            Ok((
-                self.grant(&owner, token, row.expires_at, now),
-                row.token_hash,
-            ))
+        let actor = Actor::new(owner.instance.username.clone(), credentials.source);
+        let audit = AuditEvent::new(AuditAction::TokenIssued, &actor)
+            .instance(owner.tenant.id, owner.instance.id)
+            .detail(issued(&row))
+            .into_entry();
+        let (expires_at, token_hash) = (row.expires_at, row.token_hash.clone());
+        let issue = TokenIssue {
+            token: row,
+            limit: Some(TokenLimit { now, max }),
+            audit,
+        };
+        if self.writer.issue(issue).await? {
+            self.authn.token_minted(owner.instance.id);
+            Ok((self.grant(&owner, token, expires_at, now), token_hash))
         } else {
             Err(DomainError::TokenLimitReached { max })
         }

@@ -219,7 +219,7 @@ impl AuditEvent {
         self
     }
 
-    fn into_entry(self) -> NewAuditEntry {
+    pub(crate) fn into_entry(self) -> NewAuditEntry {
         NewAuditEntry {
             at: clock::now(),
             actor: printable(&self.actor.name),

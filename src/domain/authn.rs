@@ -13,7 +13,7 @@ use super::a1user::BasicCredentials;
 use super::audit::{Actor, AuditAction, AuditEvent, AuditLog};
 use super::clock::{self, UnixTime};
 use super::error::DomainError;
-use super::model::{AdminAccount, InstanceCredentials, Tenant};
+use super::model::{AdminAccount, InstanceCredentials, InstanceId, StoredToken, Tenant};
 use super::secrets::{self, Secret, ServerKeys};
 use super::secure_api::TenantCredentialsPresented;
 use super::throttle::{CredentialFingerprint, Throttle};
@@ -363,6 +363,32 @@ impl Authenticator {
         }
         self.note_use(&entry, now);
         Ok(entry)
+    }
+
+    /// The instance's newest active a1user token: from the cache when read within the last
+    /// second, else one indexed read.
+    pub async fn newest_token(
+        &self,
+        instance: InstanceId,
+        now: UnixTime,
+    ) -> Result<Option<Arc<StoredToken>>, DomainError> {
+        if let Some(token) = self.inner.tokens.newest(instance, now) {
+            return Ok(Some(token));
+        }
+        let stamp = self.inner.tokens.newest_stamp();
+        let Some(token) = self.inner.store.newest_active_token(instance, now).await? else {
+            return Ok(None);
+        };
+        let token = Arc::new(token);
+        self.inner
+            .tokens
+            .insert_newest(instance, token.clone(), stamp);
+        Ok(Some(token))
+    }
+
+    /// This process minted an a1user token for `instance` (the newest one now).
+    pub fn token_minted(&self, instance: InstanceId) {
+        self.inner.tokens.minted(instance);
     }
 
     /// Records the token's use, at most once a minute per token and off the request's path.

@@ -17,6 +17,7 @@ pub mod policy;
 pub mod secrets;
 pub mod secure_api;
 pub mod throttle;
+pub mod token_writer;
 pub mod verified_cache;
 
 pub use error::DomainError;

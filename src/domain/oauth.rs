@@ -12,8 +12,9 @@ use super::error::DomainError;
 use super::model::{InstanceType, NewToken, TokenKind};
 use super::policy::Policy;
 use super::secrets::{self, Secret};
+use super::token_writer::TokenWriter;
 use super::verified_cache::Entry;
-use crate::store::DynStore;
+use crate::store::{DynStore, TokenIssue};
 
 /// The scope an instance type's tokens carry: what its role may call.
 pub fn scope_of(instance_type: InstanceType) -> &'static str {
@@ -68,6 +69,8 @@ pub struct OAuth {
     authn: Authenticator,
     policy: Arc<Policy>,
     audit: AuditLog,
+    /// Writes new tokens, many requests to a transaction.
+    writer: TokenWriter,
 }
 
 impl OAuth {
@@ -77,12 +80,14 @@ impl OAuth {
         authn: Authenticator,
         policy: Arc<Policy>,
         audit: AuditLog,
+        writer: TokenWriter,
     ) -> Self {
         OAuth {
             store,
             authn,
             policy,
             audit,
+            writer,
         }
     }
 
@@ -116,15 +121,17 @@ impl OAuth {
             expires_at: now + lifetime,
             prefix: secrets::token_prefix(token.expose()),
         };
-        self.store.insert_token(&row).await?;
         let actor = Actor::new(owner.instance.username.clone(), client.source);
-        self.audit
-            .record(
-                AuditEvent::new(AuditAction::TokenIssued, &actor)
-                    .instance(owner.tenant.id, owner.instance.id)
-                    .detail(issued(&row)),
-            )
-            .await?;
+        let audit = AuditEvent::new(AuditAction::TokenIssued, &actor)
+            .instance(owner.tenant.id, owner.instance.id)
+            .detail(issued(&row))
+            .into_entry();
+        let issue = TokenIssue {
+            token: row,
+            limit: None,
+            audit,
+        };
+        self.writer.issue(issue).await?;
         Ok(OAuthGrant {
             access_token: token,
             expires_in: lifetime,

@@ -13,7 +13,8 @@ use super::clock;
 use super::error::DomainError;
 use super::model::{NewToken, Tenant, TokenKind};
 use super::secrets::{self, ALPHANUMERIC, Secret};
-use crate::store::DynStore;
+use super::token_writer::TokenWriter;
+use crate::store::{DynStore, TokenIssue};
 
 /// Length of a secureApi token: 48 characters of `[A-Za-z0-9]` carry ≈ 285 bits.
 pub const TOKEN_LEN: usize = 48;
@@ -80,6 +81,8 @@ pub struct SecureApi {
     authn: Authenticator,
     policy: Arc<SecureApiPolicy>,
     audit: AuditLog,
+    /// Writes new tokens, many requests to a transaction.
+    writer: TokenWriter,
 }
 
 impl SecureApi {
@@ -89,12 +92,14 @@ impl SecureApi {
         authn: Authenticator,
         policy: Arc<SecureApiPolicy>,
         audit: AuditLog,
+        writer: TokenWriter,
     ) -> Self {
         SecureApi {
             store,
             authn,
             policy,
             audit,
+            writer,
         }
     }
 
@@ -151,10 +156,18 @@ impl SecureApi {
             expires_at: now + minutes * 60,
             prefix: secrets::token_prefix(token.expose()),
         };
-        self.store.insert_token(&row).await?;
         let detail = format!("{} for {api}: {}", issued(&row), resources.join(" "));
-        self.record(AuditAction::TokenIssued, credentials, &tenant, detail)
-            .await?;
+        let actor = Actor::new(credentials.tenant_hash.clone(), credentials.source);
+        let audit = AuditEvent::new(AuditAction::TokenIssued, &actor)
+            .tenant(tenant.id)
+            .detail(detail)
+            .into_entry();
+        let issue = TokenIssue {
+            token: row,
+            limit: None,
+            audit,
+        };
+        self.writer.issue(issue).await?;
         Ok(token)
     }
 

@@ -3,7 +3,10 @@
 //! instead of an argon2id hash):
 //! - bearer tokens, by the token's keyed hash;
 //! - instance Basic credentials, by the keyed fingerprint of (username, password);
-//! - secureApi tenant credentials, by the keyed fingerprint of (`tenant_hash`, secret).
+//! - secureApi tenant credentials, by the keyed fingerprint of (`tenant_hash`, secret);
+//! - each instance's newest active a1user token (what the daily retrieve answers), for at most
+//!   [`NEWEST_MAX_AGE`]: a token minted by this process replaces it at once, one minted by
+//!   another process is seen within that time (the older token it hides stays valid).
 //!
 //! No plaintext secret is held: keys are HMACs under the server key. Only successes are kept;
 //! a refusal is always worked out afresh.
@@ -27,7 +30,7 @@ use std::time::Duration;
 use moka::sync::Cache;
 
 use crate::domain::clock::UnixTime;
-use crate::domain::model::{InstanceCredentials, Tenant};
+use crate::domain::model::{InstanceCredentials, InstanceId, StoredToken, Tenant};
 use crate::store::{BearerContext, DynStore};
 
 /// How often other processes' changes are looked for; a revoke elsewhere is honoured within
@@ -40,6 +43,9 @@ pub const MAX_AGE: Duration = Duration::from_secs(300);
 /// How long a verified credential is remembered: short, so a secret's verification is
 /// repeated now and then even when nothing announced a change.
 pub const CREDENTIAL_MAX_AGE: Duration = Duration::from_secs(60);
+
+/// How long an instance's newest token is remembered.
+pub const NEWEST_MAX_AGE: Duration = Duration::from_secs(1);
 
 /// Most tokens held (each a few hundred bytes).
 const CAPACITY: u64 = 100_000;
@@ -69,8 +75,16 @@ pub struct VerifiedCache {
     entries: Cache<[u8; 32], Arc<Entry>>,
     instances: Cache<[u8; 32], Arc<InstanceCredentials>>,
     tenants: Cache<[u8; 32], Arc<Tenant>>,
+    newest: Cache<InstanceId, Arc<StoredToken>>,
     generation: Arc<AtomicU64>,
+    /// Moves when this process mints an a1user token, so a newest-token read that raced the
+    /// mint is not stored.
+    mints: Arc<AtomicU64>,
 }
+
+/// What a newest-token read saw before it began: the generation and the mint count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewestStamp(u64, u64);
 
 impl Default for VerifiedCache {
     fn default() -> Self {
@@ -113,7 +127,12 @@ impl VerifiedCache {
                 .build(),
             instances: credential_cache(),
             tenants: credential_cache(),
+            newest: Cache::builder()
+                .max_capacity(CREDENTIAL_CAPACITY)
+                .time_to_live(NEWEST_MAX_AGE)
+                .build(),
             generation: Arc::new(AtomicU64::new(0)),
+            mints: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -195,12 +214,45 @@ impl VerifiedCache {
         );
     }
 
+    /// The stamp to pass to [`VerifiedCache::insert_newest`] for a read starting now.
+    pub fn newest_stamp(&self) -> NewestStamp {
+        NewestStamp(
+            self.generation.load(Ordering::Acquire),
+            self.mints.load(Ordering::Acquire),
+        )
+    }
+
+    /// The instance's newest active a1user token, if read recently and not expired.
+    pub fn newest(&self, instance: InstanceId, now: UnixTime) -> Option<Arc<StoredToken>> {
+        self.newest
+            .get(&instance)
+            .filter(|token| token.expires_at > now)
+    }
+
+    /// Remembers an instance's newest active token, unless tokens changed or one was minted
+    /// since the read began.
+    pub fn insert_newest(&self, instance: InstanceId, token: Arc<StoredToken>, stamp: NewestStamp) {
+        if self.newest_stamp() == stamp {
+            self.newest.insert(instance, token);
+            if self.newest_stamp() != stamp {
+                self.newest.invalidate(&instance);
+            }
+        }
+    }
+
+    /// This process minted an a1user token for `instance`: its newest token is read afresh.
+    pub fn minted(&self, instance: InstanceId) {
+        self.mints.fetch_add(1, Ordering::AcqRel);
+        self.newest.invalidate(&instance);
+    }
+
     /// Tokens or credentials changed: forget everything.
     pub fn changed(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.entries.invalidate_all();
         self.instances.invalidate_all();
         self.tenants.invalidate_all();
+        self.newest.invalidate_all();
     }
 
     /// Watches the store's token epoch and empties the cache whenever another process moved

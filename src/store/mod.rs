@@ -232,6 +232,26 @@ pub struct AdminSnapshot {
     pub audit: Vec<AuditRecord>,
 }
 
+/// A token to insert, with the audit entry that records it.
+#[derive(Debug, Clone)]
+pub struct TokenIssue {
+    /// The token's row.
+    pub token: NewToken,
+    /// The limit it must stay within, if any (a1user creates).
+    pub limit: Option<TokenLimit>,
+    /// Written in the same transaction, only if the token is.
+    pub audit: NewAuditEntry,
+}
+
+/// At most `max` active a1user tokens for the token's instance at `now`.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenLimit {
+    /// The time tokens are active at.
+    pub now: UnixTime,
+    /// How many may be active.
+    pub max: u32,
+}
+
 /// What a write that must not race holds a lock on: the instance whose tokens it counts, or
 /// the tenant whose instances it counts.
 #[derive(Debug, Clone, Copy)]
@@ -246,7 +266,7 @@ pub enum LockKey {
 
 impl LockKey {
     /// One number per lock, for PostgreSQL advisory locks.
-    fn advisory_key(self) -> i64 {
+    pub(crate) fn advisory_key(self) -> i64 {
         match self {
             LockKey::Instance(id) => id.wrapping_mul(2),
             LockKey::Tenant(id) => id.wrapping_mul(2).wrapping_add(1),
@@ -426,8 +446,6 @@ pub trait Store: AdminStore + cdp::CdpStore + cdp_copy::CdpTransfer {
     /// forward, in the change's transaction: verified caches watch it.
     async fn token_epoch(&self) -> Result<i64, StoreError>;
 
-    /// Inserts a token with no limit (OAuth and secureApi tokens).
-    async fn insert_token(&self, token: &NewToken) -> Result<(), StoreError>;
     /// Replaces an active token's scope (the secureApi resource set); false if not active.
     async fn set_token_scope(
         &self,
@@ -448,13 +466,9 @@ pub trait Store: AdminStore + cdp::CdpStore + cdp_copy::CdpTransfer {
         token: &NewToken,
         now: UnixTime,
     ) -> Result<bool, StoreError>;
-    /// Inserts `token` only if the instance holds fewer than `max` active a1user tokens. Atomic.
-    async fn insert_token_within_limit(
-        &self,
-        token: &NewToken,
-        now: UnixTime,
-        max: u32,
-    ) -> Result<bool, StoreError>;
+    /// Inserts many tokens in one transaction (group commit), each with its audit entry, each
+    /// within its instance's limit when it has one. Whether each was inserted, in order.
+    async fn insert_tokens(&self, batch: &[TokenIssue]) -> Result<Vec<bool>, StoreError>;
     /// The active token (of any kind) with this lookup hash, with its tenant and instance: the
     /// bearer check, one indexed read.
     async fn active_token_by_hash(

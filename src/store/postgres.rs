@@ -13,7 +13,7 @@ use sqlx::{Postgres, Row, Transaction, query};
 use super::{
     AdminCredentialRecord, AdminRecord, AdminSnapshot, AdminStore, BearerContext, InstanceRecord,
     LockKey, NewInstance, NewTenant, Snapshot, Store, StoreError, StoreOptions, TenantRecord,
-    TokenRecord,
+    TokenIssue, TokenRecord,
 };
 use crate::domain::clock::UnixTime;
 use crate::domain::keyring::KeyRecord;
@@ -73,11 +73,22 @@ impl PostgresStore {
         &self,
         key: LockKey,
     ) -> Result<Transaction<'static, Postgres>, StoreError> {
+        self.begin_locked(&[key]).await
+    }
+
+    /// A transaction holding the advisory locks for `keys` (in the order given: callers sort
+    /// them, so two transactions never wait on each other in a circle).
+    async fn begin_locked(
+        &self,
+        keys: &[LockKey],
+    ) -> Result<Transaction<'static, Postgres>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        query("SELECT pg_advisory_xact_lock($1)")
-            .bind(key.advisory_key())
-            .execute(&mut *tx)
-            .await?;
+        for key in keys {
+            query("SELECT pg_advisory_xact_lock($1)")
+                .bind(key.advisory_key())
+                .execute(&mut *tx)
+                .await?;
+        }
         Ok(tx)
     }
 

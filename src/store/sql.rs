@@ -498,27 +498,6 @@ macro_rules! impl_sql_store {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn insert_token(&self, token: &NewToken) -> Result<(), StoreError> {
-                query::<$db>(
-                    "INSERT INTO tokens (token_hash, kind, tenant_id, instance_id, sealed, api, \
-                     scope, issued_at, expires_at, prefix) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(&token.token_hash)
-                .bind(token.kind.as_str())
-                .bind(token.tenant_id)
-                .bind(token.instance_id)
-                .bind(&token.sealed)
-                .bind(&token.api)
-                .bind(&token.scope)
-                .bind(token.issued_at)
-                .bind(token.expires_at)
-                .bind(&token.prefix)
-                .execute(&self.writer)
-                .await?;
-                Ok(())
-            }
-
             async fn set_token_scope(
                 &self,
                 id: TokenId,
@@ -592,35 +571,80 @@ macro_rules! impl_sql_store {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn insert_token_within_limit(
-                &self,
-                token: &NewToken,
-                now: UnixTime,
-                max: u32,
-            ) -> Result<bool, StoreError> {
-                let instance = token.instance_id.unwrap_or_default();
-                let mut tx = self.begin_exclusive(LockKey::Instance(instance)).await?;
-                let done = query::<$db>(concat!(
-                    "INSERT INTO tokens (token_hash, kind, tenant_id, instance_id, sealed, \
-                     issued_at, expires_at, prefix) SELECT $1, 'a1user', $2, $3, $4, $5, $6, $9 \
-                     WHERE (SELECT COUNT(*) FROM tokens k WHERE k.instance_id = $3 \
-                     AND k.kind = 'a1user' AND ",
-                    active!("k", "7"),
-                    ") < $8"
-                ))
-                .bind(&token.token_hash)
-                .bind(token.tenant_id)
-                .bind(token.instance_id)
-                .bind(&token.sealed)
-                .bind(token.issued_at)
-                .bind(token.expires_at)
-                .bind(now)
-                .bind(i64::from(max))
-                .bind(&token.prefix)
-                .execute(&mut *tx)
-                .await?;
+            async fn insert_tokens(&self, batch: &[TokenIssue]) -> Result<Vec<bool>, StoreError> {
+                let mut locks: Vec<LockKey> = batch
+                    .iter()
+                    .filter(|issue| issue.limit.is_some())
+                    .map(|issue| LockKey::Instance(issue.token.instance_id.unwrap_or_default()))
+                    .collect();
+                locks.sort_by_key(|key| key.advisory_key());
+                locks.dedup_by_key(|key| key.advisory_key());
+                let mut tx = self.begin_locked(&locks).await?;
+                let mut inserted = Vec::with_capacity(batch.len());
+                for issue in batch {
+                    let token = &issue.token;
+                    let done = match issue.limit {
+                        None => query::<$db>(
+                            "INSERT INTO tokens (token_hash, kind, tenant_id, instance_id, \
+                             sealed, api, scope, issued_at, expires_at, prefix) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                        )
+                        .bind(&token.token_hash)
+                        .bind(token.kind.as_str())
+                        .bind(token.tenant_id)
+                        .bind(token.instance_id)
+                        .bind(&token.sealed)
+                        .bind(&token.api)
+                        .bind(&token.scope)
+                        .bind(token.issued_at)
+                        .bind(token.expires_at)
+                        .bind(&token.prefix)
+                        .execute(&mut *tx)
+                        .await?,
+                        // The count stops at the limit: an instance's old tokens cost nothing.
+                        Some(limit) => query::<$db>(concat!(
+                            "INSERT INTO tokens (token_hash, kind, tenant_id, instance_id, \
+                             sealed, issued_at, expires_at, prefix) \
+                             SELECT $1, $2, $3, $4, $5, $6, $7, $10 \
+                             WHERE (SELECT COUNT(*) FROM (SELECT 1 FROM tokens k \
+                             WHERE k.instance_id = $4 AND k.kind = $2 AND ",
+                            active!("k", "8"),
+                            " LIMIT $9) AS counted) < $9"
+                        ))
+                        .bind(&token.token_hash)
+                        .bind(token.kind.as_str())
+                        .bind(token.tenant_id)
+                        .bind(token.instance_id)
+                        .bind(&token.sealed)
+                        .bind(token.issued_at)
+                        .bind(token.expires_at)
+                        .bind(limit.now)
+                        .bind(i64::from(limit.max))
+                        .bind(&token.prefix)
+                        .execute(&mut *tx)
+                        .await?,
+                    };
+                    let ok = done.rows_affected() == 1;
+                    if ok {
+                        let e = &issue.audit;
+                        query::<$db>(
+                            "INSERT INTO audit_log (at, actor, action, tenant_id, instance_id, \
+                             source, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        )
+                        .bind(e.at)
+                        .bind(&e.actor)
+                        .bind(&e.action)
+                        .bind(e.tenant_id)
+                        .bind(e.instance_id)
+                        .bind(&e.source)
+                        .bind(&e.detail)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    inserted.push(ok);
+                }
                 tx.commit().await?;
-                Ok(done.rows_affected() == 1)
+                Ok(inserted)
             }
 
             async fn token_epoch(&self) -> Result<i64, StoreError> {

@@ -14,7 +14,7 @@ use sqlx::{Row, Sqlite, Transaction, query};
 use super::{
     AdminCredentialRecord, AdminRecord, AdminSnapshot, AdminStore, BearerContext, InstanceRecord,
     LockKey, NewInstance, NewTenant, Snapshot, Store, StoreError, StoreOptions, TenantRecord,
-    TokenRecord,
+    TokenIssue, TokenRecord,
 };
 use crate::domain::clock::UnixTime;
 use crate::domain::keyring::KeyRecord;
@@ -77,7 +77,15 @@ impl SqliteStore {
     /// out `busy_timeout`), so a count-then-insert cannot race another writer.
     async fn begin_exclusive(
         &self,
-        _key: LockKey,
+        key: LockKey,
+    ) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        self.begin_locked(&[key]).await
+    }
+
+    /// The same for several keys: SQLite's write lock covers them all.
+    async fn begin_locked(
+        &self,
+        _keys: &[LockKey],
     ) -> Result<Transaction<'static, Sqlite>, StoreError> {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
