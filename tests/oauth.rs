@@ -87,6 +87,50 @@ fn inactive() -> Value {
 // ---------------------------------------------------------------------------------------------
 // The token endpoint
 
+/// Many clients at once: tokens are written many to a transaction, and every client still
+/// gets its own token, active at once, each with its audit entry.
+#[tokio::test]
+async fn simultaneous_grants_each_get_a_working_token_and_an_audit_entry() {
+    let setup = setup(false);
+    let server = &setup.server;
+    let mut grants = tokio::task::JoinSet::new();
+    for i in 0..64 {
+        let request = server
+            .post("/oauth/token")
+            .basic_auth(&setup.tracker.username, Some(&setup.tracker.password))
+            .form(&[("grant_type", "client_credentials")]);
+        grants.spawn(send(request, format!("grant #{i}")));
+    }
+    let tokens: Vec<String> = grants
+        .join_all()
+        .await
+        .iter()
+        .map(|reply| granted(reply, "dw:tracker"))
+        .collect();
+    let distinct: std::collections::HashSet<&String> = tokens.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        tokens.len(),
+        "two clients got the same token"
+    );
+    for access_token in &tokens {
+        let found = introspect(server, Client::basic(&setup.a360), access_token).await;
+        assert_eq!(found.ok()["active"], true, "{found:?}");
+    }
+
+    let admin = setup.deployment.admin("ops");
+    let admin_token = setup.deployment.admin_api_token(&admin.username);
+    let entries = support::http::send_admin(
+        server
+            .get("/admin/api/audit?action=token.issued&limit=500")
+            .bearer_auth(admin_token),
+        "audit",
+    )
+    .await;
+    let issued = entries.ok().as_array().map_or(0, Vec::len);
+    assert_eq!(issued, tokens.len(), "one audit entry per token issued");
+}
+
 #[tokio::test]
 async fn client_credentials_by_basic_and_by_post_answer_rfc_6749_tokens() {
     let setup = setup(false);

@@ -580,68 +580,83 @@ macro_rules! impl_sql_store {
                 locks.sort_by_key(|key| key.advisory_key());
                 locks.dedup_by_key(|key| key.advisory_key());
                 let mut tx = self.begin_locked(&locks).await?;
-                let mut inserted = Vec::with_capacity(batch.len());
-                for issue in batch {
-                    let token = &issue.token;
-                    let done = match issue.limit {
-                        None => query::<$db>(
-                            "INSERT INTO tokens (token_hash, kind, tenant_id, instance_id, \
-                             sealed, api, scope, issued_at, expires_at, prefix) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                        )
-                        .bind(&token.token_hash)
-                        .bind(token.kind.as_str())
-                        .bind(token.tenant_id)
-                        .bind(token.instance_id)
-                        .bind(&token.sealed)
-                        .bind(&token.api)
-                        .bind(&token.scope)
-                        .bind(token.issued_at)
-                        .bind(token.expires_at)
-                        .bind(&token.prefix)
-                        .execute(&mut *tx)
-                        .await?,
-                        // The count stops at the limit: an instance's old tokens cost nothing.
-                        Some(limit) => query::<$db>(concat!(
-                            "INSERT INTO tokens (token_hash, kind, tenant_id, instance_id, \
-                             sealed, issued_at, expires_at, prefix) \
-                             SELECT $1, $2, $3, $4, $5, $6, $7, $10 \
-                             WHERE (SELECT COUNT(*) FROM (SELECT 1 FROM tokens k \
-                             WHERE k.instance_id = $4 AND k.kind = $2 AND ",
-                            active!("k", "8"),
-                            " LIMIT $9) AS counted) < $9"
-                        ))
-                        .bind(&token.token_hash)
-                        .bind(token.kind.as_str())
-                        .bind(token.tenant_id)
-                        .bind(token.instance_id)
-                        .bind(&token.sealed)
-                        .bind(token.issued_at)
-                        .bind(token.expires_at)
-                        .bind(limit.now)
-                        .bind(i64::from(limit.max))
-                        .bind(&token.prefix)
-                        .execute(&mut *tx)
-                        .await?,
+                let mut inserted = vec![true; batch.len()];
+                // Tokens without a limit: one statement for them all.
+                let free: Vec<&NewToken> = batch
+                    .iter()
+                    .filter(|issue| issue.limit.is_none())
+                    .map(|issue| &issue.token)
+                    .collect();
+                if !free.is_empty() {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO tokens (token_hash, kind, tenant_id, instance_id, sealed, \
+                         api, scope, issued_at, expires_at, prefix) ",
+                    );
+                    insert.push_values(free, |mut row, token| {
+                        row.push_bind(&token.token_hash)
+                            .push_bind(token.kind.as_str())
+                            .push_bind(token.tenant_id)
+                            .push_bind(token.instance_id)
+                            .push_bind(&token.sealed)
+                            .push_bind(&token.api)
+                            .push_bind(&token.scope)
+                            .push_bind(token.issued_at)
+                            .push_bind(token.expires_at)
+                            .push_bind(&token.prefix);
+                    });
+                    insert.build().execute(&mut *tx).await?;
+                }
+                // Tokens within a limit: one at a time, each counting those before it.
+                for (issue, inserted) in batch.iter().zip(inserted.iter_mut()) {
+                    let (Some(limit), token) = (issue.limit, &issue.token) else {
+                        continue;
                     };
-                    let ok = done.rows_affected() == 1;
-                    if ok {
-                        let e = &issue.audit;
-                        query::<$db>(
-                            "INSERT INTO audit_log (at, actor, action, tenant_id, instance_id, \
-                             source, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                        )
-                        .bind(e.at)
-                        .bind(&e.actor)
-                        .bind(&e.action)
-                        .bind(e.tenant_id)
-                        .bind(e.instance_id)
-                        .bind(&e.source)
-                        .bind(&e.detail)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    inserted.push(ok);
+                    // The count stops at the limit: an instance's old tokens cost nothing.
+                    let done = query::<$db>(concat!(
+                        "INSERT INTO tokens (token_hash, kind, tenant_id, instance_id, sealed, \
+                         issued_at, expires_at, prefix) \
+                         SELECT $1, $2, $3, $4, $5, $6, $7, $10 \
+                         WHERE (SELECT COUNT(*) FROM (SELECT 1 FROM tokens k \
+                         WHERE k.instance_id = $4 AND k.kind = $2 AND ",
+                        active!("k", "8"),
+                        " LIMIT $9) AS counted) < $9"
+                    ))
+                    .bind(&token.token_hash)
+                    .bind(token.kind.as_str())
+                    .bind(token.tenant_id)
+                    .bind(token.instance_id)
+                    .bind(&token.sealed)
+                    .bind(token.issued_at)
+                    .bind(token.expires_at)
+                    .bind(limit.now)
+                    .bind(i64::from(limit.max))
+                    .bind(&token.prefix)
+                    .execute(&mut *tx)
+                    .await?;
+                    *inserted = done.rows_affected() == 1;
+                }
+                // The audit entries of the tokens written, in one statement.
+                let entries: Vec<&NewAuditEntry> = batch
+                    .iter()
+                    .zip(&inserted)
+                    .filter(|(_, inserted)| **inserted)
+                    .map(|(issue, _)| &issue.audit)
+                    .collect();
+                if !entries.is_empty() {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO audit_log (at, actor, action, tenant_id, instance_id, \
+                         source, detail) ",
+                    );
+                    insert.push_values(entries, |mut row, e| {
+                        row.push_bind(e.at)
+                            .push_bind(&e.actor)
+                            .push_bind(&e.action)
+                            .push_bind(e.tenant_id)
+                            .push_bind(e.instance_id)
+                            .push_bind(&e.source)
+                            .push_bind(&e.detail);
+                    });
+                    insert.build().execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(inserted)
