@@ -150,3 +150,29 @@ async fn a_new_token_is_retrieved_at_once_here_and_within_a_second_elsewhere() {
     .await;
     eprintln!("the other process answered the new token after {took:?}");
 }
+
+/// An extend moves no token epoch (nothing is taken away): another process that cached the
+/// token with its old expiry reads it again once that passes, and keeps accepting it.
+#[tokio::test]
+async fn a_token_extended_elsewhere_outlives_its_old_expiry_everywhere() {
+    let deployment = Deployment::with_env(&[("CDP_AUTH_TOKEN_LIFETIME_CS", "4s")]);
+    deployment.tenant("acme", "cs");
+    let instance = deployment.instance("acme", "loader", "dw-tracker");
+    let caller = deployment.instance("acme", "auditor", "profiles-360");
+    let (a, b) = (deployment.serve(), deployment.serve());
+    let token = a1user_token(&a, &instance).await;
+    let first = http::introspect(&a, Client::basic(&caller), &token).await;
+    let old_expiry = first.ok()["exp"].as_i64().expect("exp");
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    http::extend(&b, &token).await.ok();
+    // Past the old expiry: `a` held the token with it, and must not refuse it now.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let later = http::introspect(&a, Client::basic(&caller), &token).await;
+    assert_eq!(
+        later.ok()["active"],
+        true,
+        "refused after an extend elsewhere: {later:?}"
+    );
+    assert!(later.ok()["exp"].as_i64().expect("exp") > old_expiry);
+}

@@ -222,7 +222,8 @@ impl A1User {
         {
             return Err(DomainError::InvalidToken);
         }
-        self.authn.tokens_changed();
+        self.authn
+            .token_extended(&context.token.token_hash, instance.id);
         self.record(
             AuditAction::TokenExtended,
             &instance,

@@ -386,6 +386,12 @@ impl Authenticator {
         Ok(Some(token))
     }
 
+    /// A token of `instance` lives longer now: this process reads it afresh. Other processes
+    /// need not hear of it: their copies expire at the old time and are read again then.
+    pub fn token_extended(&self, token_hash: &[u8], instance: InstanceId) {
+        self.inner.tokens.extended(token_hash, instance);
+    }
+
     /// This process minted an a1user token for `instance` (the newest one now).
     pub fn token_minted(&self, instance: InstanceId) {
         self.inner.tokens.minted(instance);

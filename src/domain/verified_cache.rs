@@ -11,17 +11,18 @@
 //! No plaintext secret is held: keys are HMACs under the server key. Only successes are kept;
 //! a refusal is always worked out afresh.
 //!
-//! Correctness rests on one counter, the store's *token epoch*, which every change to existing
-//! tokens or credentials (revoke, extend, new scope, disabled or enabled instance, new
-//! password, new tenant secret or OAuth switch) moves forward in its own transaction:
+//! Correctness rests on one counter, the store's *token epoch*, which every change that takes
+//! something away (revoke, new scope, disabled or enabled instance, new password, new tenant
+//! secret or OAuth switch) moves forward in its own transaction:
 //! - a change made by this process empties the cache at once ([`VerifiedCache::changed`]);
 //! - a change made by another process (a replica, or the CLI) is noticed by a watcher that
 //!   reads the epoch every [`WATCH_INTERVAL`] and empties the cache when it moved;
 //! - a lookup that raced with either never inserts what it read: an entry is only stored if
 //!   the local generation is the one seen before the database read.
 //!
-//! Token entries also expire after [`MAX_AGE`] and never outlive their token's expiry;
-//! credential entries after [`CREDENTIAL_MAX_AGE`].
+//! Token entries also expire after [`MAX_AGE`] and never outlive the expiry they were read
+//! with, which is why an extend moves no epoch: elsewhere the old copy expires and is read
+//! again. Credential entries expire after [`CREDENTIAL_MAX_AGE`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -243,6 +244,16 @@ impl VerifiedCache {
     /// This process minted an a1user token for `instance`: its newest token is read afresh.
     pub fn minted(&self, instance: InstanceId) {
         self.mints.fetch_add(1, Ordering::AcqRel);
+        self.newest.invalidate(&instance);
+    }
+
+    /// A token of `instance` was extended: its entry and the instance's newest token are read
+    /// afresh. (A read that raced the extend may store the old expiry again; that copy only
+    /// expires early and is read again then.)
+    pub fn extended(&self, token_hash: &[u8], instance: InstanceId) {
+        if let Ok(key) = <[u8; 32]>::try_from(token_hash) {
+            self.entries.invalidate(&key);
+        }
         self.newest.invalidate(&instance);
     }
 

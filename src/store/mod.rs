@@ -441,9 +441,10 @@ pub trait Store: AdminStore + cdp::CdpStore + cdp_copy::CdpTransfer {
         expires_at: UnixTime,
     ) -> Result<bool, StoreError>;
 
-    /// A counter every change to existing tokens or credentials (revoke, extend, new scope,
-    /// instance disabled or enabled, new password, new tenant secret or OAuth switch) moves
-    /// forward, in the change's transaction: verified caches watch it.
+    /// A counter every change that takes something away from existing tokens or credentials
+    /// (revoke, new scope, instance disabled or enabled, new password, new tenant secret or
+    /// OAuth switch) moves forward, in the change's transaction: verified caches watch it. An
+    /// extend does not move it: cached copies expire at the old time and are read again.
     async fn token_epoch(&self) -> Result<i64, StoreError>;
 
     /// Replaces an active token's scope (the secureApi resource set); false if not active.

@@ -99,9 +99,9 @@ macro_rules! impl_sql_store {
             })
         }
 
-        /// Tells every process that tokens or credentials changed (a revoke, an extend, a new
-        /// scope, a disabled or enabled instance, a new password or tenant secret): their
-        /// verified caches drop what they hold. Runs in the change's transaction.
+        /// Tells every process that tokens or credentials changed (a revoke, a new scope, a
+        /// disabled or enabled instance, a new password or tenant secret): their verified
+        /// caches drop what they hold. Runs in the change's transaction.
         async fn bump_token_epoch(
             tx: &mut sqlx::Transaction<'static, $db>,
         ) -> Result<(), StoreError> {
@@ -710,7 +710,8 @@ macro_rules! impl_sql_store {
                 expires_at: UnixTime,
                 now: UnixTime,
             ) -> Result<bool, StoreError> {
-                let mut tx = self.writer.begin().await?;
+                // No token epoch bump: a longer life needs no other process to forget
+                // anything. Their cached copy expires at the old time and is read again then.
                 let done = query::<$db>(concat!(
                     "UPDATE tokens SET expires_at = $1 WHERE id = $2 AND ",
                     active!("tokens", "3")
@@ -718,12 +719,8 @@ macro_rules! impl_sql_store {
                 .bind(expires_at)
                 .bind(id)
                 .bind(now)
-                .execute(&mut *tx)
+                .execute(&self.writer)
                 .await?;
-                if done.rows_affected() > 0 {
-                    bump_token_epoch(&mut tx).await?;
-                }
-                tx.commit().await?;
                 Ok(done.rows_affected() == 1)
             }
 
