@@ -106,8 +106,14 @@ impl Services {
         let hasher = SlowHasher::for_this_machine();
         let throttle = Throttle::new(policy.max_failed_attempts, policy.failed_attempts_window);
         let audit = AuditLog::new(store.clone());
-        let authn =
-            Authenticator::new(store.clone(), keys.clone(), hasher, throttle, audit.clone());
+        let authn = Authenticator::new(
+            store.clone(),
+            keys.clone(),
+            hasher,
+            throttle,
+            audit.clone(),
+            policy.failure_delay,
+        );
         let tokens = authn.verified_cache().clone();
         let writer = TokenWriter::new(store.clone());
         Services {

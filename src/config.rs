@@ -129,6 +129,9 @@ pub struct ConfigArgs {
     /// The failed-attempt window (e.g. `5m`).
     #[arg(long, global = true, env = "CDP_AUTH_FAILED_ATTEMPTS_WINDOW", value_parser = humantime::parse_duration)]
     pub failed_attempts_window: Option<Duration>,
+    /// How long a refused credential waits before its answer (e.g. `200ms`; `0s` for none).
+    #[arg(long, global = true, env = "CDP_AUTH_FAILURE_DELAY", value_parser = humantime::parse_duration)]
+    pub failure_delay: Option<Duration>,
     /// Longest secureApi token validity a create may ask for, in minutes.
     #[arg(long, global = true, env = "CDP_AUTH_MAX_VALIDITY")]
     pub max_validity: Option<u32>,
@@ -207,6 +210,8 @@ struct FileConfig {
     max_failed_attempts: Option<u32>,
     #[serde(default, with = "humantime_opt")]
     failed_attempts_window: Option<Duration>,
+    #[serde(default, with = "humantime_opt")]
+    failure_delay: Option<Duration>,
     max_connections: Option<usize>,
     /// secureApi apis and their resources; replaces the defaults when given.
     apis: Option<BTreeMap<String, Vec<String>>>,
@@ -358,6 +363,10 @@ impl Config {
                 .failed_attempts_window
                 .or(file.failed_attempts_window)
                 .unwrap_or(defaults.failed_attempts_window),
+            failure_delay: args
+                .failure_delay
+                .or(file.failure_delay)
+                .unwrap_or(defaults.failure_delay),
             admin_session_lifetime: args
                 .admin_session_lifetime
                 .or(file.admin_session_lifetime)

@@ -157,3 +157,45 @@ async fn wrong_oauth_key_secrets_are_throttled() {
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(refused.headers().contains_key("retry-after"));
 }
+
+/// A refused credential waits the failure delay before its answer, so a client that waits for
+/// answers can try only a few times a second per connection; a right password never waits.
+#[tokio::test]
+async fn refused_credentials_wait_the_failure_delay_and_right_ones_do_not() {
+    let deployment = Deployment::with_env(&[("CDP_AUTH_FAILURE_DELAY", "400ms")]);
+    deployment.tenant("acme", "uat");
+    let integration = deployment.instance("acme", "loader", "dw-tracker");
+    let server = deployment.serve();
+    let client = from(1);
+    assert_eq!(
+        login_status(&server, &client, &integration).await,
+        StatusCode::OK
+    );
+
+    let timed = |user: String, password: String| {
+        let (server, client) = (&server, &client);
+        async move {
+            let start = std::time::Instant::now();
+            let status = retrieve(server, client, &user, &password).await.status();
+            (status, start.elapsed())
+        }
+    };
+    let (status, took) = timed(integration.username.clone(), "wrong".into()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        took >= std::time::Duration::from_millis(400),
+        "a wrong password answered in {took:?}"
+    );
+    let (status, took) = timed("tracker_nobody".into(), "wrong".into()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        took >= std::time::Duration::from_millis(400),
+        "an unknown user answered in {took:?}"
+    );
+    let (status, took) = timed(integration.username.clone(), integration.password.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        took < std::time::Duration::from_millis(400),
+        "a right password waited {took:?}"
+    );
+}

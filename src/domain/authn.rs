@@ -97,16 +97,19 @@ struct Inner {
     throttle: Throttle,
     audit: AuditLog,
     tokens: VerifiedCache,
+    failure_delay: std::time::Duration,
 }
 
 impl Authenticator {
-    /// Builds the authenticator.
+    /// Builds the authenticator. Refused credentials wait `failure_delay` before their answer
+    /// (see [`Policy::failure_delay`](super::policy::Policy::failure_delay)).
     pub fn new(
         store: DynStore,
         keys: Arc<ServerKeys>,
         hasher: SlowHasher,
         throttle: Throttle,
         audit: AuditLog,
+        failure_delay: std::time::Duration,
     ) -> Self {
         Authenticator {
             inner: Arc::new(Inner {
@@ -116,8 +119,23 @@ impl Authenticator {
                 throttle,
                 audit,
                 tokens: VerifiedCache::new(),
+                failure_delay,
             }),
         }
+    }
+
+    /// Holds a refusal of credentials for the failure delay; other outcomes pass at once.
+    async fn slow_refusal<T>(&self, outcome: Result<T, DomainError>) -> Result<T, DomainError> {
+        if let Err(
+            DomainError::InvalidCredentials
+            | DomainError::InvalidClient
+            | DomainError::TooManyAttempts { .. }
+            | DomainError::Busy,
+        ) = &outcome
+        {
+            tokio::time::sleep(self.inner.failure_delay).await;
+        }
+        outcome
     }
 
     /// The cache of recent verifications (for its watcher, and for tests).
@@ -180,6 +198,14 @@ impl Authenticator {
         &self,
         credentials: &BasicCredentials,
     ) -> Result<Arc<InstanceCredentials>, DomainError> {
+        let outcome = self.check_instance(credentials).await;
+        self.slow_refusal(outcome).await
+    }
+
+    async fn check_instance(
+        &self,
+        credentials: &BasicCredentials,
+    ) -> Result<Arc<InstanceCredentials>, DomainError> {
         let (name, source) = (&credentials.username, credentials.source);
         let fingerprint = self
             .inner
@@ -221,6 +247,14 @@ impl Authenticator {
         &self,
         credentials: &TenantCredentialsPresented,
     ) -> Result<Arc<Tenant>, DomainError> {
+        let outcome = self.check_tenant(credentials).await;
+        self.slow_refusal(outcome).await
+    }
+
+    async fn check_tenant(
+        &self,
+        credentials: &TenantCredentialsPresented,
+    ) -> Result<Arc<Tenant>, DomainError> {
         let (tenant_hash, source) = (credentials.tenant_hash.as_str(), credentials.source);
         let secret = credentials.oauth_key_secret.as_ref();
         let presented = secret.cloned().unwrap_or_else(|| Secret::new(""));
@@ -254,6 +288,16 @@ impl Authenticator {
     /// Checks an admin's username and password (argon2id, in the bounded pool). An unknown
     /// username verifies a dummy hash, so it costs and answers the same as a wrong password.
     pub async fn admin(
+        &self,
+        username: &str,
+        password: &Secret,
+        source: Option<IpAddr>,
+    ) -> Result<AdminAccount, DomainError> {
+        let outcome = self.check_admin(username, password, source).await;
+        self.slow_refusal(outcome).await
+    }
+
+    async fn check_admin(
         &self,
         username: &str,
         password: &Secret,

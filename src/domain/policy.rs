@@ -32,6 +32,12 @@ pub struct Policy {
     pub max_failed_attempts: u32,
     /// The failed-attempt window (default 5 minutes).
     pub failed_attempts_window: Duration,
+    /// How long a refused credential (wrong, unknown, or throttled) waits before its answer
+    /// (default 200 ms). A client that waits for answers, as every HTTP/1.1 connection does,
+    /// can then try at most five times a second per connection, and a flood of wrong
+    /// passwords costs the server sleeping tasks instead of work that competes with token
+    /// checks. A right password never waits.
+    pub failure_delay: Duration,
     /// How long an admin stays signed in to the UI (default 8 hours).
     pub admin_session_lifetime: Duration,
 }
@@ -50,6 +56,7 @@ impl Default for Policy {
             oauth_token_lifetime: Duration::from_secs(60 * 60),
             max_failed_attempts: 10,
             failed_attempts_window: Duration::from_secs(5 * 60),
+            failure_delay: Duration::from_millis(200),
             admin_session_lifetime: Duration::from_secs(8 * 60 * 60),
         }
     }

@@ -94,7 +94,12 @@ impl Deployment {
                 None,
             ),
         };
-        let mut all = vec![("CDP_AUTH_DATABASE".to_owned(), database_url.clone())];
+        // Refused credentials answer at once (the default waits 200 ms), so that suites full
+        // of wrong credentials stay fast; a test of the delay sets it back.
+        let mut all = vec![
+            ("CDP_AUTH_DATABASE".to_owned(), database_url.clone()),
+            ("CDP_AUTH_FAILURE_DELAY".to_owned(), "0s".to_owned()),
+        ];
         all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         Deployment {
             dir,
