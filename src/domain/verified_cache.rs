@@ -52,7 +52,7 @@ pub const NEWEST_MAX_AGE: Duration = Duration::from_secs(1);
 const CAPACITY: u64 = 100_000;
 
 /// Most credentials of each kind held.
-const CREDENTIAL_CAPACITY: u64 = 10_000;
+const CREDENTIAL_CAPACITY: u64 = 100_000;
 
 /// A cached verification: the token's context and when its use was last recorded.
 pub struct Entry {

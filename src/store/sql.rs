@@ -580,19 +580,55 @@ macro_rules! impl_sql_store {
                 locks.sort_by_key(|key| key.advisory_key());
                 locks.dedup_by_key(|key| key.advisory_key());
                 let mut tx = self.begin_locked(&locks).await?;
-                let mut inserted = vec![true; batch.len()];
-                // Tokens without a limit: one statement for them all.
-                let free: Vec<&NewToken> = batch
+                // The active a1user tokens of every instance with a limit, counted once for the
+                // whole batch under the locks, then each token decided in order.
+                let mut active: std::collections::HashMap<InstanceId, i64> =
+                    std::collections::HashMap::new();
+                let earliest = batch.iter().filter_map(|issue| issue.limit.map(|l| l.now)).min();
+                if let Some(now) = earliest {
+                    let mut count = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT instance_id, COUNT(*) AS active FROM tokens \
+                         WHERE kind = 'a1user' AND revoked_at IS NULL AND expires_at > ",
+                    );
+                    count.push_bind(now).push(" AND instance_id IN (");
+                    let mut ids = count.separated(", ");
+                    for key in &locks {
+                        if let LockKey::Instance(id) = key {
+                            ids.push_bind(*id);
+                        }
+                    }
+                    count.push(") GROUP BY instance_id");
+                    for row in count.build().fetch_all(&mut *tx).await? {
+                        active.insert(row.try_get("instance_id")?, row.try_get("active")?);
+                    }
+                }
+                let inserted: Vec<bool> = batch
                     .iter()
-                    .filter(|issue| issue.limit.is_none())
-                    .map(|issue| &issue.token)
+                    .map(|issue| match issue.limit {
+                        None => true,
+                        Some(limit) => {
+                            let held = active
+                                .entry(issue.token.instance_id.unwrap_or_default())
+                                .or_default();
+                            let room = *held < i64::from(limit.max);
+                            *held += i64::from(room);
+                            room
+                        }
+                    })
                     .collect();
-                if !free.is_empty() {
+                // Every token inserted, in one statement.
+                let tokens: Vec<&NewToken> = batch
+                    .iter()
+                    .zip(&inserted)
+                    .filter(|(_, inserted)| **inserted)
+                    .map(|(issue, _)| &issue.token)
+                    .collect();
+                if !tokens.is_empty() {
                     let mut insert = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO tokens (token_hash, kind, tenant_id, instance_id, sealed, \
                          api, scope, issued_at, expires_at, prefix) ",
                     );
-                    insert.push_values(free, |mut row, token| {
+                    insert.push_values(tokens, |mut row, token| {
                         row.push_bind(&token.token_hash)
                             .push_bind(token.kind.as_str())
                             .push_bind(token.tenant_id)
@@ -605,35 +641,6 @@ macro_rules! impl_sql_store {
                             .push_bind(&token.prefix);
                     });
                     insert.build().execute(&mut *tx).await?;
-                }
-                // Tokens within a limit: one at a time, each counting those before it.
-                for (issue, inserted) in batch.iter().zip(inserted.iter_mut()) {
-                    let (Some(limit), token) = (issue.limit, &issue.token) else {
-                        continue;
-                    };
-                    // The count stops at the limit: an instance's old tokens cost nothing.
-                    let done = query::<$db>(concat!(
-                        "INSERT INTO tokens (token_hash, kind, tenant_id, instance_id, sealed, \
-                         issued_at, expires_at, prefix) \
-                         SELECT $1, $2, $3, $4, $5, $6, $7, $10 \
-                         WHERE (SELECT COUNT(*) FROM (SELECT 1 FROM tokens k \
-                         WHERE k.instance_id = $4 AND k.kind = $2 AND ",
-                        active!("k", "8"),
-                        " LIMIT $9) AS counted) < $9"
-                    ))
-                    .bind(&token.token_hash)
-                    .bind(token.kind.as_str())
-                    .bind(token.tenant_id)
-                    .bind(token.instance_id)
-                    .bind(&token.sealed)
-                    .bind(token.issued_at)
-                    .bind(token.expires_at)
-                    .bind(limit.now)
-                    .bind(i64::from(limit.max))
-                    .bind(&token.prefix)
-                    .execute(&mut *tx)
-                    .await?;
-                    *inserted = done.rows_affected() == 1;
                 }
                 // The audit entries of the tokens written, in one statement.
                 let entries: Vec<&NewAuditEntry> = batch
