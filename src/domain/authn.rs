@@ -143,9 +143,9 @@ impl Authenticator {
         &self.inner.tokens
     }
 
-    /// Tokens or credentials changed in this process (revoked, extended, rescoped, instance
-    /// disabled or enabled, password or tenant secret replaced): the next check of any of them
-    /// reads the database. Other processes learn of it through the store's token epoch.
+    /// Tokens or credentials changed in this process (revoked, rescoped, instance disabled or
+    /// enabled, password or tenant secret replaced): the next check of any of them reads the
+    /// database. Other processes learn of it through the store's token epoch.
     pub fn tokens_changed(&self) {
         self.inner.tokens.changed();
     }

@@ -32,8 +32,8 @@ pub struct Policy {
     pub max_failed_attempts: u32,
     /// The failed-attempt window (default 5 minutes).
     pub failed_attempts_window: Duration,
-    /// How long a refused credential (wrong, unknown, or throttled) waits before its answer
-    /// (default 200 ms). A client that waits for answers, as every HTTP/1.1 connection does,
+    /// How long a refused credential (wrong, unknown, throttled, or turned away by a full
+    /// hashing pool) waits before its answer (default 200 ms). A client that waits for answers, as every HTTP/1.1 connection does,
     /// can then try at most five times a second per connection, and a flood of wrong
     /// passwords costs the server sleeping tasks instead of work that competes with token
     /// checks. A right password never waits.
