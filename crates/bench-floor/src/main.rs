@@ -6,8 +6,8 @@
 //! `401` otherwise. No database, no JSON building, no middleware. Whatever the real API spends
 //! above this figure is its own work.
 //!
-//!   cargo build --release --example bench_floor
-//!   BENCH_FLOOR_TOKEN=… target/release/examples/bench_floor [--listen 127.0.0.1:0]
+//!   cargo build --release -p bench-floor
+//!   BENCH_FLOOR_TOKEN=… target/release/bench-floor [--listen 127.0.0.1:0]
 //!
 //! The set holds `BENCH_FLOOR_TOKEN` (the token wrk sends; a fixed one when unset) and 999
 //! others. Prints `listening on http://ADDR` on stdout, like the real server.
