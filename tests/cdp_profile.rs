@@ -1078,3 +1078,53 @@ async fn no_unknown_or_revoked_token_is_401() {
     .await;
     assert_dead_token(&as_bearer);
 }
+
+/// Errors raised before a handler runs (unknown route, wrong method, oversized body, a
+/// resource name that is not UTF-8) still come in the vendor's shape on `/api/v1/…`.
+#[tokio::test]
+async fn errors_before_any_handler_keep_the_vendor_shape() {
+    let cdp = setup().await;
+    let token = cdp.full_token().await;
+    let authorised = |request: RequestBuilder| {
+        request
+            .header("access_token", &token)
+            .header("tenant_hash", &cdp.acme.hash)
+    };
+
+    let wrong_method = send_cdp(
+        authorised(cdp.server.get("/api/v1/profile/b2b/basic")),
+        "GET of a POST-only resource".into(),
+    )
+    .await;
+    wrong_method.expect_error(405, "method_not_allowed");
+    assert_eq!(
+        wrong_method.header(reqwest::header::ALLOW),
+        "POST",
+        "{wrong_method:?}"
+    );
+
+    let unknown_route = send_cdp(
+        authorised(cdp.server.post("/api/v1/profile/b2b/basic/extra")),
+        "a route that does not exist".into(),
+    )
+    .await;
+    unknown_route.expect_error(404, "not_found");
+
+    let oversized = send_cdp(
+        ANN.name(authorised(cdp.profile_request("userActivity")))
+            .body(format!(
+                r#"{{"pageSize":1,"pad":"{}"}}"#,
+                "x".repeat(100 * 1024)
+            )),
+        "a 100 KiB profile body".into(),
+    )
+    .await;
+    oversized.expect_error(413, "payload_too_large");
+
+    let not_utf8 = send_cdp(
+        ANN.name(authorised(cdp.profile_request("%ff%fe"))),
+        "a resource name that is not UTF-8".into(),
+    )
+    .await;
+    assert_eq!(not_utf8.status, 400, "{not_utf8:?}");
+}

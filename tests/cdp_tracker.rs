@@ -1070,6 +1070,11 @@ async fn gcr_ids_are_stable_and_one_customer_can_be_fetched_by_it() {
             .await
             .expect_error(404, "not_found");
     }
+    // An id that is not UTF-8 once percent-decoded is malformed, not another tenant's.
+    let path = format!("{}/gcr_%ff%fe", customers_path(&s.tenant_id));
+    send_bearer(&s.server, Method::GET, &path, Some(&s.profiles_token))
+        .await
+        .expect_error(400, "invalid_request");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -107,6 +107,17 @@ pub enum ErrorStyle {
 }
 
 impl ErrorStyle {
+    /// The style of the endpoint at `path`: the secureApi CDP routes (`/api/v1/…`) answer in
+    /// the vendor's shape, every other route in the OAuth one. Used for errors raised before
+    /// any handler ran (unknown route, wrong method, oversized body, bad path encoding).
+    pub fn for_path(path: &str) -> Self {
+        if path.starts_with("/api/v1/") {
+            ErrorStyle::SecureApi
+        } else {
+            ErrorStyle::OAuth
+        }
+    }
+
     /// Writes an error in this style; status and headers (`WWW-Authenticate`,
     /// `Retry-After`) are the same in both.
     pub fn render(self, error: ApiError) -> Response {
@@ -156,15 +167,19 @@ impl<V: TokenVerifier> RequireToken<V> {
         match self.requirement {
             Requirement::Instance(required) => {
                 let (mut parts, body) = request.into_parts();
+                // A parameter that is not UTF-8 once percent-decoded names no tenant and no
+                // customer: say so, rather than "another tenant".
                 let params = RawPathParams::from_request_parts(&mut parts, &())
                     .await
-                    .ok();
-                let tenant = params.as_ref().and_then(|params| {
-                    params
-                        .iter()
-                        .find(|(name, _)| *name == "tenantId")
-                        .map(|(_, value)| value)
-                });
+                    .map_err(|_| {
+                        ApiError::invalid_request(
+                            "The path is not valid UTF-8 once percent-decoded.",
+                        )
+                    })?;
+                let tenant = params
+                    .iter()
+                    .find(|(name, _)| *name == "tenantId")
+                    .map(|(_, value)| value);
                 let grant =
                     authorize_instance(&self.verifier, &parts.headers, tenant, required).await?;
                 Ok((grant, Request::from_parts(parts, body)))

@@ -20,9 +20,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -205,14 +205,15 @@ fn request_span(request: &Request) -> tracing::Span {
     tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
 }
 
-async fn not_found() -> ApiError {
-    ApiError::for_status(StatusCode::NOT_FOUND)
+async fn not_found(uri: Uri) -> Response {
+    guard::ErrorStyle::for_path(uri.path()).render(ApiError::for_status(StatusCode::NOT_FOUND))
 }
 
 /// Errors produced by the framework rather than our handlers (wrong method, body too large,
 /// bad path parameter…) come as plain text; give them the same JSON shape as every other
-/// error.
+/// error, in the shape of the endpoint's dialect.
 async fn json_errors(request: Request, next: Next) -> Response {
+    let style = guard::ErrorStyle::for_path(request.uri().path());
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
@@ -228,7 +229,7 @@ async fn json_errors(request: Request, next: Next) -> Response {
         return response;
     }
     let allow = response.headers().get(header::ALLOW).cloned();
-    let mut replaced = ApiError::for_status(status).into_response();
+    let mut replaced = style.render(ApiError::for_status(status));
     if let Some(allow) = allow {
         replaced.headers_mut().insert(header::ALLOW, allow);
     }

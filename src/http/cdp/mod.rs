@@ -12,12 +12,12 @@ use tower_http::limit::RequestBodyLimitLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::guard::{RequireToken, TokenVerifier};
+use super::{AppState, MAX_AUTH_BODY_BYTES};
 use crate::domain::model::InstanceType;
 
 /// The CDP routes with their documentation. Pushes may be up to `max_push_body` bytes; the
-/// other routes read small bodies only.
+/// secureApi routes read at most [`MAX_AUTH_BODY_BYTES`].
 pub fn routes<V: TokenVerifier>(verifier: V, max_push_body: usize) -> OpenApiRouter<AppState> {
     let pushes = OpenApiRouter::new()
         .routes(routes!(
@@ -31,8 +31,11 @@ pub fn routes<V: TokenVerifier>(verifier: V, max_push_body: usize) -> OpenApiRou
         .routes(routes!(a360::customers))
         .routes(routes!(a360::customer))
         .route_layer(RequireToken::instance(verifier, InstanceType::Profiles360));
+    // Profile and GDPR bodies are a few fields: the token endpoints' limit, not the push one.
     let secure = OpenApiRouter::new()
         .routes(routes!(secure::profile))
-        .routes(routes!(secure::gdpr));
+        .routes(routes!(secure::gdpr))
+        .layer(DefaultBodyLimit::max(MAX_AUTH_BODY_BYTES))
+        .layer(RequestBodyLimitLayer::new(MAX_AUTH_BODY_BYTES));
     pushes.merge(pulls).merge(secure)
 }
