@@ -139,22 +139,20 @@ pub struct WebTagContext {
 pub trait CdpStore: Send + Sync + 'static {
     /// Applies a push in one transaction: the idempotency check, unification and every write.
     async fn push(&self, batch: PushBatch<'_>) -> Result<PushOutcome, StoreError>;
-    /// A page of customers in (updated, id) order.
+    /// A page of customers in (updated, id) order, each with its source records and events
+    /// (events newest first), read in one statement.
     async fn customers(
         &self,
         tenant: TenantId,
         query: &CustomerQuery,
-    ) -> Result<Vec<Customer>, StoreError>;
-    /// Customers found by a key, most recently updated first.
+    ) -> Result<Vec<CustomerData>, StoreError>;
+    /// At most `limit` customers found by a key, most recently updated first, each with its
+    /// source records and events, read in one statement.
     async fn find_customers(
         &self,
         tenant: TenantId,
         key: &CustomerKey,
-    ) -> Result<Vec<Customer>, StoreError>;
-    /// The source records and events of each customer (events newest first).
-    async fn customer_data(
-        &self,
-        customers: Vec<Customer>,
+        limit: i64,
     ) -> Result<Vec<CustomerData>, StoreError>;
 
     /// The segments of a tenant, by name.

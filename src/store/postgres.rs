@@ -130,5 +130,10 @@ fn retryable(error: &sqlx::Error) -> bool {
 
 impl_sql_store!(PostgresStore, Postgres, PgRow, MIGRATOR);
 impl_admin_sql_store!(PostgresStore, Postgres, PgRow);
-impl_cdp_sql_store!(PostgresStore, Postgres, PgRow);
+impl_cdp_sql_store!(
+    PostgresStore,
+    Postgres,
+    PgRow,
+    customer_data_columns!("json_agg", "json_build_array", "'[]'::json")
+);
 impl_cdp_copy!(PostgresStore, Postgres, PgRow);

@@ -17,6 +17,11 @@ use crate::domain::clock::{self, UnixTime};
 use crate::domain::model::Tenant;
 use crate::store::cdp::{CustomerKey, GdprRequest, NewGdprRequest};
 
+/// The most customers one GDPR request reaches. Only a phone number can name more than one
+/// (an email and a source number name one customer each), and a phone shared by more than
+/// this many people is not one person's.
+const MAX_SUBJECTS: i64 = 100;
+
 /// Longest `reqSource` the vendor accepts.
 const MAX_SOURCE_LEN: usize = 10;
 
@@ -224,12 +229,14 @@ impl Cdp {
     async fn process_gdpr(&self, request: &GdprRequest) -> Result<bool, DomainError> {
         let value = request.req_value.as_deref().unwrap_or_default();
         let key = customer_key(&request.req_param, value);
-        let customers = self.store.find_customers(request.tenant_id, &key).await?;
+        let data = self
+            .store
+            .find_customers(request.tenant_id, &key, MAX_SUBJECTS)
+            .await?;
         let now = clock::now();
         let worker = Actor::new("gdpr-worker", None);
         let (finished, action, detail) = if request.req_type == "access" {
-            let subjects: Vec<String> = customers.iter().map(|c| c.gcr_id.clone()).collect();
-            let data = self.store.customer_data(customers).await?;
+            let subjects: Vec<String> = data.iter().map(|d| d.customer.gcr_id.clone()).collect();
             let export = json!({
                 "requestId": request.request_id,
                 "generatedAt": clock::rfc3339(now),
@@ -246,6 +253,7 @@ impl Cdp {
             );
             (finished, AuditAction::GdprAccess, detail)
         } else {
+            let customers: Vec<_> = data.into_iter().map(|d| d.customer).collect();
             let count = customers.len();
             let finished = self
                 .store

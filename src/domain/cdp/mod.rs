@@ -205,7 +205,7 @@ impl Cdp {
         let mut customers = self.store.customers(tenant, &probe).await?;
         let more = customers.len() as i64 > query.limit;
         customers.truncate(usize::try_from(query.limit).unwrap_or(0));
-        Ok((self.store.customer_data(customers).await?, more))
+        Ok((customers, more))
     }
 
     /// The customer a key names (the most recently updated, when a phone number is shared).
@@ -214,9 +214,7 @@ impl Cdp {
         tenant: TenantId,
         key: &CustomerKey,
     ) -> Result<Option<CustomerData>, DomainError> {
-        let mut found = self.store.find_customers(tenant, key).await?;
-        found.truncate(1);
-        Ok(self.store.customer_data(found).await?.pop())
+        Ok(self.store.find_customers(tenant, key, 1).await?.pop())
     }
 
     /// A tenant's segments.
