@@ -7,10 +7,10 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::tracker::{param, query_pairs};
-use crate::domain::cdp::document::customer_json;
+use crate::domain::cdp::document::{CustomerDocument, Link, SelfLink};
 use crate::domain::cdp::model::CustomerData;
 use crate::domain::cdp::profile::parse_rfc3339_micros;
 use crate::domain::cdp::records::normalise_email;
@@ -24,7 +24,7 @@ const DEFAULT_LIMIT: i64 = 100;
 /// Most customers per page.
 const MAX_LIMIT: i64 = 1000;
 
-fn hal(body: Value) -> Response {
+fn hal(body: impl Serialize) -> Response {
     let mut response = Json(body).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -33,12 +33,36 @@ fn hal(body: Value) -> Response {
     response
 }
 
-fn customer_hal(tenant: i64, data: &CustomerData) -> Value {
-    let mut value = customer_json(data);
-    value["_links"] = json!({
-        "self": {"href": format!("/v2/{tenant}/dw/a360/customers/{}", data.customer.gcr_id)}
-    });
-    value
+fn customer_hal(tenant: i64, data: &CustomerData) -> CustomerDocument<'_> {
+    CustomerDocument::new(data).with_links(SelfLink {
+        this: Link {
+            href: format!("/v2/{tenant}/dw/a360/customers/{}", data.customer.gcr_id),
+        },
+    })
+}
+
+/// A page of customers as HAL.
+#[derive(Serialize)]
+struct Page<'a> {
+    #[serde(rename = "_links")]
+    links: PageLinks,
+    count: usize,
+    #[serde(rename = "_embedded")]
+    embedded: Embedded<'a>,
+}
+
+/// Where this page is, and the next one while more remain.
+#[derive(Serialize)]
+struct PageLinks {
+    #[serde(rename = "self")]
+    this: Link,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<Link>,
+}
+
+#[derive(Serialize)]
+struct Embedded<'a> {
+    customers: Vec<CustomerDocument<'a>>,
 }
 
 fn number(pairs: &[(String, String)], name: &str, default: i64, max: i64) -> Result<i64, ApiError> {
@@ -143,17 +167,24 @@ pub async fn customers(
     let query = customer_query(&pairs)?;
     let tenant = grant.tenant.id;
     let (page, more) = state.services.cdp.customers(tenant, &query).await?;
-    let mut links = json!({ "self": { "href": link(tenant, &pairs, &self_extra(&pairs)) } });
-    if more && let Some(last) = page.last() {
+    let next = page.last().filter(|_| more).map(|last| {
         let cursor = format!("{}.{}", last.customer.updated_us, last.customer.id);
-        links["next"] = json!({ "href": link(tenant, &pairs, &[("after", cursor)]) });
-    }
-    let customers: Vec<Value> = page.iter().map(|c| customer_hal(tenant, c)).collect();
-    Ok(hal(json!({
-        "_links": links,
-        "count": customers.len(),
-        "_embedded": { "customers": customers },
-    })))
+        Link {
+            href: link(tenant, &pairs, &[("after", cursor)]),
+        }
+    });
+    let links = PageLinks {
+        this: Link {
+            href: link(tenant, &pairs, &self_extra(&pairs)),
+        },
+        next,
+    };
+    let customers: Vec<_> = page.iter().map(|c| customer_hal(tenant, c)).collect();
+    Ok(hal(Page {
+        links,
+        count: customers.len(),
+        embedded: Embedded { customers },
+    }))
 }
 
 fn self_extra(pairs: &[(String, String)]) -> Vec<(&'static str, String)> {
