@@ -567,7 +567,30 @@ async fn no_secret_reaches_a_log_line_or_cli_stderr() {
     let new_secret = field(&rotated_tenant, "oauth_key_secret");
     run.secret("rotated oauth_key_secret", &new_secret);
 
-    // The old password now fails, the new one works.
+    // The old password and secret now fail, the new ones work. The CLI is another process:
+    // the server notices its changes within its epoch poll (250 ms), so wait for that first.
+    support::within_a_second("the old password is refused", || async {
+        send(
+            server
+                .get("/token?scheme=a1user")
+                .header("authorization", basic(&tracker)),
+            "retrieve with the old password, waiting for the rotation",
+        )
+        .await
+        .status
+            == 401
+    })
+    .await;
+    support::within_a_second("the old tenant secret is refused", || async {
+        send(
+            secure(&tenant_secret),
+            "secureApi create with the old secret, waiting for the rotation",
+        )
+        .await
+        .status
+            == 401
+    })
+    .await;
     send(
         server
             .get("/token?scheme=a1user")
