@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::credentials::{Presented, SourceAddress, presented, require_basic, require_bearer};
-use super::error::{ApiError, Challenge, ErrorBody};
+use super::error::{ApiError, Challenge, ErrorBody, ErrorCode};
 use crate::domain::a1user::TokenGrant;
 use crate::domain::clock;
 
@@ -81,12 +81,12 @@ fn require_a1user_scheme(query: &A1Query) -> Result<(), ApiError> {
         Some("a1user") => Ok(()),
         None => Err(ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
-            "unsupported_scheme",
+            ErrorCode::UnsupportedScheme,
             "The scheme query parameter is required: use scheme=a1user.",
         )),
         Some(_) => Err(ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
-            "unsupported_scheme",
+            ErrorCode::UnsupportedScheme,
             "Unsupported scheme: use scheme=a1user.",
         )),
     }
@@ -283,7 +283,7 @@ pub async fn revoke(
         Presented::Missing | Presented::Other => {
             return Err(ApiError::new(
                 axum::http::StatusCode::UNAUTHORIZED,
-                "invalid_client",
+                ErrorCode::InvalidClient,
                 "Send a Bearer token to revoke it, or Basic credentials to revoke every token.",
             )
             .with_challenge(Challenge::BasicOrBearer));

@@ -29,13 +29,120 @@ pub enum Challenge {
     TenantHeaders,
 }
 
+/// Declares [`ErrorCode`] and its list from one table, so the list cannot miss a code.
+macro_rules! error_codes {
+    ($($variant:ident = $code:literal, $statuses:literal, $meaning:literal;)+) => {
+        /// Every machine-readable `error` code the server answers, in one place: the HTTP
+        /// layer can only answer codes listed here, and the documentation's error table is
+        /// generated from [`ErrorCode::ALL`] (a test keeps `docs/errors.md` in step).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorCode {
+            $(
+                #[doc = $meaning]
+                $variant,
+            )+
+        }
+
+        impl ErrorCode {
+            /// Every code, in the order of the documentation's table.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),+];
+
+            /// The code as it appears in a body's `error` field.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $code,)+
+                }
+            }
+
+            /// The statuses this code is answered with, as the documentation lists them.
+            pub const fn statuses(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $statuses,)+
+                }
+            }
+
+            /// When this code is answered, in a sentence for the documentation.
+            pub const fn meaning(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $meaning,)+
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    InvalidRequest = "invalid_request", "400, 409, 422",
+        "The request is malformed: a missing or repeated parameter, a bad value, an unreadable body or header (400); a push reusing an `Idempotency-Key` with another body (422); revoking a GDPR request that is no longer pending (409).";
+    UnsupportedMediaType = "unsupported_media_type", "415",
+        "The request declares a `Content-Type` the endpoint cannot read (for example JSON sent to `/oauth/token`, which takes form-encoded bodies).";
+    InvalidClient = "invalid_client", "401",
+        "The client credentials (Basic username and password, `client_secret_post`, or the secureApi `tenant_hash` and `oauth_key_secret`) are missing or wrong. Unknown usernames and wrong passwords answer alike.";
+    InvalidToken = "invalid_token", "401",
+        "No bearer token was sent, or it is unknown, expired, revoked or of a disabled instance.";
+    InsufficientScope = "insufficient_scope", "403",
+        "The token is valid but may not do this: another tenant, another instance type, a resource it does not hold, or a WebTag origin that is not allowed.";
+    UnsupportedScheme = "unsupported_scheme", "400",
+        "`scheme` is missing or not one this endpoint speaks (`a1user`, `a1webtag`).";
+    UnsupportedGrantType = "unsupported_grant_type", "400",
+        "`/oauth/token` supports `grant_type=client_credentials` only.";
+    InvalidScope = "invalid_scope", "400",
+        "An OAuth `scope` names something the client may not have.";
+    UnauthorizedClient = "unauthorized_client", "400",
+        "The token presented belongs to another client than the one authenticated (`/oauth/revoke`).";
+    NoActiveToken = "no_active_token", "404",
+        "The daily retrieve found no active token for the instance: log in (or create) first.";
+    TokenLimitReached = "token_limit_reached", "409",
+        "The instance already holds its most active tokens (`max_active_tokens_*`): revoke one first.";
+    ExtensionLimitReached = "extension_limit_reached", "400",
+        "An extend would push the token past its issue time plus `max_token_age`: create a new token.";
+    PasswordExpired = "password_expired", "401",
+        "The instance's password has expired: an administrator rotates it.";
+    InstanceDisabled = "instance_disabled", "403",
+        "The instance is disabled: an administrator enables it again.";
+    InstanceLimitReached = "instance_limit_reached", "409",
+        "The tenant already holds its most instances of that type (`max_instances_per_type`).";
+    InvalidResource = "invalid_resource", "400",
+        "A secureApi resource is not one of the api's; the description names the allowed ones.";
+    TooManyAttempts = "too_many_attempts", "429",
+        "Too many failed credential attempts for this name or address, or a WebTag key over its rate; `Retry-After` says when to try again.";
+    PayloadTooLarge = "payload_too_large", "413",
+        "The body is larger than the endpoint takes (64 KiB for token requests, `max_push_body` for pushes).";
+    NotFound = "not_found", "404",
+        "No such endpoint, or no such tenant, instance, customer, segment or request.";
+    MethodNotAllowed = "method_not_allowed", "405",
+        "The endpoint exists but not for this HTTP method; `Allow` lists the methods it takes.";
+    Conflict = "conflict", "409",
+        "The change conflicts with what exists, such as a name already taken.";
+    InvalidCsrfToken = "invalid_csrf_token", "403",
+        "A write from a signed-in browser session did not carry the page's anti-CSRF token.";
+    RequestTimeout = "request_timeout", "408",
+        "The request body did not arrive in time.";
+    TemporarilyUnavailable = "temporarily_unavailable", "503",
+        "The service cannot answer now (the database is out of reach, or the password-hashing queue is full); `Retry-After` says when to try again.";
+    ServerError = "server_error", "500, 503",
+        "An internal failure; nothing about it reaches the body. It is logged for the operator.";
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// An error answer: `{"error": code, "error_description": sentence}`.
 #[derive(Debug, Clone)]
 pub struct ApiError {
     /// HTTP status.
     pub status: StatusCode,
-    /// Machine-readable code from SPEC's list.
-    pub code: &'static str,
+    /// Machine-readable code.
+    pub code: ErrorCode,
     /// A sentence for humans; never holds a secret.
     pub description: String,
     /// The challenge sent with a 401.
@@ -50,7 +157,8 @@ pub struct ApiError {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody<'a> {
     /// Machine-readable code (`invalid_request`, `invalid_client`, `invalid_token`, …).
-    error: &'a str,
+    #[schema(value_type = String)]
+    error: ErrorCode,
     /// A sentence for humans.
     error_description: &'a str,
     /// Itemised problems, when there are several (a push's invalid records).
@@ -60,7 +168,7 @@ pub struct ErrorBody<'a> {
 
 impl ApiError {
     /// An error with no challenge.
-    pub fn new(status: StatusCode, code: &'static str, description: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, description: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -73,7 +181,11 @@ impl ApiError {
 
     /// `400 invalid_request`.
     pub fn invalid_request(description: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            description,
+        )
     }
 
     /// Adds a challenge.
@@ -84,34 +196,45 @@ impl ApiError {
 
     /// `401 invalid_client` asking for Basic credentials.
     pub fn basic_required(description: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "invalid_client", description)
-            .with_challenge(Challenge::Basic)
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidClient,
+            description,
+        )
+        .with_challenge(Challenge::Basic)
     }
 
     /// `401 invalid_token` asking for a Bearer token.
     pub fn bearer_required(description: impl Into<String>, challenge: Challenge) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "invalid_token", description).with_challenge(challenge)
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidToken,
+            description,
+        )
+        .with_challenge(challenge)
     }
 
     /// The error code and sentence used for a bare status from the framework (unknown route,
     /// wrong method, oversized body…), so every error is JSON.
     pub fn for_status(status: StatusCode) -> Self {
         let (code, description) = match status {
-            StatusCode::NOT_FOUND => ("not_found", "No such endpoint."),
+            StatusCode::NOT_FOUND => (ErrorCode::NotFound, "No such endpoint."),
             StatusCode::METHOD_NOT_ALLOWED => (
-                "method_not_allowed",
+                ErrorCode::MethodNotAllowed,
                 "This endpoint does not accept that HTTP method.",
             ),
             StatusCode::PAYLOAD_TOO_LARGE => {
-                ("payload_too_large", "The request body is too large.")
+                (ErrorCode::PayloadTooLarge, "The request body is too large.")
             }
-            StatusCode::REQUEST_TIMEOUT => ("request_timeout", "The request took too long."),
+            StatusCode::REQUEST_TIMEOUT => {
+                (ErrorCode::RequestTimeout, "The request took too long.")
+            }
             StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-                "invalid_request",
-                "The request body has an unsupported content type.",
+                ErrorCode::UnsupportedMediaType,
+                "The request body has a content type this endpoint cannot read.",
             ),
-            s if s.is_server_error() => ("server_error", "An internal error occurred."),
-            _ => ("invalid_request", "The request is malformed."),
+            s if s.is_server_error() => (ErrorCode::ServerError, "An internal error occurred."),
+            _ => (ErrorCode::InvalidRequest, "The request is malformed."),
         };
         Self::new(status, code, description)
     }
@@ -167,14 +290,16 @@ impl From<DomainError> for ApiError {
         let description = error.to_string();
         match error {
             DomainError::InvalidCredentials => ApiError::basic_required(description),
-            DomainError::InvalidClient => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "invalid_client", description)
-                    .with_challenge(Challenge::Basic)
-            }
+            DomainError::InvalidClient => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::InvalidClient,
+                description,
+            )
+            .with_challenge(Challenge::Basic),
             DomainError::Busy => {
                 let mut error = ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "temporarily_unavailable",
+                    ErrorCode::TemporarilyUnavailable,
                     description,
                 );
                 error.retry_after = Some(1);
@@ -183,54 +308,70 @@ impl From<DomainError> for ApiError {
             DomainError::TooManyAttempts { retry_after } => {
                 let mut error = ApiError::new(
                     StatusCode::TOO_MANY_REQUESTS,
-                    "too_many_attempts",
+                    ErrorCode::TooManyAttempts,
                     description,
                 );
                 error.retry_after = Some(retry_after);
                 error
             }
-            DomainError::InvalidResource { .. } => {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_resource", description)
-            }
-            DomainError::NotYourToken => {
-                ApiError::new(StatusCode::BAD_REQUEST, "unauthorized_client", description)
-            }
-            DomainError::InvalidScope { .. } => {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_scope", description)
-            }
+            DomainError::InvalidResource { .. } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidResource,
+                description,
+            ),
+            DomainError::NotYourToken => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::UnauthorizedClient,
+                description,
+            ),
+            DomainError::InvalidScope { .. } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidScope,
+                description,
+            ),
             DomainError::InvalidToken => {
                 ApiError::bearer_required(description, Challenge::BearerInvalid)
             }
-            DomainError::InsufficientScope(_) => {
-                ApiError::new(StatusCode::FORBIDDEN, "insufficient_scope", description)
-                    .with_challenge(Challenge::BearerInsufficientScope)
-            }
-            DomainError::PasswordExpired => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "password_expired", description)
-                    .with_challenge(Challenge::Basic)
-            }
-            DomainError::InstanceDisabled => {
-                ApiError::new(StatusCode::FORBIDDEN, "instance_disabled", description)
-            }
-            DomainError::NoActiveToken => {
-                ApiError::new(StatusCode::NOT_FOUND, "no_active_token", description)
-            }
-            DomainError::TokenLimitReached { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "token_limit_reached", description)
-            }
-            DomainError::ExtensionLimitReached => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "extension_limit_reached",
+            DomainError::InsufficientScope(_) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::InsufficientScope,
+                description,
+            )
+            .with_challenge(Challenge::BearerInsufficientScope),
+            DomainError::PasswordExpired => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::PasswordExpired,
+                description,
+            )
+            .with_challenge(Challenge::Basic),
+            DomainError::InstanceDisabled => ApiError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::InstanceDisabled,
                 description,
             ),
-            DomainError::InstanceLimitReached { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "instance_limit_reached", description)
+            DomainError::NoActiveToken => {
+                ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NoActiveToken, description)
             }
+            DomainError::TokenLimitReached { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::TokenLimitReached,
+                description,
+            ),
+            DomainError::ExtensionLimitReached => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::ExtensionLimitReached,
+                description,
+            ),
+            DomainError::InstanceLimitReached { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::InstanceLimitReached,
+                description,
+            ),
             DomainError::NotFound(_) => {
-                ApiError::new(StatusCode::NOT_FOUND, "not_found", description)
+                ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, description)
             }
             DomainError::Conflict(_) => {
-                ApiError::new(StatusCode::CONFLICT, "conflict", description)
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, description)
             }
             DomainError::InvalidRequest(_) => ApiError::invalid_request(description),
             DomainError::Store(store) => {
@@ -241,6 +382,61 @@ impl From<DomainError> for ApiError {
                 tracing::error!(error = %message, "internal failure");
                 ApiError::for_status(StatusCode::INTERNAL_SERVER_ERROR)
             }
+        }
+    }
+}
+
+/// The error table of `docs/errors.md`, rendered from [`ErrorCode::ALL`].
+pub fn error_table_markdown() -> String {
+    let mut table = String::from("| `error` | status | when |\n|---|---|---|\n");
+    for code in ErrorCode::ALL {
+        table.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            code.as_str(),
+            code.statuses(),
+            code.meaning()
+        ));
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/errors.md");
+    const BEGIN: &str = "<!-- error table: generated from src/http/error.rs -->\n";
+    const END: &str = "<!-- end of error table -->";
+
+    /// The documented table is the code's list, so a new code cannot go undocumented. Run with
+    /// `CDP_AUTH_UPDATE_DOCS=1` to rewrite the table after changing the list.
+    #[test]
+    fn the_documented_error_table_lists_every_code_the_server_answers() {
+        let doc = std::fs::read_to_string(DOC).expect("docs/errors.md");
+        let (before, rest) = doc.split_once(BEGIN).expect("the table's start marker");
+        let (_, after) = rest.split_once(END).expect("the table's end marker");
+        let current = format!("{before}{BEGIN}{}{END}{after}", error_table_markdown());
+        if std::env::var_os("CDP_AUTH_UPDATE_DOCS").is_some() {
+            std::fs::write(DOC, &current).expect("rewrite docs/errors.md");
+            return;
+        }
+        assert_eq!(
+            doc, current,
+            "docs/errors.md is out of step with ErrorCode: run the test with CDP_AUTH_UPDATE_DOCS=1"
+        );
+    }
+
+    #[test]
+    fn codes_are_unique_and_snake_case() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            assert!(seen.insert(code.as_str()), "{code} listed twice");
+            assert!(
+                code.as_str()
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{code} is not snake_case"
+            );
         }
     }
 }

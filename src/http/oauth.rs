@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::credentials::{Presented, SourceAddress, presented};
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::{AppState, no_store};
 use crate::domain::a1user::BasicCredentials;
 use crate::domain::oauth;
@@ -148,7 +148,7 @@ pub async fn token(
         Some(_) => {
             return Err(ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
+                ErrorCode::UnsupportedGrantType,
                 "Only grant_type=client_credentials is supported.",
             ));
         }

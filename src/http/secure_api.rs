@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::credentials::SourceAddress;
-use super::error::{ApiError, Challenge, ErrorBody};
+use super::error::{ApiError, Challenge, ErrorBody, ErrorCode};
 use crate::domain::DomainError;
 use crate::domain::secrets::Secret;
 use crate::domain::secure_api::TenantCredentialsPresented;
@@ -125,7 +125,9 @@ fn validity(body: &serde_json::Map<String, Value>) -> Result<Option<i64>, ApiErr
 /// challenge.
 fn map_error(error: DomainError) -> ApiError {
     let error = ApiError::from(error);
-    if error.status == axum::http::StatusCode::UNAUTHORIZED && error.code == "invalid_client" {
+    if error.status == axum::http::StatusCode::UNAUTHORIZED
+        && error.code == ErrorCode::InvalidClient
+    {
         error.with_challenge(Challenge::TenantHeaders)
     } else {
         error

@@ -12,7 +12,7 @@ use axum_extra::extract::cookie::CookieJar;
 
 use super::AppState;
 use super::credentials::{Presented, SourceAddress, presented};
-use super::error::{ApiError, Challenge};
+use super::error::{ApiError, Challenge, ErrorCode};
 use crate::domain::accounts::AdminPrincipal;
 use crate::domain::model::AdminCredentialKind;
 use crate::domain::secrets::Secret;
@@ -112,7 +112,7 @@ impl FromRequestParts<AppState> for ApiAdmin {
 pub fn csrf_refused() -> ApiError {
     ApiError::new(
         StatusCode::FORBIDDEN,
-        "invalid_csrf_token",
+        ErrorCode::InvalidCsrfToken,
         "This write did not carry the session's anti-CSRF token; reload the page and try again.",
     )
 }

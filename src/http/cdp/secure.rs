@@ -15,7 +15,7 @@ use crate::domain::audit::Actor;
 use crate::domain::cdp::records::normalise_email;
 use crate::http::AppState;
 use crate::http::credentials::SourceAddress;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ErrorCode};
 use crate::http::guard::{ErrorStyle, Grant, authorize_resource, single_header};
 use crate::store::cdp::CustomerKey;
 
@@ -200,7 +200,7 @@ async fn gdpr_action(
                 Ok(()) => Ok(json!({"requestId": id, "status": "revoked"})),
                 Err(DomainError::Conflict(message)) => Err(ApiError::new(
                     StatusCode::CONFLICT,
-                    "invalid_request",
+                    ErrorCode::InvalidRequest,
                     message,
                 )),
                 Err(other) => Err(other.into()),

@@ -15,7 +15,7 @@ use crate::domain::cdp::model::Channel;
 use crate::domain::cdp::records::{self, RecordError};
 use crate::domain::model::InstanceType;
 use crate::http::AppState;
-use crate::http::error::{ApiError, ErrorBody};
+use crate::http::error::{ApiError, ErrorBody, ErrorCode};
 use crate::http::guard::{authorize_instance, single_header};
 use crate::store::cdp::WebTagContext;
 
@@ -55,7 +55,7 @@ pub fn param<'p>(pairs: &'p [(String, String)], name: &str) -> Option<&'p str> {
 fn unsupported_scheme() -> ApiError {
     ApiError::new(
         StatusCode::BAD_REQUEST,
-        "unsupported_scheme",
+        ErrorCode::UnsupportedScheme,
         "Use scheme=a1user with a Bearer token, or scheme=a1webtag with an accessKey.",
     )
 }
@@ -71,7 +71,7 @@ fn push_error(error: PushError) -> ApiError {
         }
         PushError::KeyReused => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "This Idempotency-Key was used before with a different body; use a new key.",
         ),
         PushError::BadKey => ApiError::invalid_request(
