@@ -24,8 +24,9 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use reqwest::header::{
-    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
-    ACCESS_CONTROL_MAX_AGE, AUTHORIZATION, CONTENT_TYPE, HeaderMap, ORIGIN, RETRY_AFTER, VARY,
+    ACCEPT, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
+    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_MAX_AGE, AUTHORIZATION, CONTENT_TYPE, HeaderMap,
+    ORIGIN, REFERER, RETRY_AFTER, VARY,
 };
 use reqwest::{Method, RequestBuilder};
 use serde_json::{Value, json};
@@ -411,6 +412,92 @@ async fn a_get_with_the_record_in_the_query_is_accepted() {
     let customer = pulled_customer(&s, "V-1").await;
     assert_eq!(customer["events"][0]["type"], "onsiteSearch", "{customer}");
     assert_eq!(customer["events"][0]["subtype"], "red shoes", "{customer}");
+}
+
+/// A pixel as a browser sends it: no `Origin` (browsers send none for images), only the
+/// page's address in `Referer`.
+async fn pixel(s: &Setup, access_key: &str, referer: Option<&str>, number: &str) -> Reply {
+    let fields = [
+        ("SourceCustomerNumber", number),
+        ("Type", "productBrowsed"),
+        ("EventTimeStamp", "2026-11-20T10:00:00Z"),
+    ];
+    let query = format!(
+        "&{}",
+        serde_urlencoded::to_string(fields).expect("query encodes")
+    );
+    let request = tag_request(s, Method::GET, access_key, &query, None);
+    let request = match referer {
+        Some(referer) => request.header(REFERER, referer),
+        None => request,
+    };
+    send(request, format!("pixel with Referer {referer:?}")).await
+}
+
+#[tokio::test]
+async fn a_pixel_without_origin_is_admitted_by_its_pages_referer() {
+    let s = setup();
+    let key = new_key(&s).await;
+    let page = format!("{SHOP}/products/red-shoes?utm_source=mail");
+    assert_accepted_from(
+        &pixel(&s, &key.access_key, Some(&page), "V-1").await,
+        1,
+        SHOP,
+    );
+    let customer = pulled_customer(&s, "V-1").await;
+    assert_eq!(
+        customer["events"][0]["type"], "productBrowsed",
+        "{customer}"
+    );
+    // Another site's page, a look-alike host, a non-URL, and no Referer at all are refused.
+    for referer in [
+        Some("https://evil.example/products"),
+        Some("https://shop.example.evil.example/"),
+        Some("http://shop.example/"),
+        None,
+    ] {
+        assert_origin_refused(&pixel(&s, &key.access_key, referer, "V-2").await);
+    }
+    pixel(&s, &key.access_key, Some("not a url"), "V-2")
+        .await
+        .expect_error(400, "invalid_request");
+    // Origin, when a browser sends one, is what counts; Referer cannot stand in for a POST.
+    let record = event("V-3", "productBrowsed", "SKU-1", "2026-11-20T10:00:00Z");
+    let post = tag_request(&s, Method::POST, &key.access_key, "", None)
+        .header(REFERER, format!("{SHOP}/"))
+        .header(CONTENT_TYPE, "application/json")
+        .body(record.to_string());
+    assert_origin_refused(&send(post, "POST with only a Referer").await);
+    let spoofed = tag_request(
+        &s,
+        Method::GET,
+        &key.access_key,
+        "&SourceCustomerNumber=V-4&Type=productBrowsed&EventTimeStamp=2026-11-20T10:00:00Z",
+        Some("https://evil.example"),
+    )
+    .header(REFERER, format!("{SHOP}/"));
+    assert_origin_refused(&send(spoofed, "pixel from another Origin").await);
+    // A browser's image load (Accept: image/… first) is answered with an image, which the
+    // browser does not block as it blocks JSON answers to images.
+    let image = tag_request(
+        &s,
+        Method::GET,
+        &key.access_key,
+        "&SourceCustomerNumber=V-5&Type=productBrowsed&EventTimeStamp=2026-11-20T10:00:00Z",
+        None,
+    )
+    .header(REFERER, format!("{SHOP}/"))
+    .header(
+        ACCEPT,
+        "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8",
+    )
+    .send()
+    .await
+    .expect("pixel answered");
+    assert_eq!(image.status(), 202);
+    assert_eq!(image.headers()[CONTENT_TYPE], "image/gif");
+    assert!(image.bytes().await.expect("body").starts_with(b"GIF89a"));
+    assert_eq!(stored_events(&s).await, 2);
 }
 
 #[tokio::test]

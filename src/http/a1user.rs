@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::credentials::{Presented, SourceAddress, presented, require_basic, require_bearer};
 use super::error::{ApiError, Challenge, ErrorBody, ErrorCode};
+use super::media_type::{Reads, require_readable};
 use crate::domain::a1user::TokenGrant;
 use crate::domain::clock;
 
@@ -129,6 +130,7 @@ pub async fn login(
         return Err(unknown_action("use action=login"));
     }
     let credentials = require_basic(&headers, source)?;
+    require_readable(&headers, &body, Reads::Json)?;
     let tenant_name = parse_login_body(&body)?;
     let grant = state
         .services

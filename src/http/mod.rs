@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod error;
 pub mod guard;
 pub mod health;
+pub mod media_type;
 pub mod oauth;
 pub mod openapi;
 pub mod postman;

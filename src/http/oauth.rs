@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 
 use super::credentials::{Presented, SourceAddress, presented};
 use super::error::{ApiError, ErrorBody, ErrorCode};
+use super::media_type::{Reads, require_readable};
 use super::{AppState, no_store};
 use crate::domain::a1user::BasicCredentials;
 use crate::domain::oauth;
@@ -141,10 +142,15 @@ pub async fn token(
     source: SourceAddress,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    require_readable(&headers, &body, Reads::Form)?;
     let form = form(&body)?;
     match form.grant_type.as_deref() {
         Some("client_credentials") => {}
-        None => return Err(ApiError::invalid_request("grant_type is required.")),
+        None => {
+            return Err(ApiError::invalid_request(
+                "grant_type is required, in a form-encoded body (Content-Type: application/x-www-form-urlencoded): grant_type=client_credentials.",
+            ));
+        }
         Some(_) => {
             return Err(ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,
@@ -196,6 +202,7 @@ pub async fn introspect(
     source: SourceAddress,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    require_readable(&headers, &body, Reads::Form)?;
     let form = form(&body)?;
     let client = client(&headers, source, &form)?;
     let token = required_token(&form)?;
@@ -237,6 +244,7 @@ pub async fn revoke(
     source: SourceAddress,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    require_readable(&headers, &body, Reads::Form)?;
     let form = form(&body)?;
     let client = client(&headers, source, &form)?;
     let token = required_token(&form)?;

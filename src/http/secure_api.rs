@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::credentials::SourceAddress;
 use super::error::{ApiError, Challenge, ErrorBody, ErrorCode};
+use super::media_type::{Reads, require_readable};
 use crate::domain::DomainError;
 use crate::domain::secrets::Secret;
 use crate::domain::secure_api::TenantCredentialsPresented;
@@ -162,6 +163,7 @@ pub async fn create(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let credentials = tenant_headers(&headers, source)?;
+    require_readable(&headers, &body, Reads::Json)?;
     let body = json_object(&body)?;
     let (resources, validity) = (resources(&body)?, validity(&body)?);
     let token = state
@@ -206,6 +208,7 @@ pub async fn update(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let credentials = tenant_headers(&headers, source)?;
+    require_readable(&headers, &body, Reads::Json)?;
     let body = json_object(&body)?;
     let resources = resources(&body)?;
     let token = match body.get("token") {

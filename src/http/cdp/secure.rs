@@ -17,6 +17,7 @@ use crate::http::AppState;
 use crate::http::credentials::SourceAddress;
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::guard::{ErrorStyle, Grant, authorize_resource, single_header};
+use crate::http::media_type::{Reads, require_readable};
 use crate::store::cdp::CustomerKey;
 
 /// The resources of api `profile` this server answers.
@@ -118,6 +119,7 @@ pub async fn profile(
         let grant =
             authorize_resource(&state.services.authn, &headers, "profile", resource).await?;
         let key = customer_key(&headers)?;
+        require_readable(&headers, &body, Reads::Json)?;
         let body = object_body(&body)?;
         let data = state
             .services
@@ -163,6 +165,7 @@ pub async fn gdpr(
     };
     let outcome = async {
         let grant = authorize_resource(&state.services.authn, &headers, "gdpr", action).await?;
+        require_readable(&headers, &body, Reads::Json)?;
         let body = object_body(&body)?;
         gdpr_action(&state, &grant, action, &body, &headers, source).await
     }

@@ -17,6 +17,7 @@ use crate::domain::model::InstanceType;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody, ErrorCode};
 use crate::http::guard::{authorize_instance, single_header};
+use crate::http::media_type::{Reads, require_readable};
 use crate::store::cdp::WebTagContext;
 
 /// `202 {"accepted": N}`.
@@ -85,6 +86,41 @@ fn accepted(count: usize) -> Response {
     (StatusCode::ACCEPTED, Json(Accepted { accepted: count })).into_response()
 }
 
+/// A transparent 1×1 GIF: what an `<img>` pixel is answered with. Browsers block a JSON
+/// answer to an image load (opaque response blocking) and log an error in the shop's page.
+const PIXEL_GIF: &[u8] = &[
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+];
+
+/// Whether the request is an image load: its `Accept` puts an `image/…` type first, as
+/// browsers do for `<img>`. Scripts and curl (`*/*`, JSON) get the JSON answer.
+fn wants_image(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|accept| accept.split(',').next())
+        .and_then(|first| first.trim().parse::<mime::Mime>().ok())
+        .is_some_and(|media| media.type_() == mime::IMAGE)
+}
+
+/// The pixel's success: the GIF for an image load, else the usual JSON.
+fn pixel_accepted(count: usize, headers: &HeaderMap) -> Response {
+    if !wants_image(headers) {
+        return accepted(count);
+    }
+    (
+        StatusCode::ACCEPTED,
+        [
+            (header::CONTENT_TYPE, "image/gif"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        PIXEL_GIF,
+    )
+        .into_response()
+}
+
 /// `POST /v2/{tenantId}/dw/tracker`: a push of records (JSON array, one object, or NDJSON).
 #[utoipa::path(
     post,
@@ -126,6 +162,7 @@ pub async fn push(
                 InstanceType::DwTracker,
             )
             .await?;
+            require_readable(&headers, &body, Reads::Records)?;
             let instance = grant.instance.map_or(0, |i| i.id);
             let key = single_header(&headers, "idempotency-key")?;
             let count = cdp
@@ -135,7 +172,11 @@ pub async fn push(
             Ok(accepted(count))
         }
         Some("a1webtag") => {
-            let (context, origin) = webtag(&state, &tenant, &pairs, &headers).await?;
+            let (context, origin) =
+                webtag(&state, &tenant, &pairs, &headers, SentBy::Script).await?;
+            if let Err(error) = require_readable(&headers, &body, Reads::Records) {
+                return Ok(with_cors(error.into_response(), &origin));
+            }
             let outcome = cdp
                 .push(
                     context.tenant.id,
@@ -186,7 +227,7 @@ pub async fn webtag_get(
     if param(&pairs, "scheme") != Some("a1webtag") {
         return Err(unsupported_scheme());
     }
-    let (context, origin) = webtag(&state, &tenant, &pairs, &headers).await?;
+    let (context, origin) = webtag(&state, &tenant, &pairs, &headers, SentBy::Pixel).await?;
     let outcome = match records::record_from_query(&pairs) {
         Ok(record) => state
             .services
@@ -200,7 +241,7 @@ pub async fn webtag_get(
             )
             .await
             .map_err(push_error)
-            .map(accepted),
+            .map(|count| pixel_accepted(count, &headers)),
         Err(rejected) => Err(push_error(PushError::Rejected(rejected))),
     };
     Ok(with_cors(into_response(outcome), &origin))
@@ -235,7 +276,7 @@ pub async fn preflight(
     if param(&pairs, "scheme") != Some("a1webtag") {
         return Err(unsupported_scheme());
     }
-    let (_, origin) = webtag(&state, &tenant, &pairs, &headers).await?;
+    let (_, origin) = webtag(&state, &tenant, &pairs, &headers, SentBy::Script).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -253,13 +294,15 @@ pub async fn preflight(
     Ok(with_cors(response, &origin))
 }
 
-/// The key's context and the request's allowed origin; refuses a dead key (401), another
+/// The key's context and the request's allowed origin (from `Origin`, or for a pixel from
+/// `Referer`); refuses a dead key (401), another
 /// tenant or a disallowed origin (403), or a key over its rate (429).
 async fn webtag(
     state: &AppState,
     tenant: &str,
     pairs: &[(String, String)],
     headers: &HeaderMap,
+    sent_by: SentBy,
 ) -> Result<(WebTagContext, HeaderValue), ApiError> {
     let key = param(pairs, "accessKey").unwrap_or_default();
     let cdp = &state.services.cdp;
@@ -270,11 +313,39 @@ async fn webtag(
         )
         .into());
     }
-    let origin = single_header(headers, "origin")?;
-    cdp.admit_webtag(&context, origin)?;
-    let origin = HeaderValue::from_str(origin.unwrap_or_default())
+    let origin = match single_header(headers, "origin")? {
+        Some(origin) => Some(origin.to_owned()),
+        None if sent_by == SentBy::Pixel => referer_origin(headers)?,
+        None => None,
+    };
+    cdp.admit_webtag(&context, origin.as_deref())?;
+    let origin = HeaderValue::from_str(origin.as_deref().unwrap_or_default())
         .map_err(|_| ApiError::invalid_request("The Origin header is malformed."))?;
     Ok((context, origin))
+}
+
+/// How a WebTag request reached us, which decides where its page's origin is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SentBy {
+    /// `fetch`, `sendBeacon` or a preflight: browsers always send `Origin` with these.
+    Script,
+    /// An `<img>` pixel (`GET`): browsers send no `Origin` for images, only `Referer`.
+    Pixel,
+}
+
+/// The origin (`scheme://host[:port]`) of the page named by `Referer`, for a pixel. A page
+/// whose referrer policy sends no `Referer` gets nothing here and is refused; it can send
+/// its events by `fetch` or `sendBeacon` instead, which carry `Origin`.
+fn referer_origin(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(referer) = single_header(headers, "referer")?.filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    let origin = url::Url::parse(referer)
+        .ok()
+        .map(|url| url.origin())
+        .filter(url::Origin::is_tuple)
+        .ok_or_else(|| ApiError::invalid_request("The Referer header is not a URL."))?;
+    Ok(Some(origin.ascii_serialization()))
 }
 
 fn into_response(outcome: Result<Response, ApiError>) -> Response {
