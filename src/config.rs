@@ -55,34 +55,131 @@ pub enum ConfigError {
     },
 }
 
-/// The settings every command accepts, as flags or `CDP_AUTH_*` variables.
+/// Every setting, as `serve`'s flags or `CDP_AUTH_*` variables. Other commands read the
+/// same variables (see [`ConfigArgs::from_env`]) but take only [`DeploymentArgs`] as flags,
+/// so their `--help` lists what they use.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ConfigArgs {
     /// Configuration file (TOML); `cdp-auth.toml` in the working folder is read if present.
-    #[arg(long, global = true, env = "CDP_AUTH_CONFIG", value_name = "FILE")]
+    #[arg(long, env = "CDP_AUTH_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Database URL: `sqlite://PATH` (created on first use).
-    #[arg(long, global = true, env = "CDP_AUTH_DATABASE", value_name = "URL")]
+    #[arg(long, env = "CDP_AUTH_DATABASE", value_name = "URL")]
     pub database: Option<String>,
     /// Address and port to serve on.
-    #[arg(long, global = true, env = "CDP_AUTH_LISTEN", value_name = "ADDR")]
+    #[arg(long, env = "CDP_AUTH_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
     /// Base URL clients reach this server at; API and auth host URLs default to it.
-    #[arg(long, global = true, env = "CDP_AUTH_PUBLIC_URL", value_name = "URL")]
+    #[arg(long, env = "CDP_AUTH_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
     /// API Host URL shown with new instances.
-    #[arg(long, global = true, env = "CDP_AUTH_API_HOST_URL", value_name = "URL")]
+    #[arg(long, env = "CDP_AUTH_API_HOST_URL", value_name = "URL")]
     pub api_host_url: Option<String>,
     /// Authentication Host URL shown with new instances.
-    #[arg(
-        long,
-        global = true,
-        env = "CDP_AUTH_AUTH_HOST_URL",
-        value_name = "URL"
-    )]
+    #[arg(long, env = "CDP_AUTH_AUTH_HOST_URL", value_name = "URL")]
     pub auth_host_url: Option<String>,
     /// File holding the server key (created with mode 0600 on first start). Default: beside
     /// the SQLite file, with extension `.key`.
+    #[arg(long, env = "CDP_AUTH_SERVER_KEY_FILE", value_name = "FILE")]
+    pub server_key_file: Option<PathBuf>,
+    /// Token lifetime in Customer Sandbox tenants (e.g. `90d`).
+    #[arg(long, env = "CDP_AUTH_TOKEN_LIFETIME_CS", value_parser = humantime::parse_duration)]
+    pub token_lifetime_cs: Option<Duration>,
+    /// Token lifetime in UAT tenants (e.g. `180d`).
+    #[arg(long, env = "CDP_AUTH_TOKEN_LIFETIME_UAT", value_parser = humantime::parse_duration)]
+    pub token_lifetime_uat: Option<Duration>,
+    /// Token lifetime in production tenants (e.g. `180d`).
+    #[arg(long, env = "CDP_AUTH_TOKEN_LIFETIME_PROD", value_parser = humantime::parse_duration)]
+    pub token_lifetime_prod: Option<Duration>,
+    /// How far extends may push a token past its issue time (e.g. `365d`).
+    #[arg(long, env = "CDP_AUTH_MAX_TOKEN_AGE", value_parser = humantime::parse_duration)]
+    pub max_token_age: Option<Duration>,
+    /// How long a generated instance password logs in (e.g. `365d`).
+    #[arg(long, env = "CDP_AUTH_PASSWORD_LIFETIME", value_parser = humantime::parse_duration)]
+    pub password_lifetime: Option<Duration>,
+    /// Active tokens an instance may hold in Customer Sandbox tenants.
+    #[arg(long, env = "CDP_AUTH_MAX_ACTIVE_TOKENS_CS")]
+    pub max_active_tokens_cs: Option<u32>,
+    /// Active tokens an instance may hold in UAT and production tenants.
+    #[arg(long, env = "CDP_AUTH_MAX_ACTIVE_TOKENS_UAT_PROD")]
+    pub max_active_tokens_uat_prod: Option<u32>,
+    /// Instances of each type a tenant may hold.
+    #[arg(long, env = "CDP_AUTH_MAX_INSTANCES_PER_TYPE")]
+    pub max_instances_per_type: Option<u32>,
+    /// Lifetime of OAuth client_credentials tokens (e.g. `1h`).
+    #[arg(long, env = "CDP_AUTH_OAUTH_TOKEN_LIFETIME", value_parser = humantime::parse_duration)]
+    pub oauth_token_lifetime: Option<Duration>,
+    /// How long an admin stays signed in to the web UI (e.g. `8h`).
+    #[arg(long, env = "CDP_AUTH_ADMIN_SESSION_LIFETIME", value_parser = humantime::parse_duration)]
+    pub admin_session_lifetime: Option<Duration>,
+    /// Most connections open at once; further ones wait in the kernel's backlog.
+    #[arg(long, env = "CDP_AUTH_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Failed credential attempts allowed per name and address, and per address, per window.
+    #[arg(long, env = "CDP_AUTH_MAX_FAILED_ATTEMPTS")]
+    pub max_failed_attempts: Option<u32>,
+    /// The failed-attempt window (e.g. `5m`).
+    #[arg(long, env = "CDP_AUTH_FAILED_ATTEMPTS_WINDOW", value_parser = humantime::parse_duration)]
+    pub failed_attempts_window: Option<Duration>,
+    /// How long a refused credential waits before its answer (e.g. `200ms`; `0s` for none).
+    #[arg(long, env = "CDP_AUTH_FAILURE_DELAY", value_parser = humantime::parse_duration)]
+    pub failure_delay: Option<Duration>,
+    /// Longest secureApi token validity a create may ask for, in minutes.
+    #[arg(long, env = "CDP_AUTH_MAX_VALIDITY")]
+    pub max_validity: Option<u32>,
+    /// Database connections per process (default 8 for SQLite, 16 for PostgreSQL).
+    #[arg(long, env = "CDP_AUTH_DB_MAX_CONNECTIONS")]
+    pub db_max_connections: Option<u32>,
+    /// How long start-up keeps retrying an unreachable database (e.g. `30s`).
+    #[arg(long, env = "CDP_AUTH_DB_CONNECT_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub db_connect_timeout: Option<Duration>,
+    /// Log filter (`info`, `debug`, `cdp_auth=debug,tower_http=info`, …).
+    #[arg(long, env = "CDP_AUTH_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+    /// Largest push body the CDP accepts, in bytes (default 10 MiB).
+    #[arg(long, env = "CDP_AUTH_MAX_PUSH_BODY", value_name = "BYTES")]
+    pub max_push_body: Option<usize>,
+    /// Most records in one push (default 10000).
+    #[arg(long, env = "CDP_AUTH_MAX_PUSH_RECORDS")]
+    pub max_push_records: Option<usize>,
+    /// When GDPR requests are processed: `immediate` or `daily` (at midnight, tenant time).
+    #[arg(long, env = "CDP_AUTH_GDPR_SCHEDULE", value_name = "WHEN")]
+    pub gdpr_schedule: Option<String>,
+    /// Time zone of tenants without their own in `gdpr_time_zones` (default `UTC`).
+    #[arg(long, env = "CDP_AUTH_GDPR_TIME_ZONE", value_name = "ZONE")]
+    pub gdpr_time_zone: Option<String>,
+    /// Requests per second one WebTag access key may send (default 50).
+    #[arg(long, env = "CDP_AUTH_WEBTAG_RATE")]
+    pub webtag_rate: Option<u32>,
+    /// Requests a WebTag access key may send in a burst (default 100).
+    #[arg(long, env = "CDP_AUTH_WEBTAG_BURST")]
+    pub webtag_burst: Option<u32>,
+}
+
+impl ConfigArgs {
+    /// The settings from `CDP_AUTH_*` variables alone: what a command without the server's
+    /// flags still honours, so a deployment configured by its environment is the same
+    /// deployment for every command.
+    pub fn from_env() -> Result<Self, clap::Error> {
+        #[derive(clap::Parser)]
+        struct FromEnv {
+            #[command(flatten)]
+            args: ConfigArgs,
+        }
+        <FromEnv as clap::Parser>::try_parse_from(["cdp-auth"]).map(|parsed| parsed.args)
+    }
+}
+
+/// Which deployment a command works on: the flags every database command takes.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DeploymentArgs {
+    /// Configuration file (TOML); `cdp-auth.toml` in the working folder is read if present.
+    #[arg(long, global = true, env = "CDP_AUTH_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Database URL: `sqlite://PATH` or `postgres://…` (default `sqlite://cdp-auth.db`).
+    #[arg(long, global = true, env = "CDP_AUTH_DATABASE", value_name = "URL")]
+    pub database: Option<String>,
+    /// File holding the server key. Default: beside the SQLite file, with extension `.key`.
     #[arg(
         long,
         global = true,
@@ -90,93 +187,16 @@ pub struct ConfigArgs {
         value_name = "FILE"
     )]
     pub server_key_file: Option<PathBuf>,
-    /// Token lifetime in Customer Sandbox tenants (e.g. `90d`).
-    #[arg(long, global = true, env = "CDP_AUTH_TOKEN_LIFETIME_CS", value_parser = humantime::parse_duration)]
-    pub token_lifetime_cs: Option<Duration>,
-    /// Token lifetime in UAT tenants (e.g. `180d`).
-    #[arg(long, global = true, env = "CDP_AUTH_TOKEN_LIFETIME_UAT", value_parser = humantime::parse_duration)]
-    pub token_lifetime_uat: Option<Duration>,
-    /// Token lifetime in production tenants (e.g. `180d`).
-    #[arg(long, global = true, env = "CDP_AUTH_TOKEN_LIFETIME_PROD", value_parser = humantime::parse_duration)]
-    pub token_lifetime_prod: Option<Duration>,
-    /// How far extends may push a token past its issue time (e.g. `365d`).
-    #[arg(long, global = true, env = "CDP_AUTH_MAX_TOKEN_AGE", value_parser = humantime::parse_duration)]
-    pub max_token_age: Option<Duration>,
-    /// How long a generated instance password logs in (e.g. `365d`).
-    #[arg(long, global = true, env = "CDP_AUTH_PASSWORD_LIFETIME", value_parser = humantime::parse_duration)]
-    pub password_lifetime: Option<Duration>,
-    /// Active tokens an instance may hold in Customer Sandbox tenants.
-    #[arg(long, global = true, env = "CDP_AUTH_MAX_ACTIVE_TOKENS_CS")]
-    pub max_active_tokens_cs: Option<u32>,
-    /// Active tokens an instance may hold in UAT and production tenants.
-    #[arg(long, global = true, env = "CDP_AUTH_MAX_ACTIVE_TOKENS_UAT_PROD")]
-    pub max_active_tokens_uat_prod: Option<u32>,
-    /// Instances of each type a tenant may hold.
-    #[arg(long, global = true, env = "CDP_AUTH_MAX_INSTANCES_PER_TYPE")]
-    pub max_instances_per_type: Option<u32>,
-    /// Lifetime of OAuth client_credentials tokens (e.g. `1h`).
-    #[arg(long, global = true, env = "CDP_AUTH_OAUTH_TOKEN_LIFETIME", value_parser = humantime::parse_duration)]
-    pub oauth_token_lifetime: Option<Duration>,
-    /// How long an admin stays signed in to the web UI (e.g. `8h`).
-    #[arg(long, global = true, env = "CDP_AUTH_ADMIN_SESSION_LIFETIME", value_parser = humantime::parse_duration)]
-    pub admin_session_lifetime: Option<Duration>,
-    /// Most connections open at once; further ones wait in the kernel's backlog.
-    #[arg(long, global = true, env = "CDP_AUTH_MAX_CONNECTIONS")]
-    pub max_connections: Option<usize>,
-    /// Failed credential attempts allowed per name and address, and per address, per window.
-    #[arg(long, global = true, env = "CDP_AUTH_MAX_FAILED_ATTEMPTS")]
-    pub max_failed_attempts: Option<u32>,
-    /// The failed-attempt window (e.g. `5m`).
-    #[arg(long, global = true, env = "CDP_AUTH_FAILED_ATTEMPTS_WINDOW", value_parser = humantime::parse_duration)]
-    pub failed_attempts_window: Option<Duration>,
-    /// How long a refused credential waits before its answer (e.g. `200ms`; `0s` for none).
-    #[arg(long, global = true, env = "CDP_AUTH_FAILURE_DELAY", value_parser = humantime::parse_duration)]
-    pub failure_delay: Option<Duration>,
-    /// Longest secureApi token validity a create may ask for, in minutes.
-    #[arg(long, global = true, env = "CDP_AUTH_MAX_VALIDITY")]
-    pub max_validity: Option<u32>,
-    /// Database connections per process (default 8 for SQLite, 16 for PostgreSQL).
-    #[arg(long, global = true, env = "CDP_AUTH_DB_MAX_CONNECTIONS")]
-    pub db_max_connections: Option<u32>,
-    /// How long start-up keeps retrying an unreachable database (e.g. `30s`).
-    #[arg(long, global = true, env = "CDP_AUTH_DB_CONNECT_TIMEOUT", value_parser = humantime::parse_duration)]
-    pub db_connect_timeout: Option<Duration>,
-    /// Log filter (`info`, `debug`, `cdp_auth=debug,tower_http=info`, …).
-    #[arg(long, global = true, env = "CDP_AUTH_LOG", value_name = "FILTER")]
-    pub log: Option<String>,
-    /// Largest push body the CDP accepts, in bytes (default 10 MiB).
-    #[arg(
-        long,
-        global = true,
-        env = "CDP_AUTH_MAX_PUSH_BODY",
-        value_name = "BYTES"
-    )]
-    pub max_push_body: Option<usize>,
-    /// Most records in one push (default 10000).
-    #[arg(long, global = true, env = "CDP_AUTH_MAX_PUSH_RECORDS")]
-    pub max_push_records: Option<usize>,
-    /// When GDPR requests are processed: `immediate` or `daily` (at midnight, tenant time).
-    #[arg(
-        long,
-        global = true,
-        env = "CDP_AUTH_GDPR_SCHEDULE",
-        value_name = "WHEN"
-    )]
-    pub gdpr_schedule: Option<String>,
-    /// Time zone of tenants without their own in `gdpr_time_zones` (default `UTC`).
-    #[arg(
-        long,
-        global = true,
-        env = "CDP_AUTH_GDPR_TIME_ZONE",
-        value_name = "ZONE"
-    )]
-    pub gdpr_time_zone: Option<String>,
-    /// Requests per second one WebTag access key may send (default 50).
-    #[arg(long, global = true, env = "CDP_AUTH_WEBTAG_RATE")]
-    pub webtag_rate: Option<u32>,
-    /// Requests a WebTag access key may send in a burst (default 100).
-    #[arg(long, global = true, env = "CDP_AUTH_WEBTAG_BURST")]
-    pub webtag_burst: Option<u32>,
+}
+
+impl DeploymentArgs {
+    /// These flags over the environment's settings.
+    pub fn over(self, mut settings: ConfigArgs) -> ConfigArgs {
+        settings.config = self.config.or(settings.config);
+        settings.database = self.database.or(settings.database);
+        settings.server_key_file = self.server_key_file.or(settings.server_key_file);
+        settings
+    }
 }
 
 /// The file layer: the same settings, in TOML.
@@ -585,15 +605,20 @@ fn default_public_url(listen: SocketAddr) -> String {
 /// The key file lives beside the SQLite file (`cdp-auth.db` → `cdp-auth.key`), so a folder
 /// holds one deployment; other databases use `cdp-auth.key` in the working folder.
 fn default_key_file(database: &str) -> PathBuf {
-    let path = database
+    match sqlite_file(database) {
+        Some(path) => path.with_extension("key"),
+        None => PathBuf::from("cdp-auth.key"),
+    }
+}
+
+/// The file a `sqlite:` database URL names; `None` for PostgreSQL and in-memory databases.
+pub fn sqlite_file(database: &str) -> Option<PathBuf> {
+    database
         .strip_prefix("sqlite://")
         .or_else(|| database.strip_prefix("sqlite:"))
         .map(|rest| rest.split('?').next().unwrap_or(rest))
-        .filter(|p| !p.is_empty() && !p.starts_with(':'));
-    match path {
-        Some(path) => Path::new(path).with_extension("key"),
-        None => PathBuf::from("cdp-auth.key"),
-    }
+        .filter(|p| !p.is_empty() && !p.starts_with(':'))
+        .map(PathBuf::from)
 }
 
 #[cfg(test)]

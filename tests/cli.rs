@@ -50,13 +50,8 @@ fn is_lower_hex(text: &str, len: usize) -> bool {
 }
 
 /// `api_host_url` as `instance create` shows it, with extra arguments and environment.
-fn shown_api_host_url(
-    deployment: &Deployment,
-    name: &str,
-    extra_args: &[&str],
-    env: &[(&str, &str)],
-) -> String {
-    let mut args = vec![
+fn shown_api_host_url(deployment: &Deployment, name: &str, env: &[(&str, &str)]) -> String {
+    let args = [
         "instance",
         "create",
         "--tenant",
@@ -67,7 +62,6 @@ fn shown_api_host_url(
         "dw-tracker",
         "--json",
     ];
-    args.extend_from_slice(extra_args);
     let mut command = deployment.command(&args);
     command.envs(env.iter().copied());
     let output = command.output().expect("run cdp-auth");
@@ -415,23 +409,15 @@ fn a_tenant_holds_at_most_five_instances_of_each_type() {
 }
 
 #[test]
-fn instance_limit_is_configurable_by_flag() {
+fn instance_limit_is_configurable_by_the_environment() {
     let deployment = Deployment::new();
     deployment.tenant("acme", "uat");
     let limited = |name: &str| {
-        deployment.cli(&[
-            "instance",
-            "create",
-            "--tenant",
-            "acme",
-            "--name",
-            name,
-            "--type",
-            "webtag",
-            "--max-instances-per-type",
-            "2",
-            "--json",
-        ])
+        let mut command = deployment.command(&[
+            "instance", "create", "--tenant", "acme", "--name", name, "--type", "webtag", "--json",
+        ]);
+        command.env("CDP_AUTH_MAX_INSTANCES_PER_TYPE", "2");
+        command.output().expect("run cdp-auth")
     };
     json_of(&limited("one"), "first webtag");
     json_of(&limited("two"), "second webtag");
@@ -570,9 +556,15 @@ async fn disable_and_rotate_take_effect_on_the_server() {
 #[test]
 fn database_flag_alone_creates_and_uses_the_sqlite_file() {
     let deployment = Deployment::new();
+    let _ = std::fs::remove_file(deployment.database_file());
     let database = deployment.dir().join("by-flag").join("auth.db");
     std::fs::create_dir_all(database.parent().unwrap()).unwrap();
     let url = format!("sqlite://{}", database.display());
+    let migrated = deployment
+        .command(&["migrate", "--database", &url])
+        .output()
+        .unwrap();
+    assert!(migrated.status.success(), "migrate --database failed");
 
     let created = json_without_database_env(
         &deployment,
@@ -596,7 +588,7 @@ fn database_flag_alone_creates_and_uses_the_sqlite_file() {
 
     let shown = json_without_database_env(
         &deployment,
-        &["--database", &url, "tenant", "show", "acme", "--json"],
+        &["tenant", "show", "acme", "--json", "--database", &url],
         "tenant show --database",
     );
     assert_eq!(shown["id"], created["id"]);
@@ -611,6 +603,12 @@ fn database_flag_beats_the_environment() {
     let deployment = Deployment::new();
     let other = deployment.dir().join("other.db");
     let url = format!("sqlite://{}", other.display());
+    assert!(
+        deployment
+            .cli(&["migrate", "--database", &url])
+            .status
+            .success()
+    );
     deployment.cli_json(&[
         "tenant",
         "create",
@@ -633,11 +631,15 @@ fn database_flag_beats_the_environment() {
 #[test]
 fn database_from_the_config_file_when_nothing_else_says() {
     let deployment = Deployment::new();
+    let _ = std::fs::remove_file(deployment.database_file());
     std::fs::write(
         deployment.dir().join("cdp-auth.toml"),
         "database = \"sqlite://from-file.db\"\n",
     )
     .unwrap();
+    let mut migrate = deployment.command(&["migrate"]);
+    migrate.env_remove("CDP_AUTH_DATABASE");
+    assert!(migrate.output().unwrap().status.success());
     json_without_database_env(
         &deployment,
         &CREATE_ACME,
@@ -651,6 +653,11 @@ fn database_from_the_config_file_when_nothing_else_says() {
 #[test]
 fn default_database_is_cdp_auth_db_in_the_working_folder() {
     let deployment = Deployment::new();
+    // The harness migrated its own database there: start from an empty folder.
+    let _ = std::fs::remove_file(deployment.database_file());
+    let mut migrate = deployment.command(&["migrate"]);
+    migrate.env_remove("CDP_AUTH_DATABASE");
+    assert!(migrate.output().unwrap().status.success());
     json_without_database_env(
         &deployment,
         &CREATE_ACME,
@@ -661,12 +668,12 @@ fn default_database_is_cdp_auth_db_in_the_working_folder() {
 }
 
 #[test]
-fn api_host_url_flag_beats_env_beats_file_beats_default() {
+fn api_host_url_env_beats_file_beats_default() {
     let deployment = Deployment::new();
     deployment.tenant("acme", "uat");
 
     assert_eq!(
-        shown_api_host_url(&deployment, "default", &[], &[]),
+        shown_api_host_url(&deployment, "default", &[]),
         "http://127.0.0.1:8080"
     );
 
@@ -676,25 +683,29 @@ fn api_host_url_flag_beats_env_beats_file_beats_default() {
     )
     .unwrap();
     assert_eq!(
-        shown_api_host_url(&deployment, "file", &[], &[]),
+        shown_api_host_url(&deployment, "file", &[]),
         "https://file.example"
     );
 
     let env = [("CDP_AUTH_API_HOST_URL", "https://env.example")];
     assert_eq!(
-        shown_api_host_url(&deployment, "env", &[], &env),
+        shown_api_host_url(&deployment, "env", &env),
         "https://env.example"
     );
-
-    assert_eq!(
-        shown_api_host_url(
-            &deployment,
-            "flag",
-            &["--api-host-url", "https://flag.example"],
-            &env
-        ),
-        "https://flag.example"
-    );
+    // Server settings are flags of `serve` only; other commands refuse them.
+    let output = deployment.cli(&[
+        "instance",
+        "create",
+        "--tenant",
+        "acme",
+        "--name",
+        "f",
+        "--type",
+        "dw-tracker",
+        "--api-host-url",
+        "https://flag.example",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
 }
 
 #[test]
@@ -884,4 +895,87 @@ fn serve_honours_sigterm_as_soon_as_it_says_it_is_listening() {
     sigterm(&child);
     let status = wait_at_most(&mut child, Duration::from_secs(15), "serve after SIGTERM");
     assert!(status.success(), "serve exited with {status} on SIGTERM");
+}
+
+#[test]
+fn commands_other_than_serve_and_migrate_refuse_a_folder_without_a_database() {
+    let deployment = Deployment::new();
+    let empty = deployment.dir().join("elsewhere");
+    std::fs::create_dir_all(&empty).unwrap();
+    for args in [
+        &["instance", "show", "1"][..],
+        &["tenant", "list", "--json"],
+        &["admin", "create", "--username", "ops"],
+        &["key", "rotate", "--json"],
+    ] {
+        let mut command = deployment.command(args);
+        command.env_remove("CDP_AUTH_DATABASE").current_dir(&empty);
+        let output = command.output().expect("run cdp-auth");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&empty.join("cdp-auth.db").display().to_string())
+                && stderr.contains("--database")
+                && stderr.contains("CDP_AUTH_DATABASE"),
+            "{args:?} does not name the path and how to point elsewhere: {stderr}"
+        );
+        let left: Vec<_> = std::fs::read_dir(&empty).unwrap().collect();
+        assert!(left.is_empty(), "{args:?} left files behind: {left:?}");
+    }
+}
+
+#[test]
+fn help_shows_each_command_its_own_flags_and_variables() {
+    let deployment = Deployment::new();
+    let help = |args: &[&str]| {
+        let output = deployment.cli(args);
+        assert!(output.status.success(), "{args:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let serve = help(&["serve", "--help"]);
+    assert!(
+        serve.contains("--listen") && serve.contains("--max-push-body"),
+        "{serve}"
+    );
+    let instance = help(&["instance", "create", "--help"]);
+    assert!(
+        instance.contains("--database") && instance.contains("--type"),
+        "{instance}"
+    );
+    assert!(
+        !instance.contains("--listen") && !instance.contains("--token-lifetime-cs"),
+        "{instance}"
+    );
+    let login = help(&["token", "login", "--help"]);
+    for wanted in [
+        "--auth-url",
+        "CDP_AUTH_AUTH_URL",
+        "CDP_AUTH_PASSWORD",
+        "--json",
+    ] {
+        assert!(
+            login.contains(wanted),
+            "token login --help lacks {wanted}: {login}"
+        );
+    }
+    assert!(
+        !login.contains("--database") && !login.contains("--listen"),
+        "{login}"
+    );
+    let secure = help(&["secure-token", "create", "--help"]);
+    for wanted in [
+        "CDP_AUTH_API_URL",
+        "CDP_AUTH_TENANT_HASH",
+        "CDP_AUTH_OAUTH_KEY_SECRET",
+    ] {
+        assert!(
+            secure.contains(wanted),
+            "secure-token create --help lacks {wanted}: {secure}"
+        );
+    }
+    assert!(
+        login.lines().count() < 30,
+        "token login --help is {} lines",
+        login.lines().count()
+    );
 }

@@ -20,21 +20,43 @@ const TENANT_HASH_ENV: &str = "CDP_AUTH_TENANT_HASH";
 /// The variable holding the tenant's `oauth_key_secret`.
 const OAUTH_KEY_SECRET_ENV: &str = "CDP_AUTH_OAUTH_KEY_SECRET";
 
+/// Where the a1user words read their secrets, shown under each word's `--help`.
+const A1_ENV_HELP: &str = "Environment:
+  CDP_AUTH_AUTH_URL          the Authentication Host URL, when --auth-url is not given
+  CDP_AUTH_USERNAME          the instance username, when --username is not given
+  CDP_AUTH_PASSWORD          the instance password (login, retrieve, create, revoke-all);
+                             prompted for on a terminal when unset; never a flag
+  CDP_AUTH_TOKEN             the bearer token (extend, revoke); prompted for when unset";
+
+/// Where the secureApi words read their secrets, shown under each word's `--help`.
+const SECURE_ENV_HELP: &str = "Environment:
+  CDP_AUTH_API_URL           the API Host URL, when --api-url is not given
+  CDP_AUTH_TENANT_HASH       the tenant's tenant_hash (required)
+  CDP_AUTH_OAUTH_KEY_SECRET  the tenant's oauth_key_secret; prompted for on a terminal when
+                             unset (leave empty for a tenant with OAuth off)
+  CDP_AUTH_TOKEN             the token to update (update); prompted for when unset";
+
 /// The a1user requests. The password is read from `CDP_AUTH_PASSWORD` or a prompt; the token
 /// for `extend` and `revoke` from `CDP_AUTH_TOKEN` or a prompt.
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// One-time login: the newest active token, minted if there is none.
+    #[command(after_help = A1_ENV_HELP)]
     Login(A1Args),
     /// Daily retrieve: the newest active token.
+    #[command(after_help = A1_ENV_HELP)]
     Retrieve(A1Args),
     /// Extend the token in CDP_AUTH_TOKEN to a full lifetime from now.
+    #[command(after_help = A1_ENV_HELP)]
     Extend(A1Args),
     /// Mint a new token beside the others (rotation).
+    #[command(after_help = A1_ENV_HELP)]
     Create(A1Args),
     /// Revoke the token in CDP_AUTH_TOKEN.
+    #[command(after_help = A1_ENV_HELP)]
     Revoke(A1Args),
     /// Revoke every token of the instance.
+    #[command(after_help = A1_ENV_HELP)]
     RevokeAll(A1Args),
 }
 
@@ -42,11 +64,14 @@ pub enum TokenCommand {
 #[derive(Debug, Args)]
 pub struct A1Args {
     /// The Authentication Host URL (`https://auth.example.com`).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "CDP_AUTH_AUTH_URL")]
     auth_url: String,
     /// The instance username (not needed by `extend` and `revoke`, which send the token).
-    #[arg(long, value_name = "U")]
+    #[arg(long, value_name = "U", env = "CDP_AUTH_USERNAME")]
     username: Option<String>,
+    /// Print the server's JSON answer (what every client word prints; accepted for scripts).
+    #[arg(long)]
+    json: bool,
 }
 
 /// The secureApi requests, with `CDP_AUTH_TENANT_HASH` and `CDP_AUTH_OAUTH_KEY_SECRET`
@@ -54,8 +79,10 @@ pub struct A1Args {
 #[derive(Debug, Subcommand)]
 pub enum SecureTokenCommand {
     /// Create a token scoped to resources of an api.
+    #[command(after_help = SECURE_ENV_HELP)]
     Create(SecureArgs),
     /// Replace the resources of the token in CDP_AUTH_TOKEN (its expiry stays).
+    #[command(after_help = SECURE_ENV_HELP)]
     Update(SecureArgs),
 }
 
@@ -63,7 +90,7 @@ pub enum SecureTokenCommand {
 #[derive(Debug, Args)]
 pub struct SecureArgs {
     /// The API Host URL.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "CDP_AUTH_API_URL")]
     api_url: String,
     /// The api (`profile`, `gdpr`).
     #[arg(long)]
@@ -74,6 +101,9 @@ pub struct SecureArgs {
     /// Validity in minutes (create only; server default 15).
     #[arg(long, value_name = "MIN")]
     validity: Option<u32>,
+    /// Print the server's JSON answer (what every client word prints; accepted for scripts).
+    #[arg(long)]
+    json: bool,
 }
 
 /// The client commands, run without the server's configuration or database.
@@ -86,8 +116,8 @@ pub enum ClientCommand {
 
 /// Runs one client command on a small runtime of its own; prints the server's JSON on
 /// success, its `error_description` on stderr and a failure status otherwise.
-pub fn main(command: ClientCommand, log: Option<&str>) -> ExitCode {
-    super::init_logging(log.unwrap_or("warn"), false);
+pub fn main(command: ClientCommand) -> ExitCode {
+    super::init_logging("warn", false);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -19,14 +19,12 @@ use clap::{Parser, Subcommand};
 use serde::Serialize;
 
 use crate::app::Services;
-use crate::config::{Config, ConfigArgs};
+use crate::config::{Config, ConfigArgs, DeploymentArgs};
 
 /// Self-hosted API authentication for Customer Data Platforms.
 #[derive(Debug, Parser)]
 #[command(name = "cdp-auth", version, about, propagate_version = true)]
 pub struct Cli {
-    #[command(flatten)]
-    config: ConfigArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -34,24 +32,47 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the HTTP API (creates the SQLite file and server key on first start).
-    Serve,
+    Serve(Box<ConfigArgs>),
     /// Create and inspect tenants.
-    #[command(subcommand)]
-    Tenant(tenant::TenantCommand),
+    Tenant {
+        #[command(flatten)]
+        deployment: DeploymentArgs,
+        #[command(subcommand)]
+        command: tenant::TenantCommand,
+    },
     /// Create, inspect, disable and rotate integration instances.
-    #[command(subcommand)]
-    Instance(instance::InstanceCommand),
+    Instance {
+        #[command(flatten)]
+        deployment: DeploymentArgs,
+        #[command(subcommand)]
+        command: instance::InstanceCommand,
+    },
     /// Define the segments secureApi's profile resources report.
-    #[command(subcommand)]
-    Segment(segment::SegmentCommand),
+    Segment {
+        #[command(flatten)]
+        deployment: DeploymentArgs,
+        #[command(subcommand)]
+        command: segment::SegmentCommand,
+    },
     /// Create administrators of the web UI and admin API.
-    #[command(subcommand)]
-    Admin(admin::AdminCommand),
+    Admin {
+        #[command(flatten)]
+        deployment: DeploymentArgs,
+        #[command(subcommand)]
+        command: admin::AdminCommand,
+    },
     /// Manage the server key.
-    #[command(subcommand)]
-    Key(key::KeyCommand),
-    /// Apply database migrations and exit.
-    Migrate,
+    Key {
+        #[command(flatten)]
+        deployment: DeploymentArgs,
+        #[command(subcommand)]
+        command: key::KeyCommand,
+    },
+    /// Apply database migrations and exit (creates the SQLite file if missing).
+    Migrate {
+        #[command(flatten)]
+        deployment: DeploymentArgs,
+    },
     /// Copy a whole deployment to a new, empty database (SQLite ⇄ PostgreSQL). Use the same
     /// server key with the copy. Prints a JSON summary.
     Copy {
@@ -61,6 +82,11 @@ enum Command {
         /// Target database URL (must hold no deployment yet).
         #[arg(long)]
         to: String,
+        /// Print one JSON object (what `copy` always prints; accepted for scripts).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        deployment: DeploymentArgs,
     },
     /// Client: the a1user token requests against a cdp-auth server, over HTTP.
     #[command(subcommand)]
@@ -74,29 +100,55 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The client words talk HTTP only: no server configuration, key or database.
-    let command = match cli.command {
-        Command::Token(command) => {
-            return client::main(
-                client::ClientCommand::Token(command),
-                cli.config.log.as_deref(),
-            );
-        }
+    let (command, args) = match cli.command {
+        Command::Token(command) => return client::main(client::ClientCommand::Token(command)),
         Command::SecureToken(command) => {
-            return client::main(
-                client::ClientCommand::SecureToken(command),
-                cli.config.log.as_deref(),
-            );
+            return client::main(client::ClientCommand::SecureToken(command));
         }
-        command => command,
+        Command::Serve(args) => (Command::Serve(Box::default()), *args),
+        command => {
+            let deployment = match &command {
+                Command::Tenant { deployment, .. }
+                | Command::Instance { deployment, .. }
+                | Command::Segment { deployment, .. }
+                | Command::Admin { deployment, .. }
+                | Command::Key { deployment, .. }
+                | Command::Migrate { deployment }
+                | Command::Copy { deployment, .. } => deployment.clone(),
+                Command::Serve(_) | Command::Token(_) | Command::SecureToken(_) => {
+                    unreachable!("matched above")
+                }
+            };
+            match ConfigArgs::from_env() {
+                Ok(settings) => (command, deployment.over(settings)),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
     };
-    let config = match Config::resolve(&cli.config, std::env::var("CDP_AUTH_SERVER_KEY").ok()) {
+    let config = match Config::resolve(&args, std::env::var("CDP_AUTH_SERVER_KEY").ok()) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
-    init_logging(&config.log, matches!(command, Command::Serve));
+    let serving = matches!(command, Command::Serve(_));
+    init_logging(&config.log, serving);
+    // Only `serve` and `migrate` may make a new deployment: anything else run in the wrong
+    // folder would otherwise create an empty database and key there and report on that.
+    let creates_database = matches!(command, Command::Serve(_) | Command::Migrate { .. });
+    let must_exist = match &command {
+        Command::Copy { from, .. } => Some(from.as_str()),
+        _ if creates_database => None,
+        _ => Some(config.database.as_str()),
+    };
+    if let Some(Err(message)) = must_exist.map(existing_database) {
+        eprintln!("error: {message}");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -109,16 +161,16 @@ pub fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         match command {
-            Command::Serve => serve::run(config).await,
-            Command::Tenant(command) => tenant::run(command, &open(&config).await?).await,
-            Command::Instance(command) => {
+            Command::Serve(_) => serve::run(config).await,
+            Command::Tenant { command, .. } => tenant::run(command, &open(&config).await?).await,
+            Command::Instance { command, .. } => {
                 instance::run(command, &config, &open(&config).await?).await
             }
-            Command::Admin(command) => admin::run(command, &open(&config).await?).await,
-            Command::Segment(command) => segment::run(command, &open(&config).await?).await,
-            Command::Migrate => migrate::run(&config).await,
-            Command::Key(command) => key::run(command, &config).await,
-            Command::Copy { from, to } => copy::run(&config, &from, &to).await,
+            Command::Admin { command, .. } => admin::run(command, &open(&config).await?).await,
+            Command::Segment { command, .. } => segment::run(command, &open(&config).await?).await,
+            Command::Migrate { .. } => migrate::run(&config).await,
+            Command::Key { command, .. } => key::run(command, &config).await,
+            Command::Copy { from, to, .. } => copy::run(&config, &from, &to).await,
             Command::Token(_) | Command::SecureToken(_) => unreachable!("run above"),
         }
     });
@@ -129,6 +181,24 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Refuses a SQLite database file that does not exist, naming where it looked and how to
+/// point at the right one. PostgreSQL URLs pass: the server says whether they exist.
+fn existing_database(database: &str) -> Result<(), String> {
+    let Some(path) = crate::config::sqlite_file(database) else {
+        return Ok(());
+    };
+    if path.exists() {
+        return Ok(());
+    }
+    let shown = std::path::absolute(&path).unwrap_or(path);
+    Err(format!(
+        "no cdp-auth database at {} (from {database}). Run this command in the folder where \
+         `cdp-auth serve` runs, or point at the database with --database URL or \
+         CDP_AUTH_DATABASE (`cdp-auth serve` or `cdp-auth migrate` creates a new one).",
+        shown.display()
+    ))
 }
 
 /// Logs go to stderr, so stdout stays clean for `--json`. Commands other than `serve` log

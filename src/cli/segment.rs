@@ -41,6 +41,9 @@ pub enum SegmentCommand {
         /// Segment name.
         #[arg(long)]
         name: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -80,13 +83,19 @@ pub async fn run(command: SegmentCommand, services: &Services) -> Result<(), Str
                 Ok(())
             }
         }
-        SegmentCommand::Delete { tenant, name } => {
+        SegmentCommand::Delete { tenant, name, json } => {
             let tenant = services.admin.tenant(&tenant).await.map_err(fail)?;
             services
                 .cdp
                 .delete_segment(tenant.id, &name, &Actor::cli())
                 .await
-                .map_err(fail)
+                .map_err(fail)?;
+            if json {
+                print_json(&serde_json::json!({"tenant": tenant.id.to_string(), "deleted": name}))
+            } else {
+                println!("segment {name} deleted from tenant {}", tenant.name);
+                Ok(())
+            }
         }
     }
 }

@@ -100,6 +100,8 @@ const siteA = await startSite(pagesA);
 const siteB = await startSite(pagesB);
 let browser;
 try {
+  // Only serve and migrate make a new database; the other commands need one.
+  execFileSync(BIN, ['migrate', '--database', database], { cwd: tmp, stdio: 'ignore' });
   const tenant = cli('tenant', 'create', '--name', 'Pixel Shop', '--environment', 'cs', '--json');
   const tag = cli('instance', 'create', '--tenant', tenant.id, '--name', 'Shop tag', '--type', 'webtag',
     '--origin', siteA.origin, '--json');

@@ -101,12 +101,20 @@ impl Deployment {
             ("CDP_AUTH_FAILURE_DELAY".to_owned(), "0s".to_owned()),
         ];
         all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-        Deployment {
+        let deployment = Deployment {
             dir,
             env: all,
             database_url,
             postgres,
-        }
+        };
+        // Only `serve` and `migrate` make a new database; every other command needs one.
+        let migrated = deployment.cli(&["migrate"]);
+        assert!(
+            migrated.status.success(),
+            "cdp-auth migrate failed: {}",
+            String::from_utf8_lossy(&migrated.stderr)
+        );
+        deployment
     }
 
     /// The database URL the deployment uses.
