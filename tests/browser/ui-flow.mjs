@@ -266,6 +266,75 @@ async function auditActions() {
   return (await auditRows()).map((r) => r.action);
 }
 
+// ---- Layout ---------------------------------------------------------------------------------
+
+const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 3 };
+const LAPTOP = { viewport: { width: 1280, height: 800 } };
+
+/** Asserts that the page is no wider than the phone: nothing makes it zoom out. */
+async function assertFitsWidth(p, what) {
+  const { width, scrollWidth, widest } = await p.evaluate(() => {
+    const viewport = 390;
+    let widest = '';
+    for (const el of document.querySelectorAll('body *')) {
+      const right = el.getBoundingClientRect().right + window.scrollX;
+      if (right > viewport + 0.5 && !el.closest('.scroll')) {
+        widest = `${el.tagName.toLowerCase()}.${el.className} ends at ${Math.round(right)} px`;
+        break;
+      }
+    }
+    return { width: viewport, scrollWidth: document.documentElement.scrollWidth, widest };
+  });
+  assert.ok(scrollWidth <= width, `${what} is ${scrollWidth} px wide on a ${width} px phone (${widest})`);
+}
+
+/** Asserts that every table of the page shows every column whole: no cell past its scroll box
+ *  or the window, no scroll box that scrolls, no cell whose content is wider than the cell. */
+async function assertTablesReadable(p, what) {
+  const problems = await p.evaluate(() => {
+    const found = [];
+    const viewport = window.innerWidth;
+    if (document.documentElement.scrollWidth > viewport) {
+      found.push(`the page is ${document.documentElement.scrollWidth} px wide`);
+    }
+    const boxes = [...document.querySelectorAll('.scroll')];
+    if (boxes.length === 0) found.push('no table');
+    for (const box of boxes) {
+      if (box.scrollWidth > box.clientWidth) found.push(`a table scrolls: ${box.scrollWidth} px in ${box.clientWidth} px`);
+      const edge = box.getBoundingClientRect().right;
+      for (const cell of box.querySelectorAll('th, td')) {
+        const r = cell.getBoundingClientRect();
+        const name = `${cell.tagName.toLowerCase()} "${cell.textContent.trim().slice(0, 30)}"`;
+        if (r.right > edge + 0.5 || r.right > viewport) found.push(`${name} ends at ${Math.round(r.right)} px, past ${Math.round(edge)} px`);
+        if (cell.scrollWidth > cell.clientWidth + 1) found.push(`${name} is clipped (${cell.scrollWidth} px in ${cell.clientWidth} px)`);
+        if (cell.textContent.trim() && r.width < 40) found.push(`${name} is ${Math.round(r.width)} px narrow`);
+        for (const inner of cell.querySelectorAll('a, code, span, button')) {
+          if (inner.closest('.visually-hidden')) continue;
+          const ir = inner.getBoundingClientRect();
+          if (ir.right > r.right + 0.5) found.push(`${name}: its ${inner.tagName.toLowerCase()} sticks out`);
+        }
+      }
+    }
+    return found;
+  });
+  assert.deepEqual(problems, [], `${what} at 1280 px`);
+}
+
+/** Signs in through the UI's form from node (no browser), as a mistyping admin would. */
+async function failedSignInFromNode(base, username) {
+  const form = await fetch(`${base}/ui/login`);
+  const cookie = (form.headers.get('set-cookie') ?? '').split(';')[0];
+  const csrf = /name="csrf" value="([^"]+)"/.exec(await form.text())?.[1];
+  assert.ok(csrf, 'the sign-in page has no csrf field');
+  const answer = await fetch(`${base}/ui/login`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { Cookie: cookie, 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ csrf, username, password: 'not-it' }),
+  });
+  assert.equal(answer.status, 401, `the mistyped sign-in answered ${answer.status}`);
+}
+
 // ---- The flow -------------------------------------------------------------------------------
 
 async function main() {
@@ -652,6 +721,90 @@ async function main() {
     assert.equal(env.password, postman.password, 'the environment does not carry the shown password');
     await navTo('Instances', '/ui/instances');
     await assertNoSecretsInPage('the instance list');
+  });
+
+  const longNames = [
+    'Nightly loyalty-programme export to the Northwind data warehouse (EU region, production)',
+    'nightly_loyalty_programme_export_northwind_dwh_eu_production_v2',
+  ];
+  await step('every page fits a 390 px phone, with long names', async () => {
+    cli('tenant', 'create', '--name', 'Northwind Retail Group Europe, Loyalty and CRM (production)', '--environment', 'prod', '--json');
+    await failedSignInFromNode(base, 'someone.who.mistyped.their.email.address@northwind-retail-group.example');
+    const phone = await browser.newContext({ baseURL: base, storageState: await context.storageState(), ...PHONE });
+    phone.setDefaultTimeout(STEP_TIMEOUT_MS);
+    const p = await phone.newPage();
+    try {
+      for (const name of longNames) {
+        await p.goto('/ui/instances/new');
+        await assertFitsWidth(p, 'Add Instance');
+        await p.getByLabel('Name', { exact: true }).fill(name);
+        await p.getByLabel('Instance Type', { exact: true }).selectOption({ label: 'DW Tracker' });
+        await p.getByLabel('Tenant', { exact: true }).selectOption({ index: 0 });
+        await Promise.all([p.waitForNavigation(), p.getByRole('button', { name: 'Save', exact: true }).click()]);
+        await p.getByRole('heading', { level: 1, name: 'Instance created' }).waitFor();
+        await assertFitsWidth(p, 'the credentials page');
+        secretsShown.push({ what: `the password of ${name}`, secret: await p.getByLabel('Password', { exact: true }).inputValue() });
+      }
+      const pages = [
+        ['the instance list', '/ui/instances'],
+        ['the instance page (with tokens)', `/ui/instances/${first.id}`],
+        ['the tenants page', '/ui/tenants'],
+        ['the audit log', '/ui/audit'],
+        ['the "Cannot do that" page', '/ui/audit?action=no.such.action'],
+      ];
+      for (const [what, path] of pages) {
+        await p.goto(path);
+        await assertFitsWidth(p, what);
+      }
+      await p.getByRole('heading', { level: 1, name: 'Cannot do that' }).waitFor();
+    } catch (e) {
+      await p.screenshot({ path: join(downloads, 'phone.png'), fullPage: true }).catch(() => {});
+      throw e;
+    } finally {
+      await phone.close();
+    }
+    // Signed out: the sign-in page.
+    const anonymous = await browser.newContext({ baseURL: base, ...PHONE });
+    try {
+      const p2 = await anonymous.newPage();
+      await p2.goto('/ui/login');
+      await p2.getByRole('heading', { name: 'Sign in' }).waitFor();
+      await assertFitsWidth(p2, 'the sign-in page');
+    } finally {
+      await anonymous.close();
+    }
+  });
+
+  await step('every table column is readable at 1280 px, with long names and details', async () => {
+    const laptop = await browser.newContext({ baseURL: base, storageState: await context.storageState(), ...LAPTOP });
+    laptop.setDefaultTimeout(STEP_TIMEOUT_MS);
+    const p = await laptop.newPage();
+    try {
+      // Failed sign-ins are written a moment later.
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        await p.goto('/ui/audit');
+        const audit = await p.locator('table.audit').innerText();
+        const missing = [longNames[1], 'someone.who.mistyped'].filter((t) => !audit.includes(t.slice(0, 20)));
+        if (missing.length === 0) break;
+        assert.ok(Date.now() < deadline, `the audit log does not show ${missing.join(', ')}`);
+        await p.waitForTimeout(300);
+      }
+      for (const [what, path] of [
+        ['the instance list', '/ui/instances'],
+        ['the instance page', `/ui/instances/${first.id}`],
+        ['the tenants page', '/ui/tenants'],
+        ['the audit log', '/ui/audit'],
+      ]) {
+        await p.goto(path);
+        await assertTablesReadable(p, what);
+      }
+    } catch (e) {
+      await p.screenshot({ path: join(downloads, 'laptop.png'), fullPage: true }).catch(() => {});
+      throw e;
+    } finally {
+      await laptop.close();
+    }
   });
 
   await step('sign out lands on the sign-in page, and the old session is dead', async () => {

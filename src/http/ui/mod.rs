@@ -283,11 +283,12 @@ pub fn render(page: &impl Template) -> Response {
     }
 }
 
-/// A time as the pages show it: `2026-11-23 09:47 UTC`.
+/// A time as the pages show it: `2026-11-23 09:47 UTC`, where a narrow table cell may wrap
+/// between the date and the time but not before `UTC` (a no-break space).
 pub fn display_time(at: UnixTime) -> String {
     let rfc = crate::domain::clock::rfc3339(at);
     match rfc.get(..16) {
-        Some(minutes) => format!("{} UTC", minutes.replacen('T', " ", 1)),
+        Some(minutes) => format!("{}\u{a0}UTC", minutes.replacen('T', " ", 1)),
         None => rfc,
     }
 }
@@ -308,7 +309,7 @@ mod tests {
 
     #[test]
     fn times_show_to_the_minute_in_utc() {
-        assert_eq!(display_time(1_826_841_600), "2027-11-22 00:00 UTC");
+        assert_eq!(display_time(1_826_841_600), "2027-11-22 00:00\u{a0}UTC");
         assert_eq!(display_optional_time(None), "—");
     }
 }
