@@ -1059,3 +1059,54 @@ async fn markup_typed_into_names_is_shown_as_text() {
         "the attempt is not shown"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The audit filter takes a username
+
+#[tokio::test]
+async fn the_audit_filter_takes_an_instance_id_or_username() {
+    let ui = setup();
+    let loader = ui.deployment.instance("acme", "loader", "dw-tracker");
+    let other = ui.deployment.instance("acme", "other", "dw-tracker");
+    a1user_login(&ui.server, &loader.username, &loader.password).await;
+    a1user_login(&ui.server, &other.username, &other.password).await;
+    let id = loader.json["id"].as_str().expect("id").to_owned();
+    let mut browser = ui.browser().await;
+
+    let html = assert_page(&browser.get("/ui/audit").await, 200);
+    assert_eq!(
+        label_for(&html, "instance").as_deref(),
+        Some("Instance id or username")
+    );
+    let by_id = assert_page(&browser.get(&format!("/ui/audit?instance={id}")).await, 200);
+    let by_name = browser
+        .get(&format!("/ui/audit?instance={}", loader.username))
+        .await;
+    let by_name = assert_page(&by_name, 200);
+    assert_eq!(audit_rows(&by_name), 2, "created, then a token: {by_name}");
+    assert_eq!(audit_rows(&by_id), 2, "{by_id}");
+    assert!(!by_name.contains(&other.username), "{by_name}");
+    assert_eq!(
+        input_value(&by_name, "instance").as_deref(),
+        Some(loader.username.as_str()),
+        "the filter in force is shown"
+    );
+
+    let api = |key: &str| format!("/admin/api/audit?instance={key}");
+    let api_by_id = browser.api(Method::GET, &api(&id), None, None).await;
+    let api_by_name = browser
+        .api(Method::GET, &api(&loader.username), None, None)
+        .await;
+    assert_eq!(api_by_name.ok().as_array().map(Vec::len), Some(2));
+    assert_eq!(api_by_name.ok(), api_by_id.ok());
+
+    // A username no instance has: nothing, said plainly, in the UI's page and as JSON.
+    let unknown = browser.get("/ui/audit?instance=tracker_nobody").await;
+    let html = assert_page(&unknown, 200);
+    assert!(html.contains("No instance has the username"), "{html}");
+    assert_eq!(audit_rows(&html), 0);
+    let none = browser
+        .api(Method::GET, &api("tracker_nobody"), None, None)
+        .await;
+    assert_eq!(none.ok(), &Value::Array(vec![]));
+}

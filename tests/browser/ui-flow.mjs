@@ -698,7 +698,7 @@ async function main() {
 
     // The filter form: only instance.password_rotated, for the first instance.
     await page.getByLabel('Action', { exact: true }).selectOption('instance.password_rotated');
-    await page.getByLabel('Instance id', { exact: true }).fill(first.id);
+    await page.getByLabel('Instance id or username', { exact: true }).fill(first.username);
     await Promise.all([
       page.waitForNavigation(),
       page.getByRole('button', { name: 'Filter', exact: true }).click(),

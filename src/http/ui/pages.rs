@@ -241,8 +241,10 @@ pub struct AuditPage {
     pub action: String,
     /// The actor filter in force.
     pub actor: String,
-    /// The instance filter in force.
+    /// The instance filter in force (an id or a username).
     pub instance: String,
+    /// Set when the instance filter names no instance.
+    pub unknown_instance: bool,
     /// Entries, newest first.
     pub rows: Vec<AuditRow>,
     /// Link to older entries.
