@@ -245,6 +245,9 @@ async function html() {
   return page.content();
 }
 
+// Shown-once pages this flow reloads on purpose: the second view answers 410.
+const expectedGone = new Set();
+
 // Every page shown after a shown-once page must not carry the password in its HTML.
 const secretsShown = [];
 async function assertNoSecretsInPage(where) {
@@ -376,13 +379,15 @@ async function main() {
     // Failed loads are checked by URL below, from the responses themselves.
     if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) pageErrors.push(`console: ${m.text()}`);
   });
-  // Every error status the browser met, except the two this flow expects: the refused sign-in
-  // (401 on POST /ui/login) and Chromium's own probe for /favicon.ico (the UI has none).
+  // Every error status the browser met, except those this flow expects: the refused sign-in
+  // (401 on POST /ui/login), the shown-once page reloaded (410, "Already shown") and
+  // Chromium's own probe for /favicon.ico (the UI has none).
   page.on('response', (r) => {
     const url = new URL(r.url());
     if (url.protocol === 'data:' || r.status() < 400) return;
     const method = r.request().method();
     if (r.status() === 401 && method === 'POST' && url.pathname === '/ui/login') return;
+    if (r.status() === 410 && method === 'GET' && expectedGone.has(url.pathname)) return;
     if (r.status() === 404 && url.pathname === '/favicon.ico') return;
     pageErrors.push(`${method} ${url.pathname} answered ${r.status()}`);
   });
@@ -443,6 +448,18 @@ async function main() {
         assert.equal(collectionUrl.pathname, `/postman/${inst.id}/collection.json`);
         const anonymous = await fetch(collectionUrl, { redirect: 'manual' });
         assert.equal(anonymous.status, 401, `${collectionUrl.pathname} without a session answered ${anonymous.status}`);
+        // The page is the answer to a GET after the form's redirect: reloading it shows the
+        // credentials never again, and creates nothing (the list below has three rows).
+        const shownAt = pathOf(page.url());
+        assert.match(shownAt, /^\/ui\/instances\/created\/[A-Za-z0-9_-]{22,}$/, `the credentials page is at ${page.url()}`);
+        assert.ok(!page.url().includes(inst.password), 'the password is in the URL');
+        expectedGone.add(shownAt);
+        const reloaded = await page.reload();
+        assert.equal(reloaded.status(), 410, `reloading the credentials page answered ${reloaded.status()}`);
+        await page.getByRole('heading', { level: 1, name: 'Already shown' }).waitFor();
+        await page.getByRole('navigation', { name: 'Main' }).waitFor();
+        assert.equal(await page.getByLabel('Password', { exact: true }).count(), 0, 'the reloaded page has a Password field');
+        await assertNoSecretsInPage('the reloaded credentials page');
       }
     });
   }
@@ -494,6 +511,7 @@ async function main() {
     ]);
     await expectPath(`/ui/instances/${first.id}`);
     await page.getByText('No active tokens.').waitFor();
+    assert.match(await page.getByRole('status').innerText(), /Token revoked/, 'no banner says the token was revoked');
     first.revokedPrefix = prefix;
     // Over HTTP: the old bearer is refused, and a login mints a new token.
     const revoke = await a1Revoke(first.authHost, first.token);
@@ -544,6 +562,7 @@ async function main() {
     ]);
     assert.equal(dialogs.length, dialogsBefore + 1, 'Disable asked for no confirmation');
     await page.getByText('Disabled', { exact: true }).waitFor();
+    assert.match(await page.getByRole('status').innerText(), /Instance disabled/, 'no banner says the instance was disabled');
     // README: a disabled instance's password and tokens answer 403 instance_disabled.
     const refused = await a1Login(second.authHost, second.username, second.password);
     assert.equal(refused.status, 403, `a disabled instance's login answered ${refused.status}: ${refused.text}`);
@@ -556,6 +575,7 @@ async function main() {
       page.getByRole('button', { name: 'Enable', exact: true }).click(),
     ]);
     await page.getByText('Active', { exact: true }).waitFor();
+    assert.match(await page.getByRole('status').innerText(), /Instance enabled/, 'no banner says the instance was enabled');
     // Enabled again, the same password and the same token work (login answers that token).
     const token = await a1LoginOk(second.authHost, second.username, second.password, 'login after enable');
     assert.equal(token, second.token, 'the token from before the disable is not the active one after enable');
@@ -744,16 +764,21 @@ async function main() {
         await p.getByRole('heading', { level: 1, name: 'Instance created' }).waitFor();
         await assertFitsWidth(p, 'the credentials page');
         secretsShown.push({ what: `the password of ${name}`, secret: await p.getByLabel('Password', { exact: true }).inputValue() });
+        const reloaded = await p.reload();
+        assert.equal(reloaded.status(), 410);
+        await assertFitsWidth(p, 'the "Already shown" page');
       }
       const pages = [
         ['the instance list', '/ui/instances'],
         ['the instance page (with tokens)', `/ui/instances/${first.id}`],
         ['the tenants page', '/ui/tenants'],
         ['the audit log', '/ui/audit'],
+        ['the "Not found" page', '/ui/no-such-page'],
         ['the "Cannot do that" page', '/ui/audit?action=no.such.action'],
       ];
       for (const [what, path] of pages) {
         await p.goto(path);
+        await p.getByRole('navigation', { name: 'Main' }).waitFor();
         await assertFitsWidth(p, what);
       }
       await p.getByRole('heading', { level: 1, name: 'Cannot do that' }).waitFor();
