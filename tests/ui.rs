@@ -1360,6 +1360,24 @@ async fn every_form_answers_with_a_redirect_saying_what_it_did() {
 // Errors are pages of the UI
 
 #[tokio::test]
+async fn the_root_and_the_favicon_answer_a_browser() {
+    let ui = setup();
+    let mut browser = Browser::new(&ui.server);
+    browser.get("/").await.expect_see_other("/ui/");
+    for path in ["/favicon.ico", "/ui/assets/favicon.svg"] {
+        let icon = browser.get(path).await;
+        assert_eq!(icon.status, 200, "{icon:?}");
+        assert_eq!(icon.header(CONTENT_TYPE), "image/svg+xml");
+        assert!(icon.text().starts_with("<svg"), "{icon:?}");
+    }
+    let login = assert_page(&browser.get("/ui/login").await, 200);
+    assert!(
+        login.contains("<link rel=\"icon\" href=\"/ui/assets/favicon.svg\""),
+        "{login}"
+    );
+}
+
+#[tokio::test]
 async fn every_ui_error_is_a_page_with_the_navigation() {
     let ui = setup_with(&[("CDP_AUTH_MAX_INSTANCES_PER_TYPE", "1")]);
     let mut browser = ui.browser().await;

@@ -380,15 +380,13 @@ async function main() {
     if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) pageErrors.push(`console: ${m.text()}`);
   });
   // Every error status the browser met, except those this flow expects: the refused sign-in
-  // (401 on POST /ui/login), the shown-once page reloaded (410, "Already shown") and
-  // Chromium's own probe for /favicon.ico (the UI has none).
+  // (401 on POST /ui/login) and the shown-once page reloaded (410, "Already shown").
   page.on('response', (r) => {
     const url = new URL(r.url());
     if (url.protocol === 'data:' || r.status() < 400) return;
     const method = r.request().method();
     if (r.status() === 401 && method === 'POST' && url.pathname === '/ui/login') return;
     if (r.status() === 410 && method === 'GET' && expectedGone.has(url.pathname)) return;
-    if (r.status() === 404 && url.pathname === '/favicon.ico') return;
     pageErrors.push(`${method} ${url.pathname} answered ${r.status()}`);
   });
 
@@ -824,6 +822,13 @@ async function main() {
         await p.goto(path);
         await assertTablesReadable(p, what);
       }
+      // The favicon the pages link to, and the one browsers ask for on their own.
+      for (const icon of ['/ui/assets/favicon.svg', '/favicon.ico']) {
+        const answer = await p.request.get(icon);
+        assert.equal(answer.status(), 200, `${icon} answered ${answer.status()}`);
+        assert.equal(answer.headers()['content-type'], 'image/svg+xml');
+      }
+      assert.equal(await p.locator('link[rel="icon"]').getAttribute('href'), '/ui/assets/favicon.svg');
     } catch (e) {
       await p.screenshot({ path: join(downloads, 'laptop.png'), fullPage: true }).catch(() => {});
       throw e;

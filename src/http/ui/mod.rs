@@ -38,9 +38,11 @@ const UI_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self';
      style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; \
      base-uri 'none'";
 
-/// Every UI route.
+/// Every UI route, and `/` and `/favicon.ico`, which a browser opening the server asks for.
 pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
+        .route("/", get(|| async { Redirect::to("/ui/") }))
+        .route("/favicon.ico", get(favicon))
         .route("/ui", get(|| async { Redirect::permanent("/ui/") }))
         .route("/ui/", get(session::home))
         .route("/ui/login", get(session::login_page).post(session::login))
@@ -78,6 +80,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/ui/audit", get(audit::list))
         .route("/ui/assets/app.css", get(stylesheet))
         .route("/ui/assets/app.js", get(script))
+        .route("/ui/assets/favicon.svg", get(favicon))
         .route("/ui/{*unknown}", any(unknown_page))
         .layer(DefaultBodyLimit::max(MAX_AUTH_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_AUTH_BODY_BYTES))
@@ -104,6 +107,10 @@ async fn script() -> Response {
         include_str!("../../../assets/app.js"),
         "text/javascript; charset=utf-8",
     )
+}
+
+async fn favicon() -> Response {
+    asset(include_str!("../../../assets/favicon.svg"), "image/svg+xml")
 }
 
 async fn unknown_page() -> UiError {
