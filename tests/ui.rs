@@ -118,8 +118,21 @@ fn instance_id_linked(html: &str) -> String {
         .expect("a link to the instance")
 }
 
-/// Posts the Add Instance form as the signed-in admin filled it in.
+/// Posts the Add Instance form as the signed-in admin filled it in, and follows its 303 to the
+/// page that shows the credentials.
 async fn add_instance(browser: &mut Browser<'_>, name: &str) -> Reply {
+    let posted = post_new_instance(browser, name).await;
+    assert!(
+        posted
+            .header(LOCATION)
+            .starts_with("/ui/instances/created/"),
+        "{posted:?}"
+    );
+    browser.follow(&posted).await
+}
+
+/// Posts the Add Instance form, without following its answer.
+async fn post_new_instance(browser: &mut Browser<'_>, name: &str) -> Reply {
     let form = browser.get("/ui/instances/new").await;
     let html = assert_page(&form, 200);
     let csrf = csrf_field(&html).expect("csrf");
@@ -529,7 +542,7 @@ async fn a_form_posted_without_its_csrf_token_is_refused_and_changes_nothing() {
             ],
         )
         .await;
-    assert_page(&created, 200);
+    assert_page(&browser.follow(&created).await, 200);
     let names: Vec<Value> = ui
         .instances()
         .as_array()
@@ -568,7 +581,7 @@ async fn a_webtag_instance_page_sets_the_origins_its_browser_key_may_be_used_fro
             ],
         )
         .await
-        .expect_see_other(&page);
+        .expect_see_other(&format!("{page}?done=origins-saved"));
     let html = assert_page(&browser.get(&page).await, 200);
     assert!(
         html.contains("https://shop.example\nhttp://localhost:3000"),
@@ -758,7 +771,7 @@ async fn the_instance_page_revokes_tokens_rotates_and_disables() {
     browser
         .post_form(&format!("{page}/tokens/{row}/revoke"), &[("csrf", &csrf)])
         .await
-        .expect_see_other(&page);
+        .expect_see_other(&format!("{page}?done=revoked"));
     http::extend(&ui.server, &second)
         .await
         .expect_error(401, "invalid_token");
@@ -770,7 +783,7 @@ async fn the_instance_page_revokes_tokens_rotates_and_disables() {
     browser
         .post_form(&format!("{page}/revoke-all"), &[("csrf", &csrf)])
         .await
-        .expect_see_other(&page);
+        .expect_see_other(&format!("{page}?done=revoked-all"));
     http::extend(&ui.server, &first)
         .await
         .expect_error(401, "invalid_token");
@@ -786,7 +799,7 @@ async fn the_instance_page_revokes_tokens_rotates_and_disables() {
     browser
         .post_form(&format!("{page}/disable"), &[("csrf", &csrf)])
         .await
-        .expect_see_other(&page);
+        .expect_see_other(&format!("{page}?done=disabled"));
     assert!(browser.get(&page).await.text().contains(">Disabled<"));
     http::login(&ui.server, &instance)
         .await
@@ -794,14 +807,15 @@ async fn the_instance_page_revokes_tokens_rotates_and_disables() {
     browser
         .post_form(&format!("{page}/enable"), &[("csrf", &csrf)])
         .await
-        .expect_see_other(&page);
+        .expect_see_other(&format!("{page}?done=enabled"));
     assert!(browser.get(&page).await.text().contains(">Active<"));
     a1user_login(&ui.server, &instance.username, &instance.password).await;
 
     // Rotate: the new password is shown once, the old one stops logging in.
-    let rotated = browser
+    let posted = browser
         .post_form(&format!("{page}/rotate-password"), &[("csrf", &csrf)])
         .await;
+    let rotated = browser.follow(&posted).await;
     let html = assert_page(&rotated, 200);
     assert!(html.contains("Password rotated"), "{html}");
     let password = input_value(&html, "password").expect("the new password");
@@ -897,6 +911,7 @@ async fn tenants_are_created_and_their_secret_shown_once() {
             ],
         )
         .await;
+    let created = browser.follow(&created).await;
     let html = assert_page(&created, 200);
     assert_eq!(created.header(CACHE_CONTROL), "no-store");
     let secret = input_value(&html, "oauth_key_secret").expect("the secret, shown once");
@@ -921,6 +936,7 @@ async fn tenants_are_created_and_their_secret_shown_once() {
             &[("csrf", &csrf)],
         )
         .await;
+    let rotated = browser.follow(&rotated).await;
     let html = assert_page(&rotated, 200);
     let new_secret = input_value(&html, "oauth_key_secret").expect("the new secret");
     assert_ne!(new_secret, secret);
@@ -930,7 +946,7 @@ async fn tenants_are_created_and_their_secret_shown_once() {
             &[("csrf", &csrf), ("enabled", "off")],
         )
         .await
-        .expect_see_other("/ui/tenants");
+        .expect_see_other("/ui/tenants?done=oauth-off");
     let listed = ui
         .deployment
         .cli_json(&["tenant", "show", "globex", "--json"]);
@@ -971,10 +987,7 @@ async fn the_audit_page_shows_who_did_what_and_filters() {
         .await
         .text();
     assert_eq!(audit_rows(&created), 1, "{created}");
-    assert!(
-        created.contains("<td>ops</td>"),
-        "the admin did it: {created}"
-    );
+    assert!(created.contains(">ops</td>"), "the admin did it: {created}");
     assert!(!created.contains("<code>token.issued</code>"), "{created}");
 
     let by_instance = browser
@@ -1058,4 +1071,452 @@ async fn markup_typed_into_names_is_shown_as_text() {
         unescape(&pages[4].1).contains(lure),
         "the attempt is not shown"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Every form answers with a redirect: reloading the page it leads to repeats nothing
+
+/// Whether a page has the signed-in navigation.
+fn has_navigation(html: &str) -> bool {
+    html.contains("<nav aria-label=\"Main\">") && html.contains(">Sign out</button>")
+}
+
+/// The status banner of a page (`role="status"`), if any.
+fn status_banner(html: &str) -> Option<String> {
+    let start = html.find("role=\"status\">")? + "role=\"status\">".len();
+    let end = html[start..].find("</p>")? + start;
+    Some(unescape(&html[start..end]))
+}
+
+/// How many audit entries have this action.
+async fn audited(browser: &mut Browser<'_>, action: &str) -> usize {
+    let log = audit_log(browser).await;
+    log.as_array()
+        .expect("a list")
+        .iter()
+        .filter(|e| e["action"] == action)
+        .count()
+}
+
+#[tokio::test]
+async fn reloading_the_new_credentials_page_never_shows_them_again_nor_creates_another() {
+    let ui = setup();
+    let mut browser = ui.browser().await;
+    let mut other_session = ui.browser().await;
+
+    let posted = post_new_instance(&mut browser, "loader").await;
+    assert_eq!(posted.status, 303, "{posted:?}");
+    let location = posted.header(LOCATION).to_owned();
+    let once = location
+        .strip_prefix("/ui/instances/created/")
+        .unwrap_or_else(|| panic!("not the shown-once page: {location}"));
+    assert!(
+        once.len() >= 22 && !once.contains('/'),
+        "the id is not 128 random bits: {once}"
+    );
+
+    // Another session of the same admin cannot open it, and does not use it up.
+    let elsewhere = other_session.get(&location).await;
+    let html = assert_page(&elsewhere, 410);
+    assert!(input_value(&html, "password").is_none(), "{html}");
+
+    let shown = browser.get(&location).await;
+    let html = assert_page(&shown, 200);
+    assert_eq!(shown.header(CACHE_CONTROL), "no-store");
+    let password = input_value(&html, "password").expect("the password, this once");
+    let username = input_value(&html, "username").expect("username");
+    assert!(!location.contains(&password), "the password is in the URL");
+    a1user_login(&ui.server, &username, &password).await;
+
+    // Reloading: a clear page in the layout, without the secret; nothing created again.
+    for _ in 0..2 {
+        let again = browser.get(&location).await;
+        let html = assert_page(&again, 410);
+        assert!(html.contains("Already shown"), "{html}");
+        assert!(html.contains("cannot be shown again"), "{html}");
+        assert!(has_navigation(&html), "{html}");
+        assert!(!html.contains(&password), "shown twice");
+        assert!(input_value(&html, "password").is_none(), "{html}");
+    }
+    assert_eq!(ui.instances().as_array().map(Vec::len), Some(1));
+    assert_eq!(audited(&mut browser, "instance.created").await, 1);
+    // A made-up id is the same page.
+    let made_up = browser.get("/ui/instances/created/made-up").await;
+    assert!(assert_page(&made_up, 410).contains("Already shown"));
+}
+
+#[tokio::test]
+async fn rotations_redirect_to_their_secret_shown_once() {
+    let ui = setup();
+    let instance = ui.deployment.instance("acme", "loader", "dw-tracker");
+    let id = instance.json["id"].as_str().expect("id").to_owned();
+    let tenant = ui.tenant_id();
+    let mut browser = ui.browser().await;
+    let csrf = browser.csrf().await;
+    let page = format!("/ui/instances/{id}");
+
+    let posted = browser
+        .post_form(&format!("{page}/rotate-password"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(posted.status, 303, "{posted:?}");
+    let location = posted.header(LOCATION).to_owned();
+    assert!(
+        location.starts_with(&format!("{page}/password/")),
+        "{location}"
+    );
+    let html = assert_page(&browser.get(&location).await, 200);
+    let password = input_value(&html, "password").expect("the new password");
+    assert!(!location.contains(&password));
+    assert!(
+        status_banner(&html).is_some_and(|b| b.contains("Password rotated")),
+        "{html}"
+    );
+    let again = assert_page(&browser.get(&location).await, 410);
+    assert!(
+        !again.contains(&password) && has_navigation(&again),
+        "{again}"
+    );
+    // Rotated once: the password shown is the one that works.
+    assert_eq!(audited(&mut browser, "instance.password_rotated").await, 1);
+    a1user_login(&ui.server, &instance.username, &password).await;
+
+    // acme had OAuth off and no secret: turning it on makes one, shown once.
+    let posted = browser
+        .post_form(
+            &format!("/ui/tenants/{tenant}/oauth"),
+            &[("csrf", &csrf), ("enabled", "on")],
+        )
+        .await;
+    let location = posted.header(LOCATION).to_owned();
+    assert!(
+        location.starts_with(&format!("/ui/tenants/{tenant}/secret/")),
+        "{posted:?}"
+    );
+    let html = assert_page(&browser.get(&location).await, 200);
+    let first = input_value(&html, "oauth_key_secret").expect("the new secret");
+    assert_page(&browser.get(&location).await, 410);
+
+    let rotations = audited(&mut browser, "tenant.secret_rotated").await;
+    let posted = browser
+        .post_form(
+            &format!("/ui/tenants/{tenant}/rotate-secret"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    let location = posted.header(LOCATION).to_owned();
+    assert!(
+        location.starts_with(&format!("/ui/tenants/{tenant}/secret/")),
+        "{posted:?}"
+    );
+    let html = assert_page(&browser.get(&location).await, 200);
+    let secret = input_value(&html, "oauth_key_secret").expect("the rotated secret");
+    assert_ne!(secret, first);
+    assert!(!location.contains(&secret));
+    assert!(
+        status_banner(&html).is_some_and(|b| b.contains("rotated")),
+        "{html}"
+    );
+    let again = assert_page(&browser.get(&location).await, 410);
+    assert!(!again.contains(&secret), "{again}");
+    assert_eq!(
+        audited(&mut browser, "tenant.secret_rotated").await,
+        rotations + 1
+    );
+}
+
+/// A UI form, where its 303 leads, the banner there, and the action it audits.
+struct FormCase<'a> {
+    path: String,
+    fields: Vec<(&'a str, &'a str)>,
+    leads_to: String,
+    banner: &'a str,
+    action: &'a str,
+}
+
+#[tokio::test]
+async fn every_form_answers_with_a_redirect_saying_what_it_did() {
+    let ui = setup();
+    let instance = ui.deployment.instance("acme", "loader", "dw-tracker");
+    let webtag = ui.deployment.instance("acme", "shop", "webtag");
+    let id = instance.json["id"].as_str().expect("id").to_owned();
+    let webtag_id = webtag.json["id"].as_str().expect("id").to_owned();
+    let tenant = ui.tenant_id();
+    let token = a1user_login(&ui.server, &instance.username, &instance.password).await;
+    send(
+        ui.server
+            .post(CREATE)
+            .basic_auth(&instance.username, Some(&instance.password)),
+        "create",
+    )
+    .await
+    .access_token();
+    let mut browser = ui.browser().await;
+    let csrf = browser.csrf().await;
+    let row = browser
+        .api(
+            Method::GET,
+            &format!("/admin/api/instances/{id}/tokens"),
+            None,
+            None,
+        )
+        .await
+        .ok()
+        .as_array()
+        .and_then(|rows| rows.iter().find(|t| t["prefix"] == token[..8]))
+        .expect("the token's row")["id"]
+        .as_str()
+        .expect("row id")
+        .to_owned();
+    let page = format!("/ui/instances/{id}");
+    let webtag_page = format!("/ui/instances/{webtag_id}");
+
+    let forms = vec![
+        FormCase {
+            path: format!("{page}/tokens/{row}/revoke"),
+            fields: vec![],
+            leads_to: format!("{page}?done=revoked"),
+            banner: "Token revoked",
+            action: "token.revoked",
+        },
+        FormCase {
+            path: format!("{page}/revoke-all"),
+            fields: vec![],
+            leads_to: format!("{page}?done=revoked-all"),
+            banner: "Every token of this instance is revoked",
+            action: "token.revoked_all",
+        },
+        FormCase {
+            path: format!("{page}/disable"),
+            fields: vec![],
+            leads_to: format!("{page}?done=disabled"),
+            banner: "Instance disabled",
+            action: "instance.disabled",
+        },
+        FormCase {
+            path: format!("{page}/enable"),
+            fields: vec![],
+            leads_to: format!("{page}?done=enabled"),
+            banner: "Instance enabled",
+            action: "instance.enabled",
+        },
+        FormCase {
+            path: format!("{webtag_page}/origins"),
+            fields: vec![("origins", "https://shop.example")],
+            leads_to: format!("{webtag_page}?done=origins-saved"),
+            banner: "Allowed origins saved",
+            action: "instance.origins_set",
+        },
+        FormCase {
+            path: "/ui/tenants".into(),
+            fields: vec![("name", "globex"), ("environment", "cs")],
+            leads_to: "/ui/tenants?done=tenant-created".into(),
+            banner: "Tenant created",
+            action: "tenant.created",
+        },
+        FormCase {
+            path: format!("/ui/tenants/{tenant}/oauth"),
+            fields: vec![("enabled", "off")],
+            leads_to: "/ui/tenants?done=oauth-off".into(),
+            banner: "OAuth turned off",
+            action: "tenant.oauth_disabled",
+        },
+    ];
+    for FormCase {
+        path,
+        fields,
+        leads_to,
+        banner,
+        action,
+    } in &forms
+    {
+        let before = audited(&mut browser, action).await;
+        let mut posted = fields.clone();
+        posted.push(("csrf", &csrf));
+        let reply = browser.post_form(path, &posted).await;
+        reply.expect_see_other(leads_to);
+        for _ in 0..2 {
+            let html = assert_page(&browser.get(leads_to).await, 200);
+            assert!(
+                status_banner(&html).is_some_and(|b| b.contains(banner)),
+                "{leads_to} does not say {banner:?}: {html}"
+            );
+        }
+        assert_eq!(
+            audited(&mut browser, action).await,
+            before + 1,
+            "{path} did not do {action} exactly once"
+        );
+    }
+    // The banner is only for words the server knows; the page itself has none.
+    let html = assert_page(&browser.get(&format!("{page}?done=<b>hi</b>")).await, 200);
+    assert_eq!(status_banner(&html), None, "{html}");
+    assert_eq!(
+        status_banner(&assert_page(&browser.get(&page).await, 200)),
+        None
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors are pages of the UI
+
+#[tokio::test]
+async fn the_root_and_the_favicon_answer_a_browser() {
+    let ui = setup();
+    let mut browser = Browser::new(&ui.server);
+    browser.get("/").await.expect_see_other("/ui/");
+    for path in ["/favicon.ico", "/ui/assets/favicon.svg"] {
+        let icon = browser.get(path).await;
+        assert_eq!(icon.status, 200, "{icon:?}");
+        assert_eq!(icon.header(CONTENT_TYPE), "image/svg+xml");
+        assert!(icon.text().starts_with("<svg"), "{icon:?}");
+    }
+    let login = assert_page(&browser.get("/ui/login").await, 200);
+    assert!(
+        login.contains("<link rel=\"icon\" href=\"/ui/assets/favicon.svg\""),
+        "{login}"
+    );
+}
+
+#[tokio::test]
+async fn every_ui_error_is_a_page_with_the_navigation() {
+    let ui = setup_with(&[("CDP_AUTH_MAX_INSTANCES_PER_TYPE", "1")]);
+    let mut browser = ui.browser().await;
+    let csrf = browser.csrf().await;
+    let tenant = ui.tenant_id();
+    add_instance(&mut browser, "first").await;
+
+    let big = "x".repeat(100_000);
+    let cases: Vec<(Reply, u16, &str)> = vec![
+        (browser.get("/ui/no-such-page").await, 404, "no such page"),
+        (browser.get("/ui/instances/4242").await, 404, "not found"),
+        (
+            browser.get("/ui/instances/1/nothing").await,
+            404,
+            "no such page",
+        ),
+        (browser.get("/ui/instances/abc").await, 400, "malformed"),
+        (
+            browser.get("/ui/audit?before=yesterday").await,
+            400,
+            "malformed",
+        ),
+        (
+            browser
+                .send(
+                    browser.request(Method::DELETE, "/ui/instances"),
+                    "DELETE /ui/instances".into(),
+                )
+                .await,
+            405,
+            "cannot be used that way",
+        ),
+        (
+            browser
+                .post_form(
+                    "/ui/instances",
+                    &[
+                        ("csrf", &csrf),
+                        ("name", "second"),
+                        ("instance_type", "dw-tracker"),
+                        ("tenant", &tenant),
+                    ],
+                )
+                .await,
+            409,
+            "Cannot do that",
+        ),
+        (
+            browser
+                .post_form(
+                    "/ui/instances",
+                    &[
+                        ("csrf", &csrf),
+                        ("name", "odd"),
+                        ("instance_type", "mainframe"),
+                        ("tenant", &tenant),
+                    ],
+                )
+                .await,
+            400,
+            "Cannot do that",
+        ),
+        (
+            browser
+                .post_form("/ui/tenants", &[("csrf", &csrf), ("name", &big)])
+                .await,
+            413,
+            "too large",
+        ),
+    ];
+    for (reply, status, says) in &cases {
+        let html = assert_page(reply, *status);
+        assert!(
+            html.to_lowercase().contains(&says.to_lowercase()),
+            "{reply:?} does not say {says:?}"
+        );
+        assert!(has_navigation(&html), "no navigation: {reply:?}");
+        assert!(
+            reply
+                .header(CONTENT_SECURITY_POLICY)
+                .contains("style-src 'self'"),
+            "the page cannot load its stylesheet: {reply:?}"
+        );
+    }
+    assert_eq!(ui.instances().as_array().map(Vec::len), Some(1));
+
+    // Signed out: the same page, without the navigation.
+    let mut anonymous = Browser::new(&ui.server);
+    let html = assert_page(&anonymous.get("/ui/no-such-page").await, 404);
+    assert!(!has_navigation(&html), "{html}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The audit filter takes a username
+
+#[tokio::test]
+async fn the_audit_filter_takes_an_instance_id_or_username() {
+    let ui = setup();
+    let loader = ui.deployment.instance("acme", "loader", "dw-tracker");
+    let other = ui.deployment.instance("acme", "other", "dw-tracker");
+    a1user_login(&ui.server, &loader.username, &loader.password).await;
+    a1user_login(&ui.server, &other.username, &other.password).await;
+    let id = loader.json["id"].as_str().expect("id").to_owned();
+    let mut browser = ui.browser().await;
+
+    let html = assert_page(&browser.get("/ui/audit").await, 200);
+    assert_eq!(
+        label_for(&html, "instance").as_deref(),
+        Some("Instance id or username")
+    );
+    let by_id = assert_page(&browser.get(&format!("/ui/audit?instance={id}")).await, 200);
+    let by_name = browser
+        .get(&format!("/ui/audit?instance={}", loader.username))
+        .await;
+    let by_name = assert_page(&by_name, 200);
+    assert_eq!(audit_rows(&by_name), 2, "created, then a token: {by_name}");
+    assert_eq!(audit_rows(&by_id), 2, "{by_id}");
+    assert!(!by_name.contains(&other.username), "{by_name}");
+    assert_eq!(
+        input_value(&by_name, "instance").as_deref(),
+        Some(loader.username.as_str()),
+        "the filter in force is shown"
+    );
+
+    let api = |key: &str| format!("/admin/api/audit?instance={key}");
+    let api_by_id = browser.api(Method::GET, &api(&id), None, None).await;
+    let api_by_name = browser
+        .api(Method::GET, &api(&loader.username), None, None)
+        .await;
+    assert_eq!(api_by_name.ok().as_array().map(Vec::len), Some(2));
+    assert_eq!(api_by_name.ok(), api_by_id.ok());
+
+    // A username no instance has: nothing, said plainly, in the UI's page and as JSON.
+    let unknown = browser.get("/ui/audit?instance=tracker_nobody").await;
+    let html = assert_page(&unknown, 200);
+    assert!(html.contains("No instance has the username"), "{html}");
+    assert_eq!(audit_rows(&html), 0);
+    let none = browser
+        .api(Method::GET, &api("tracker_nobody"), None, None)
+        .await;
+    assert_eq!(none.ok(), &Value::Array(vec![]));
 }

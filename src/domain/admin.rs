@@ -6,7 +6,9 @@ use std::sync::Arc;
 use super::audit::{Actor, AuditAction, AuditEvent, AuditLog};
 use super::clock::{self, UnixTime};
 use super::error::DomainError;
-use super::model::{Environment, Instance, InstanceType, Tenant, TokenId, TokenListing};
+use super::model::{
+    Environment, Instance, InstanceId, InstanceType, Tenant, TokenId, TokenListing,
+};
 use super::policy::Policy;
 use super::secrets::{self, LOWER_ALPHANUMERIC, Secret, ServerKeys};
 use super::verified_cache::VerifiedCache;
@@ -294,6 +296,20 @@ impl Admin {
             Err(_) => self.store.instance_by_username(key).await?,
         };
         found.ok_or_else(|| DomainError::NotFound(format!("Instance {key:?}")))
+    }
+
+    /// The instance an audit filter names by its id or its username: an id is taken as it is
+    /// (the log may name an instance by id whatever became of it); a username is looked up,
+    /// and `None` means no instance has it, so nothing can match.
+    pub async fn audit_instance(&self, key: &str) -> Result<Option<InstanceId>, DomainError> {
+        match key.parse::<InstanceId>() {
+            Ok(id) => Ok(Some(id)),
+            Err(_) => Ok(self
+                .store
+                .instance_by_username(key)
+                .await?
+                .map(|instance| instance.id)),
+        }
     }
 
     /// Replaces a WebTag instance's allowed origins (`scheme://host[:port]` each); returns

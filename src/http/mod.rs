@@ -60,6 +60,8 @@ pub struct Shared {
     pub secure_cookies: bool,
     /// The OpenAPI document, built once.
     pub openapi: Arc<utoipa::openapi::OpenApi>,
+    /// Secrets the UI shows once, waiting for their page.
+    pub ui_once: ui::once::OnceResults,
 }
 
 impl std::ops::Deref for AppState {
@@ -160,10 +162,9 @@ pub fn router(services: Services, urls: PublicUrls) -> Router {
         auth_host_url: urls.auth_host_url,
         api_host_url: urls.api_host_url,
         openapi: Arc::new(document),
+        ui_once: ui::once::OnceResults::default(),
     }));
-    let ui = ui::routes()
-        .layer(DefaultBodyLimit::max(MAX_AUTH_BODY_BYTES))
-        .layer(RequestBodyLimitLayer::new(MAX_AUTH_BODY_BYTES));
+    let ui = ui::routes(state.clone());
     routes
         .merge(ui)
         .fallback(not_found)

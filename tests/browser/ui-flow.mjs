@@ -245,6 +245,9 @@ async function html() {
   return page.content();
 }
 
+// Shown-once pages this flow reloads on purpose: the second view answers 410.
+const expectedGone = new Set();
+
 // Every page shown after a shown-once page must not carry the password in its HTML.
 const secretsShown = [];
 async function assertNoSecretsInPage(where) {
@@ -264,6 +267,75 @@ async function auditRows() {
 
 async function auditActions() {
   return (await auditRows()).map((r) => r.action);
+}
+
+// ---- Layout ---------------------------------------------------------------------------------
+
+const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 3 };
+const LAPTOP = { viewport: { width: 1280, height: 800 } };
+
+/** Asserts that the page is no wider than the phone: nothing makes it zoom out. */
+async function assertFitsWidth(p, what) {
+  const { width, scrollWidth, widest } = await p.evaluate(() => {
+    const viewport = 390;
+    let widest = '';
+    for (const el of document.querySelectorAll('body *')) {
+      const right = el.getBoundingClientRect().right + window.scrollX;
+      if (right > viewport + 0.5 && !el.closest('.scroll')) {
+        widest = `${el.tagName.toLowerCase()}.${el.className} ends at ${Math.round(right)} px`;
+        break;
+      }
+    }
+    return { width: viewport, scrollWidth: document.documentElement.scrollWidth, widest };
+  });
+  assert.ok(scrollWidth <= width, `${what} is ${scrollWidth} px wide on a ${width} px phone (${widest})`);
+}
+
+/** Asserts that every table of the page shows every column whole: no cell past its scroll box
+ *  or the window, no scroll box that scrolls, no cell whose content is wider than the cell. */
+async function assertTablesReadable(p, what) {
+  const problems = await p.evaluate(() => {
+    const found = [];
+    const viewport = window.innerWidth;
+    if (document.documentElement.scrollWidth > viewport) {
+      found.push(`the page is ${document.documentElement.scrollWidth} px wide`);
+    }
+    const boxes = [...document.querySelectorAll('.scroll')];
+    if (boxes.length === 0) found.push('no table');
+    for (const box of boxes) {
+      if (box.scrollWidth > box.clientWidth) found.push(`a table scrolls: ${box.scrollWidth} px in ${box.clientWidth} px`);
+      const edge = box.getBoundingClientRect().right;
+      for (const cell of box.querySelectorAll('th, td')) {
+        const r = cell.getBoundingClientRect();
+        const name = `${cell.tagName.toLowerCase()} "${cell.textContent.trim().slice(0, 30)}"`;
+        if (r.right > edge + 0.5 || r.right > viewport) found.push(`${name} ends at ${Math.round(r.right)} px, past ${Math.round(edge)} px`);
+        if (cell.scrollWidth > cell.clientWidth + 1) found.push(`${name} is clipped (${cell.scrollWidth} px in ${cell.clientWidth} px)`);
+        if (cell.textContent.trim() && r.width < 40) found.push(`${name} is ${Math.round(r.width)} px narrow`);
+        for (const inner of cell.querySelectorAll('a, code, span, button')) {
+          if (inner.closest('.visually-hidden')) continue;
+          const ir = inner.getBoundingClientRect();
+          if (ir.right > r.right + 0.5) found.push(`${name}: its ${inner.tagName.toLowerCase()} sticks out`);
+        }
+      }
+    }
+    return found;
+  });
+  assert.deepEqual(problems, [], `${what} at 1280 px`);
+}
+
+/** Signs in through the UI's form from node (no browser), as a mistyping admin would. */
+async function failedSignInFromNode(base, username) {
+  const form = await fetch(`${base}/ui/login`);
+  const cookie = (form.headers.get('set-cookie') ?? '').split(';')[0];
+  const csrf = /name="csrf" value="([^"]+)"/.exec(await form.text())?.[1];
+  assert.ok(csrf, 'the sign-in page has no csrf field');
+  const answer = await fetch(`${base}/ui/login`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { Cookie: cookie, 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ csrf, username, password: 'not-it' }),
+  });
+  assert.equal(answer.status, 401, `the mistyped sign-in answered ${answer.status}`);
 }
 
 // ---- The flow -------------------------------------------------------------------------------
@@ -307,14 +379,14 @@ async function main() {
     // Failed loads are checked by URL below, from the responses themselves.
     if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) pageErrors.push(`console: ${m.text()}`);
   });
-  // Every error status the browser met, except the two this flow expects: the refused sign-in
-  // (401 on POST /ui/login) and Chromium's own probe for /favicon.ico (the UI has none).
+  // Every error status the browser met, except those this flow expects: the refused sign-in
+  // (401 on POST /ui/login) and the shown-once page reloaded (410, "Already shown").
   page.on('response', (r) => {
     const url = new URL(r.url());
     if (url.protocol === 'data:' || r.status() < 400) return;
     const method = r.request().method();
     if (r.status() === 401 && method === 'POST' && url.pathname === '/ui/login') return;
-    if (r.status() === 404 && url.pathname === '/favicon.ico') return;
+    if (r.status() === 410 && method === 'GET' && expectedGone.has(url.pathname)) return;
     pageErrors.push(`${method} ${url.pathname} answered ${r.status()}`);
   });
 
@@ -374,6 +446,18 @@ async function main() {
         assert.equal(collectionUrl.pathname, `/postman/${inst.id}/collection.json`);
         const anonymous = await fetch(collectionUrl, { redirect: 'manual' });
         assert.equal(anonymous.status, 401, `${collectionUrl.pathname} without a session answered ${anonymous.status}`);
+        // The page is the answer to a GET after the form's redirect: reloading it shows the
+        // credentials never again, and creates nothing (the list below has three rows).
+        const shownAt = pathOf(page.url());
+        assert.match(shownAt, /^\/ui\/instances\/created\/[A-Za-z0-9_-]{22,}$/, `the credentials page is at ${page.url()}`);
+        assert.ok(!page.url().includes(inst.password), 'the password is in the URL');
+        expectedGone.add(shownAt);
+        const reloaded = await page.reload();
+        assert.equal(reloaded.status(), 410, `reloading the credentials page answered ${reloaded.status()}`);
+        await page.getByRole('heading', { level: 1, name: 'Already shown' }).waitFor();
+        await page.getByRole('navigation', { name: 'Main' }).waitFor();
+        assert.equal(await page.getByLabel('Password', { exact: true }).count(), 0, 'the reloaded page has a Password field');
+        await assertNoSecretsInPage('the reloaded credentials page');
       }
     });
   }
@@ -425,6 +509,7 @@ async function main() {
     ]);
     await expectPath(`/ui/instances/${first.id}`);
     await page.getByText('No active tokens.').waitFor();
+    assert.match(await page.getByRole('status').innerText(), /Token revoked/, 'no banner says the token was revoked');
     first.revokedPrefix = prefix;
     // Over HTTP: the old bearer is refused, and a login mints a new token.
     const revoke = await a1Revoke(first.authHost, first.token);
@@ -475,6 +560,7 @@ async function main() {
     ]);
     assert.equal(dialogs.length, dialogsBefore + 1, 'Disable asked for no confirmation');
     await page.getByText('Disabled', { exact: true }).waitFor();
+    assert.match(await page.getByRole('status').innerText(), /Instance disabled/, 'no banner says the instance was disabled');
     // README: a disabled instance's password and tokens answer 403 instance_disabled.
     const refused = await a1Login(second.authHost, second.username, second.password);
     assert.equal(refused.status, 403, `a disabled instance's login answered ${refused.status}: ${refused.text}`);
@@ -487,6 +573,7 @@ async function main() {
       page.getByRole('button', { name: 'Enable', exact: true }).click(),
     ]);
     await page.getByText('Active', { exact: true }).waitFor();
+    assert.match(await page.getByRole('status').innerText(), /Instance enabled/, 'no banner says the instance was enabled');
     // Enabled again, the same password and the same token work (login answers that token).
     const token = await a1LoginOk(second.authHost, second.username, second.password, 'login after enable');
     assert.equal(token, second.token, 'the token from before the disable is not the active one after enable');
@@ -629,7 +716,7 @@ async function main() {
 
     // The filter form: only instance.password_rotated, for the first instance.
     await page.getByLabel('Action', { exact: true }).selectOption('instance.password_rotated');
-    await page.getByLabel('Instance id', { exact: true }).fill(first.id);
+    await page.getByLabel('Instance id or username', { exact: true }).fill(first.username);
     await Promise.all([
       page.waitForNavigation(),
       page.getByRole('button', { name: 'Filter', exact: true }).click(),
@@ -652,6 +739,102 @@ async function main() {
     assert.equal(env.password, postman.password, 'the environment does not carry the shown password');
     await navTo('Instances', '/ui/instances');
     await assertNoSecretsInPage('the instance list');
+  });
+
+  const longNames = [
+    'Nightly loyalty-programme export to the Northwind data warehouse (EU region, production)',
+    'nightly_loyalty_programme_export_northwind_dwh_eu_production_v2',
+  ];
+  await step('every page fits a 390 px phone, with long names', async () => {
+    cli('tenant', 'create', '--name', 'Northwind Retail Group Europe, Loyalty and CRM (production)', '--environment', 'prod', '--json');
+    await failedSignInFromNode(base, 'someone.who.mistyped.their.email.address@northwind-retail-group.example');
+    const phone = await browser.newContext({ baseURL: base, storageState: await context.storageState(), ...PHONE });
+    phone.setDefaultTimeout(STEP_TIMEOUT_MS);
+    const p = await phone.newPage();
+    try {
+      for (const name of longNames) {
+        await p.goto('/ui/instances/new');
+        await assertFitsWidth(p, 'Add Instance');
+        await p.getByLabel('Name', { exact: true }).fill(name);
+        await p.getByLabel('Instance Type', { exact: true }).selectOption({ label: 'DW Tracker' });
+        await p.getByLabel('Tenant', { exact: true }).selectOption({ index: 0 });
+        await Promise.all([p.waitForNavigation(), p.getByRole('button', { name: 'Save', exact: true }).click()]);
+        await p.getByRole('heading', { level: 1, name: 'Instance created' }).waitFor();
+        await assertFitsWidth(p, 'the credentials page');
+        secretsShown.push({ what: `the password of ${name}`, secret: await p.getByLabel('Password', { exact: true }).inputValue() });
+        const reloaded = await p.reload();
+        assert.equal(reloaded.status(), 410);
+        await assertFitsWidth(p, 'the "Already shown" page');
+      }
+      const pages = [
+        ['the instance list', '/ui/instances'],
+        ['the instance page (with tokens)', `/ui/instances/${first.id}`],
+        ['the tenants page', '/ui/tenants'],
+        ['the audit log', '/ui/audit'],
+        ['the "Not found" page', '/ui/no-such-page'],
+        ['the "Cannot do that" page', '/ui/audit?action=no.such.action'],
+      ];
+      for (const [what, path] of pages) {
+        await p.goto(path);
+        await p.getByRole('navigation', { name: 'Main' }).waitFor();
+        await assertFitsWidth(p, what);
+      }
+      await p.getByRole('heading', { level: 1, name: 'Cannot do that' }).waitFor();
+    } catch (e) {
+      await p.screenshot({ path: join(downloads, 'phone.png'), fullPage: true }).catch(() => {});
+      throw e;
+    } finally {
+      await phone.close();
+    }
+    // Signed out: the sign-in page.
+    const anonymous = await browser.newContext({ baseURL: base, ...PHONE });
+    try {
+      const p2 = await anonymous.newPage();
+      await p2.goto('/ui/login');
+      await p2.getByRole('heading', { name: 'Sign in' }).waitFor();
+      await assertFitsWidth(p2, 'the sign-in page');
+    } finally {
+      await anonymous.close();
+    }
+  });
+
+  await step('every table column is readable at 1280 px, with long names and details', async () => {
+    const laptop = await browser.newContext({ baseURL: base, storageState: await context.storageState(), ...LAPTOP });
+    laptop.setDefaultTimeout(STEP_TIMEOUT_MS);
+    const p = await laptop.newPage();
+    try {
+      // Failed sign-ins are written a moment later.
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        await p.goto('/ui/audit');
+        const audit = await p.locator('table.audit').innerText();
+        const missing = [longNames[1], 'someone.who.mistyped'].filter((t) => !audit.includes(t.slice(0, 20)));
+        if (missing.length === 0) break;
+        assert.ok(Date.now() < deadline, `the audit log does not show ${missing.join(', ')}`);
+        await p.waitForTimeout(300);
+      }
+      for (const [what, path] of [
+        ['the instance list', '/ui/instances'],
+        ['the instance page', `/ui/instances/${first.id}`],
+        ['the tenants page', '/ui/tenants'],
+        ['the audit log', '/ui/audit'],
+      ]) {
+        await p.goto(path);
+        await assertTablesReadable(p, what);
+      }
+      // The favicon the pages link to, and the one browsers ask for on their own.
+      for (const icon of ['/ui/assets/favicon.svg', '/favicon.ico']) {
+        const answer = await p.request.get(icon);
+        assert.equal(answer.status(), 200, `${icon} answered ${answer.status()}`);
+        assert.equal(answer.headers()['content-type'], 'image/svg+xml');
+      }
+      assert.equal(await p.locator('link[rel="icon"]').getAttribute('href'), '/ui/assets/favicon.svg');
+    } catch (e) {
+      await p.screenshot({ path: join(downloads, 'laptop.png'), fullPage: true }).catch(() => {});
+      throw e;
+    } finally {
+      await laptop.close();
+    }
   });
 
   await step('sign out lands on the sign-in page, and the old session is dead', async () => {

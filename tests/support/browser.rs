@@ -2,7 +2,7 @@
 //! (so each 303 can be checked) and keeps the cookies the server sets, plus small readers for
 //! what the pages show (form fields, labels, links).
 
-use reqwest::header::{CONTENT_TYPE, COOKIE};
+use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION};
 use reqwest::{Method, RequestBuilder};
 
 use super::http::{Reply, send_admin, send_page};
@@ -114,6 +114,13 @@ impl<'a> Browser<'a> {
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(body.clone());
         self.send(request, format!("POST {path} {body}")).await
+    }
+
+    /// Follows a form's 303 as a browser does: asserts it, then opens where it points.
+    pub async fn follow(&mut self, reply: &Reply) -> Reply {
+        assert_eq!(reply.status, 303, "not a redirect: {reply:?}");
+        let location = reply.header(LOCATION).to_owned();
+        self.get(&location).await
     }
 
     /// Opens the sign-in page and submits it with these credentials.

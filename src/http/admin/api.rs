@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::ApiAdmin;
 use crate::domain::DomainError;
+use crate::domain::admin::Admin;
 use crate::domain::audit::AuditAction;
 use crate::domain::model::{AuditFilter, InstanceType};
 use crate::http::error::{ApiError, ErrorBody};
@@ -66,9 +67,9 @@ pub struct AuditQuery {
     /// Only this tenant id.
     #[serde(default, deserialize_with = "empty_as_none")]
     pub tenant: Option<i64>,
-    /// Only this instance id.
-    #[serde(default, deserialize_with = "empty_as_none")]
-    pub instance: Option<i64>,
+    /// Only this instance: its id or its username (a username no instance has matches
+    /// nothing).
+    pub instance: Option<String>,
     /// Only entries with ids below this one (the next page).
     #[serde(default, deserialize_with = "empty_as_none")]
     pub before: Option<i64>,
@@ -86,8 +87,17 @@ fn empty_as_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, 
 }
 
 impl AuditQuery {
-    /// The store filter, refusing an unknown action word.
-    pub fn filter(&self) -> Result<AuditFilter, DomainError> {
+    /// The instance filter as typed, an id or a username; blank is none.
+    pub fn instance_key(&self) -> Option<&str> {
+        self.instance
+            .as_deref()
+            .map(str::trim)
+            .filter(|key| !key.is_empty())
+    }
+
+    /// The store filter, refusing an unknown action word; `None` when the instance filter
+    /// names a username no instance has, so that nothing can match.
+    pub async fn filter(&self, admin: &Admin) -> Result<Option<AuditFilter>, DomainError> {
         let action = match self.action.as_deref().filter(|a| !a.is_empty()) {
             Some(word) => Some(
                 AuditAction::parse(word)
@@ -99,14 +109,21 @@ impl AuditQuery {
             ),
             None => None,
         };
-        Ok(AuditFilter {
+        let instance_id = match self.instance_key() {
+            Some(key) => match admin.audit_instance(key).await? {
+                Some(id) => Some(id),
+                None => return Ok(None),
+            },
+            None => None,
+        };
+        Ok(Some(AuditFilter {
             action,
             actor: self.actor.clone().filter(|a| !a.is_empty()),
             tenant_id: self.tenant,
-            instance_id: self.instance,
+            instance_id,
             before: self.before,
             limit: self.limit.unwrap_or(100),
-        })
+        }))
     }
 }
 
@@ -409,12 +426,11 @@ pub async fn audit(
     _admin: ApiAdmin,
     Query(query): Query<AuditQuery>,
 ) -> Result<Json<Vec<AuditView>>, ApiError> {
-    let entries = state
-        .services
-        .admin
-        .audit()
-        .entries(query.filter()?)
-        .await?;
+    let admin = &state.services.admin;
+    let entries = match query.filter(admin).await? {
+        Some(filter) => admin.audit().entries(filter).await?,
+        None => Vec::new(),
+    };
     Ok(Json(entries.iter().map(AuditView::of).collect()))
 }
 

@@ -1,4 +1,5 @@
-//! The audit log page: newest first, filtered by action, actor or instance, paged by id.
+//! The audit log page: newest first, filtered by action, actor or instance (its id or its
+//! username), paged by id.
 
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -19,12 +20,16 @@ pub async fn list(
     Query(mut query): Query<AuditQuery>,
 ) -> Result<Response, UiError> {
     query.limit = Some(PAGE);
-    let records = state
-        .services
-        .admin
-        .audit()
-        .entries(query.filter()?)
-        .await?;
+    let admin_service = &state.services.admin;
+    let filter = query
+        .filter(admin_service)
+        .await
+        .map_err(|e| UiError::from(e).back_to("/ui/audit"))?;
+    let unknown_instance = filter.is_none();
+    let records = match filter {
+        Some(filter) => admin_service.audit().entries(filter).await?,
+        None => Vec::new(),
+    };
     let next_page = match records.last() {
         Some(last) if records.len() == PAGE as usize => {
             let filters = serde_urlencoded::to_string([
@@ -32,7 +37,7 @@ pub async fn list(
                 ("actor", query.actor.clone().unwrap_or_default()),
                 (
                     "instance",
-                    query.instance.map(|i| i.to_string()).unwrap_or_default(),
+                    query.instance_key().unwrap_or_default().to_owned(),
                 ),
                 ("before", last.id.to_string()),
             ])
@@ -56,12 +61,14 @@ pub async fn list(
             }
         })
         .collect();
+    let instance = query.instance_key().unwrap_or_default().to_owned();
     Ok(render(&AuditPage {
+        instance,
         chrome: admin.chrome("Audit log", "audit"),
         actions: AuditAction::ALL.iter().map(|a| a.as_str()).collect(),
         action: query.action.unwrap_or_default(),
         actor: query.actor.unwrap_or_default(),
-        instance: query.instance.map(|i| i.to_string()).unwrap_or_default(),
+        unknown_instance,
         rows,
         next_page,
     }))

@@ -3,18 +3,19 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use base64::Engine;
 use serde::Deserialize;
 
+use super::once::OnceResult;
 use super::pages::{
     CopyField, CredentialsPage, InstancePage, InstanceRow, InstancesPage, NewInstancePage, TokenRow,
 };
 use super::{
-    CsrfForm, CsrfOnly, UiAdmin, UiError, UiForm, display_optional_time, display_time, render,
-    see_other,
+    CsrfForm, CsrfOnly, Done, DoneQuery, UiAdmin, UiError, UiForm, display_optional_time,
+    display_time, render, see_other,
 };
 use crate::domain::admin::IssuedPassword;
 use crate::domain::model::{InstanceType, Tenant};
@@ -102,7 +103,7 @@ impl CsrfForm for NewInstanceForm {
     }
 }
 
-/// Creates the instance and shows its credentials, this once.
+/// Creates the instance; the page it leads to shows its credentials, this once.
 pub async fn create(
     State(state): State<AppState>,
     posted: UiForm<NewInstanceForm>,
@@ -122,12 +123,30 @@ pub async fn create(
         .create_instance(&tenant, &form.name, instance_type, &admin.principal.actor())
         .await
         .map_err(|e| back(e.into()))?;
-    Ok(credentials_page(
-        &state,
-        &admin,
-        "Instance created",
-        &issued,
-    ))
+    let once = admin.keep_once(&state, OnceResult::Created(issued))?;
+    Ok(see_other(&format!("/ui/instances/created/{once}")))
+}
+
+/// The credentials of the instance just created, the first time this page is opened.
+pub async fn created(
+    State(state): State<AppState>,
+    admin: UiAdmin,
+    Path(once): Path<String>,
+) -> Result<Response, UiError> {
+    match admin.take_once(&state, &once) {
+        Some(OnceResult::Created(issued)) => Ok(credentials_page(
+            &state,
+            &admin,
+            "Instance created",
+            None,
+            &issued,
+        )),
+        _ => Err(UiError::already_shown(
+            "The new instance's password",
+            "rotate the password on the instance's page",
+            "/ui/instances",
+        )),
+    }
 }
 
 /// The shown-once page: the four fields SPEC names, each copyable, and the Postman downloads,
@@ -136,6 +155,7 @@ fn credentials_page(
     state: &AppState,
     admin: &UiAdmin,
     heading: &'static str,
+    flash: Option<&'static str>,
     issued: &IssuedPassword,
 ) -> Response {
     let instance = &issued.instance;
@@ -157,7 +177,7 @@ fn credentials_page(
         value: value.to_owned(),
     };
     let page = CredentialsPage {
-        chrome: admin.chrome(heading, "new"),
+        chrome: admin.chrome(heading, "new").with_flash(flash),
         heading,
         instance_id: instance.id,
         instance_name: instance.name.clone(),
@@ -180,11 +200,12 @@ fn credentials_page(
     no_store(render(&page))
 }
 
-/// One instance: details, actions, tokens.
+/// One instance: details, actions, tokens, and what the form that led here did.
 pub async fn show(
     State(state): State<AppState>,
     admin: UiAdmin,
     Path(id): Path<i64>,
+    Query(done): Query<DoneQuery>,
 ) -> Result<Response, UiError> {
     let services = &state.services.admin;
     let key = id.to_string();
@@ -213,7 +234,9 @@ pub async fn show(
     };
     Ok(render(&InstancePage {
         origins,
-        chrome: admin.chrome(i.name.clone(), "instances"),
+        chrome: admin
+            .chrome(i.name.clone(), "instances")
+            .with_flash(done.message()),
         csrf: admin.csrf(),
         id: i.id,
         type_label: i.instance_type.label(),
@@ -233,7 +256,7 @@ fn instance_page(id: i64) -> String {
     format!("/ui/instances/{id}")
 }
 
-/// Replaces the password and shows the new one, this once.
+/// Replaces the password; the page it leads to shows the new one, this once.
 pub async fn rotate_password(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -245,12 +268,33 @@ pub async fn rotate_password(
         .rotate_password(&id.to_string(), &posted.admin.principal.actor())
         .await
         .map_err(|e| UiError::from(e).back_to(instance_page(id)))?;
-    Ok(credentials_page(
-        &state,
-        &posted.admin,
-        "Password rotated",
-        &issued,
-    ))
+    let id = issued.instance.id;
+    let once = posted
+        .admin
+        .keep_once(&state, OnceResult::Rotated(issued))?;
+    Ok(see_other(&format!("{}/password/{once}", instance_page(id))))
+}
+
+/// The rotated password, the first time this page is opened.
+pub async fn rotated(
+    State(state): State<AppState>,
+    admin: UiAdmin,
+    Path((id, once)): Path<(i64, String)>,
+) -> Result<Response, UiError> {
+    match admin.take_once(&state, &once) {
+        Some(OnceResult::Rotated(issued)) if issued.instance.id == id => Ok(credentials_page(
+            &state,
+            &admin,
+            "Password rotated",
+            Some("Password rotated: the old one no longer works."),
+            &issued,
+        )),
+        _ => Err(UiError::already_shown(
+            "The rotated password",
+            "rotate the password again",
+            instance_page(id),
+        )),
+    }
 }
 
 /// Disables the instance.
@@ -263,8 +307,9 @@ pub async fn disable(
         .services
         .admin
         .disable_instance(&id.to_string(), &posted.admin.principal.actor())
-        .await?;
-    Ok(see_other(&instance_page(id)))
+        .await
+        .map_err(|e| UiError::from(e).back_to(instance_page(id)))?;
+    Ok(Done::Disabled.redirect(&instance_page(id)))
 }
 
 /// Enables the instance.
@@ -277,8 +322,9 @@ pub async fn enable(
         .services
         .admin
         .enable_instance(&id.to_string(), &posted.admin.principal.actor())
-        .await?;
-    Ok(see_other(&instance_page(id)))
+        .await
+        .map_err(|e| UiError::from(e).back_to(instance_page(id)))?;
+    Ok(Done::Enabled.redirect(&instance_page(id)))
 }
 
 /// The allowed-origins form as posted: one origin per line.
@@ -315,7 +361,7 @@ pub async fn set_origins(
         .set_origins(&id.to_string(), &origins, &admin.principal.actor())
         .await
         .map_err(|e| UiError::from(e).back_to(instance_page(id)))?;
-    Ok(see_other(&instance_page(id)))
+    Ok(Done::OriginsSaved.redirect(&instance_page(id)))
 }
 
 /// Revokes every token of the instance.
@@ -328,8 +374,9 @@ pub async fn revoke_all(
         .services
         .admin
         .revoke_all(&id.to_string(), &posted.admin.principal.actor())
-        .await?;
-    Ok(see_other(&instance_page(id)))
+        .await
+        .map_err(|e| UiError::from(e).back_to(instance_page(id)))?;
+    Ok(Done::RevokedAll.redirect(&instance_page(id)))
 }
 
 /// Revokes one token of the instance.
@@ -344,5 +391,5 @@ pub async fn revoke_token(
         .revoke_token(&id.to_string(), token, &posted.admin.principal.actor())
         .await
         .map_err(|e| UiError::from(e).back_to(instance_page(id)))?;
-    Ok(see_other(&instance_page(id)))
+    Ok(Done::Revoked.redirect(&instance_page(id)))
 }

@@ -4,6 +4,7 @@
 
 mod audit;
 mod instances;
+pub mod once;
 pub mod pages;
 mod session;
 mod tenants;
@@ -11,17 +12,20 @@ mod tenants;
 use askama::Template;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use super::AppState;
 use super::admin::authenticate;
 use super::error::ApiError;
+use super::{AppState, MAX_AUTH_BODY_BYTES};
 use crate::domain::DomainError;
 use crate::domain::accounts::AdminPrincipal;
 use crate::domain::clock::UnixTime;
@@ -34,9 +38,11 @@ const UI_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self';
      style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; \
      base-uri 'none'";
 
-/// Every UI route.
-pub fn routes() -> Router<AppState> {
+/// Every UI route, and `/` and `/favicon.ico`, which a browser opening the server asks for.
+pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
+        .route("/", get(|| async { Redirect::to("/ui/") }))
+        .route("/favicon.ico", get(favicon))
         .route("/ui", get(|| async { Redirect::permanent("/ui/") }))
         .route("/ui/", get(session::home))
         .route("/ui/login", get(session::login_page).post(session::login))
@@ -46,10 +52,15 @@ pub fn routes() -> Router<AppState> {
             get(instances::list).post(instances::create),
         )
         .route("/ui/instances/new", get(instances::new_form))
+        .route("/ui/instances/created/{once}", get(instances::created))
         .route("/ui/instances/{id}", get(instances::show))
         .route(
             "/ui/instances/{id}/rotate-password",
             post(instances::rotate_password),
+        )
+        .route(
+            "/ui/instances/{id}/password/{once}",
+            get(instances::rotated),
         )
         .route("/ui/instances/{id}/disable", post(instances::disable))
         .route("/ui/instances/{id}/enable", post(instances::enable))
@@ -64,10 +75,16 @@ pub fn routes() -> Router<AppState> {
             "/ui/tenants/{id}/rotate-secret",
             post(tenants::rotate_secret),
         )
+        .route("/ui/tenants/{id}/secret/{once}", get(tenants::secret))
         .route("/ui/tenants/{id}/oauth", post(tenants::set_oauth))
         .route("/ui/audit", get(audit::list))
         .route("/ui/assets/app.css", get(stylesheet))
         .route("/ui/assets/app.js", get(script))
+        .route("/ui/assets/favicon.svg", get(favicon))
+        .route("/ui/{*unknown}", any(unknown_page))
+        .layer(DefaultBodyLimit::max(MAX_AUTH_BODY_BYTES))
+        .layer(RequestBodyLimitLayer::new(MAX_AUTH_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state, error_pages))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(UI_CONTENT_SECURITY_POLICY),
@@ -90,6 +107,14 @@ async fn script() -> Response {
         include_str!("../../../assets/app.js"),
         "text/javascript; charset=utf-8",
     )
+}
+
+async fn favicon() -> Response {
+    asset(include_str!("../../../assets/favicon.svg"), "image/svg+xml")
+}
+
+async fn unknown_page() -> UiError {
+    UiError::new(StatusCode::NOT_FOUND, "There is no such page.")
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> Response {
@@ -120,13 +145,30 @@ impl UiAdmin {
     /// The page header for this admin.
     pub fn chrome(&self, title: impl Into<String>, active: &'static str) -> Chrome {
         Chrome {
-            title: title.into(),
-            nav: Some(Nav {
-                username: self.principal.admin.username.clone(),
-                csrf: self.csrf(),
-                active,
-            }),
+            nav: Some(self.nav(active)),
+            ..Chrome::plain(title)
         }
+    }
+
+    fn nav(&self, active: &'static str) -> Nav {
+        Nav {
+            username: self.principal.admin.username.clone(),
+            csrf: self.csrf(),
+            active,
+        }
+    }
+
+    /// Keeps a result to be shown once to this session; returns the id of its page.
+    pub fn keep_once(&self, state: &AppState, result: once::OnceResult) -> Result<String, UiError> {
+        state
+            .ui_once
+            .keep(&self.session, result)
+            .map_err(UiError::from)
+    }
+
+    /// Takes the result behind `id`, if this session made it and it is still waiting.
+    pub fn take_once(&self, state: &AppState, id: &str) -> Option<once::OnceResult> {
+        state.ui_once.take(&self.session, id)
     }
 }
 
@@ -203,8 +245,9 @@ impl CsrfForm for CsrfOnly {
     }
 }
 
-/// An error shown as a page.
-#[derive(Debug)]
+/// An error shown as a page, with the navigation when someone is signed in (see
+/// [`error_pages`]).
+#[derive(Debug, Clone)]
 pub struct UiError {
     status: StatusCode,
     message: String,
@@ -234,6 +277,59 @@ impl UiError {
         self.back = back.into();
         self
     }
+
+    /// A page asked for again after it showed its secret, or never made for this session.
+    pub fn already_shown(what: &str, again: &str, back: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::GONE,
+            format!(
+                "{what} was shown once and cannot be shown again: cdp-auth keeps only a hash \
+                 of it. Nothing was done again. If nobody copied it, {again}."
+            ),
+        )
+        .back_to(back)
+    }
+
+    /// What the framework's own refusals (a malformed path or query, a wrong method, an
+    /// oversized form) say on a page.
+    fn for_status(status: StatusCode) -> Self {
+        let message = match status {
+            StatusCode::NOT_FOUND => "There is no such page.",
+            StatusCode::METHOD_NOT_ALLOWED => "This page cannot be used that way.",
+            StatusCode::PAYLOAD_TOO_LARGE => "The form is too large.",
+            StatusCode::REQUEST_TIMEOUT => "The request took too long. Try again.",
+            s if s.is_server_error() => "Something went wrong on the server. Try again shortly.",
+            _ => "The address or the form is malformed.",
+        };
+        Self::new(status, message)
+    }
+
+    fn heading(&self) -> &'static str {
+        match self.status {
+            StatusCode::FORBIDDEN => "Refused",
+            StatusCode::NOT_FOUND => "Not found",
+            StatusCode::GONE => "Already shown",
+            s if s.is_server_error() => "Something went wrong",
+            _ => "Cannot do that",
+        }
+    }
+
+    /// The page, with this navigation.
+    fn page(&self, nav: Option<Nav>) -> Response {
+        let heading = self.heading();
+        let page = ErrorPage {
+            chrome: Chrome {
+                nav,
+                ..Chrome::plain(heading)
+            },
+            heading: heading.into(),
+            message: self.message.clone(),
+            back: self.back.clone(),
+        };
+        let mut response = render(&page);
+        *response.status_mut() = self.status;
+        response
+    }
 }
 
 impl From<ApiError> for UiError {
@@ -249,26 +345,52 @@ impl From<DomainError> for UiError {
 }
 
 impl IntoResponse for UiError {
+    /// The page without navigation, and the error itself for [`error_pages`] to add it.
     fn into_response(self) -> Response {
-        let heading = match self.status {
-            StatusCode::FORBIDDEN => "Refused",
-            StatusCode::NOT_FOUND => "Not found",
-            StatusCode::CONFLICT => "Cannot do that",
-            s if s.is_server_error() => "Something went wrong",
-            _ => "Cannot do that",
-        };
-        let page = ErrorPage {
-            chrome: Chrome {
-                title: heading.into(),
-                nav: None,
-            },
-            heading: heading.into(),
-            message: self.message,
-            back: self.back,
-        };
-        let mut response = render(&page);
-        *response.status_mut() = self.status;
+        let mut response = self.page(None);
+        response.extensions_mut().insert(self);
         response
+    }
+}
+
+/// Every error of a UI route as a page of the UI: our own errors get the navigation of the
+/// admin who is signed in, and the framework's plain-text refusals (a malformed query, a wrong
+/// method, an oversized form) and any JSON error become pages too. The sign-in page's own
+/// refusals are pages already and pass as they are.
+async fn error_pages(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let mut head = parts.clone();
+    let response = next.run(Request::from_parts(parts, body)).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let error = match response.extensions().get::<UiError>() {
+        Some(error) => error.clone(),
+        None if is_page(&response) => return response,
+        None => UiError::for_status(status),
+    };
+    let mut page = error.page(navigation(&mut head, &state).await);
+    for name in [header::ALLOW, header::RETRY_AFTER, header::CONNECTION] {
+        if let Some(value) = response.headers().get(&name) {
+            page.headers_mut().insert(name, value.clone());
+        }
+    }
+    page
+}
+
+fn is_page(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"))
+}
+
+/// The navigation of the admin signed in with this request's session, if any.
+async fn navigation(head: &mut Parts, state: &AppState) -> Option<Nav> {
+    match UiAdmin::from_request_parts(head, state).await {
+        Ok(admin) => Some(admin.nav("")),
+        Err(_) => None,
     }
 }
 
@@ -283,11 +405,12 @@ pub fn render(page: &impl Template) -> Response {
     }
 }
 
-/// A time as the pages show it: `2026-11-23 09:47 UTC`.
+/// A time as the pages show it: `2026-11-23 09:47 UTC`, where a narrow table cell may wrap
+/// between the date and the time but not before `UTC` (a no-break space).
 pub fn display_time(at: UnixTime) -> String {
     let rfc = crate::domain::clock::rfc3339(at);
     match rfc.get(..16) {
-        Some(minutes) => format!("{} UTC", minutes.replacen('T', " ", 1)),
+        Some(minutes) => format!("{}\u{a0}UTC", minutes.replacen('T', " ", 1)),
         None => rfc,
     }
 }
@@ -302,13 +425,117 @@ pub fn see_other(location: &str) -> Response {
     Redirect::to(location).into_response()
 }
 
+/// What a form did, carried by its 303 as `?done=<word>` and shown on the page it leads to as
+/// a status banner. Only these fixed words travel in the address, never what was posted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Done {
+    /// One token revoked.
+    Revoked,
+    /// Every token of an instance revoked.
+    RevokedAll,
+    /// Instance disabled.
+    Disabled,
+    /// Instance enabled.
+    Enabled,
+    /// WebTag origins saved.
+    OriginsSaved,
+    /// Tenant created without OAuth (so no secret to show).
+    TenantCreated,
+    /// OAuth turned on for a tenant that already had a secret.
+    OAuthOn,
+    /// OAuth turned off.
+    OAuthOff,
+}
+
+impl Done {
+    const ALL: [Done; 8] = [
+        Done::Revoked,
+        Done::RevokedAll,
+        Done::Disabled,
+        Done::Enabled,
+        Done::OriginsSaved,
+        Done::TenantCreated,
+        Done::OAuthOn,
+        Done::OAuthOff,
+    ];
+
+    fn word(self) -> &'static str {
+        match self {
+            Done::Revoked => "revoked",
+            Done::RevokedAll => "revoked-all",
+            Done::Disabled => "disabled",
+            Done::Enabled => "enabled",
+            Done::OriginsSaved => "origins-saved",
+            Done::TenantCreated => "tenant-created",
+            Done::OAuthOn => "oauth-on",
+            Done::OAuthOff => "oauth-off",
+        }
+    }
+
+    /// The banner.
+    pub fn message(self) -> &'static str {
+        match self {
+            Done::Revoked => "Token revoked: it no longer works.",
+            Done::RevokedAll => "Every token of this instance is revoked.",
+            Done::Disabled => {
+                "Instance disabled: its password and tokens stop working until it is enabled."
+            }
+            Done::Enabled => "Instance enabled: its password and tokens work again.",
+            Done::OriginsSaved => "Allowed origins saved.",
+            Done::TenantCreated => "Tenant created.",
+            Done::OAuthOn => {
+                "OAuth turned on: secureApi callers must present the oauth_key_secret."
+            }
+            Done::OAuthOff => {
+                "OAuth turned off: secureApi callers no longer need the oauth_key_secret."
+            }
+        }
+    }
+
+    /// A 303 to `location`, saying this was done.
+    pub fn redirect(self, location: &str) -> Response {
+        see_other(&format!("{location}?done={}", self.word()))
+    }
+}
+
+/// The `?done=` of a page a form redirected to; an unknown word shows nothing.
+#[derive(Debug, Default, Deserialize)]
+pub struct DoneQuery {
+    done: Option<String>,
+}
+
+impl DoneQuery {
+    /// The banner to show, if any.
+    pub fn message(&self) -> Option<&'static str> {
+        let word = self.done.as_deref()?;
+        Done::ALL
+            .into_iter()
+            .find(|d| d.word() == word)
+            .map(Done::message)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn times_show_to_the_minute_in_utc() {
-        assert_eq!(display_time(1_826_841_600), "2027-11-22 00:00 UTC");
+        assert_eq!(display_time(1_826_841_600), "2027-11-22 00:00\u{a0}UTC");
         assert_eq!(display_optional_time(None), "—");
+    }
+
+    #[test]
+    fn every_done_word_reads_back() {
+        for done in Done::ALL {
+            let query = DoneQuery {
+                done: Some(done.word().into()),
+            };
+            assert_eq!(query.message(), Some(done.message()));
+        }
+        let made_up = DoneQuery {
+            done: Some("<script>".into()),
+        };
+        assert_eq!(made_up.message(), None);
     }
 }

@@ -9,9 +9,29 @@ pub struct Chrome {
     pub title: String,
     /// Navigation, for signed-in pages.
     pub nav: Option<Nav>,
+    /// What the form that led here did, shown as a status banner.
+    pub flash: Option<&'static str>,
+}
+
+impl Chrome {
+    /// A page without navigation (signed out).
+    pub fn plain(title: impl Into<String>) -> Self {
+        Chrome {
+            title: title.into(),
+            nav: None,
+            flash: None,
+        }
+    }
+
+    /// With a status banner saying what was just done.
+    pub fn with_flash(mut self, flash: Option<&'static str>) -> Self {
+        self.flash = flash;
+        self
+    }
 }
 
 /// The signed-in navigation bar.
+#[derive(Clone)]
 pub struct Nav {
     /// Who is signed in.
     pub username: String,
@@ -241,8 +261,10 @@ pub struct AuditPage {
     pub action: String,
     /// The actor filter in force.
     pub actor: String,
-    /// The instance filter in force.
+    /// The instance filter in force (an id or a username).
     pub instance: String,
+    /// Set when the instance filter names no instance.
+    pub unknown_instance: bool,
     /// Entries, newest first.
     pub rows: Vec<AuditRow>,
     /// Link to older entries.

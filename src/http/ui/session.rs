@@ -48,10 +48,7 @@ fn sign_in_page(
         .into_response();
     };
     let mut response = render(&LoginPage {
-        chrome: Chrome {
-            title: "Sign in".into(),
-            nav: None,
-        },
+        chrome: Chrome::plain("Sign in"),
         error,
         username,
         csrf: token.clone(),

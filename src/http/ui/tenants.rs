@@ -1,19 +1,24 @@
 //! Tenants: the list with each tenant's environment, tenant_hash and OAuth switch; creating
 //! one and rotating its `oauth_key_secret`, each shown once.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
+use super::once::OnceResult;
 use super::pages::{SecretPage, TenantRow, TenantsPage};
-use super::{CsrfForm, CsrfOnly, UiAdmin, UiError, UiForm, render, see_other};
+use super::{CsrfForm, CsrfOnly, Done, DoneQuery, UiAdmin, UiError, UiForm, render, see_other};
 use crate::domain::admin::CreatedTenant;
 use crate::domain::model::Environment;
 use crate::http::{AppState, no_store};
 
-/// The tenant list and the create form.
-pub async fn list(State(state): State<AppState>, admin: UiAdmin) -> Result<Response, UiError> {
+/// The tenant list and the create form, and what the form that led here did.
+pub async fn list(
+    State(state): State<AppState>,
+    admin: UiAdmin,
+    Query(done): Query<DoneQuery>,
+) -> Result<Response, UiError> {
     let rows = state
         .services
         .admin
@@ -29,7 +34,9 @@ pub async fn list(State(state): State<AppState>, admin: UiAdmin) -> Result<Respo
         })
         .collect();
     Ok(render(&TenantsPage {
-        chrome: admin.chrome("Tenants", "tenants"),
+        chrome: admin
+            .chrome("Tenants", "tenants")
+            .with_flash(done.message()),
         csrf: admin.csrf(),
         rows,
     }))
@@ -54,9 +61,16 @@ impl CsrfForm for NewTenantForm {
     }
 }
 
-fn secret_page(admin: &UiAdmin, heading: String, created: &CreatedTenant) -> Response {
+fn secret_page(
+    admin: &UiAdmin,
+    heading: String,
+    flash: &'static str,
+    created: &CreatedTenant,
+) -> Response {
     no_store(render(&SecretPage {
-        chrome: admin.chrome(heading.clone(), "tenants"),
+        chrome: admin
+            .chrome(heading.clone(), "tenants")
+            .with_flash(Some(flash)),
         heading,
         tenant_id: created.tenant.id,
         tenant_hash: created.tenant.tenant_hash.clone(),
@@ -67,7 +81,47 @@ fn secret_page(admin: &UiAdmin, heading: String, created: &CreatedTenant) -> Res
     }))
 }
 
-/// Creates a tenant and shows its identifiers and secret, this once.
+/// Keeps a new `oauth_key_secret` for its page and sends the browser there.
+fn to_secret_page(
+    state: &AppState,
+    admin: &UiAdmin,
+    heading: String,
+    flash: &'static str,
+    created: CreatedTenant,
+) -> Result<Response, UiError> {
+    let id = created.tenant.id;
+    let once = admin.keep_once(
+        state,
+        OnceResult::TenantSecret {
+            heading,
+            flash,
+            created,
+        },
+    )?;
+    Ok(see_other(&format!("/ui/tenants/{id}/secret/{once}")))
+}
+
+/// A tenant's new `oauth_key_secret`, the first time this page is opened.
+pub async fn secret(
+    State(state): State<AppState>,
+    admin: UiAdmin,
+    Path((id, once)): Path<(i64, String)>,
+) -> Result<Response, UiError> {
+    match admin.take_once(&state, &once) {
+        Some(OnceResult::TenantSecret {
+            heading,
+            flash,
+            created,
+        }) if created.tenant.id == id => Ok(secret_page(&admin, heading, flash, &created)),
+        _ => Err(UiError::already_shown(
+            "The oauth_key_secret",
+            "rotate it on the tenants page",
+            "/ui/tenants",
+        )),
+    }
+}
+
+/// Creates a tenant; with OAuth, the page it leads to shows its secret, this once.
 pub async fn create(
     State(state): State<AppState>,
     posted: UiForm<NewTenantForm>,
@@ -89,11 +143,14 @@ pub async fn create(
         )
         .await
         .map_err(|e| back(e.into()))?;
+    if created.oauth_key_secret.is_none() {
+        return Ok(Done::TenantCreated.redirect("/ui/tenants"));
+    }
     let heading = format!("Tenant {} created", created.tenant.name);
-    Ok(secret_page(&admin, heading, &created))
+    to_secret_page(&state, &admin, heading, "Tenant created.", created)
 }
 
-/// Replaces the tenant's `oauth_key_secret` and shows the new one, this once.
+/// Replaces the tenant's `oauth_key_secret`; the page it leads to shows the new one, this once.
 pub async fn rotate_secret(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -106,7 +163,13 @@ pub async fn rotate_secret(
         .await
         .map_err(|e| UiError::from(e).back_to("/ui/tenants"))?;
     let heading = format!("New oauth_key_secret for {}", rotated.tenant.name);
-    Ok(secret_page(&posted.admin, heading, &rotated))
+    to_secret_page(
+        &state,
+        &posted.admin,
+        heading,
+        "oauth_key_secret rotated: the old one no longer works.",
+        rotated,
+    )
 }
 
 /// The OAuth switch as posted.
@@ -148,7 +211,13 @@ pub async fn set_oauth(
         .map_err(|e| UiError::from(e).back_to("/ui/tenants"))?;
     if changed.oauth_key_secret.is_some() {
         let heading = format!("OAuth on for {}", changed.tenant.name);
-        return Ok(secret_page(&admin, heading, &changed));
+        let flash = Done::OAuthOn.message();
+        return to_secret_page(&state, &admin, heading, flash, changed);
     }
-    Ok(see_other("/ui/tenants"))
+    let done = if enabled {
+        Done::OAuthOn
+    } else {
+        Done::OAuthOff
+    };
+    Ok(done.redirect("/ui/tenants"))
 }
