@@ -561,3 +561,41 @@ async fn metadata_uses_the_configured_public_url() {
     let server = deployment.serve();
     assert_metadata(&metadata(&server).await, "https://auth.example.test");
 }
+
+#[tokio::test]
+async fn a_json_body_is_415_saying_the_body_must_be_form_encoded() {
+    let setup = setup(false);
+    let tracker = &setup.tracker;
+    let body = json!({"grant_type": "client_credentials"}).to_string();
+    for path in ["/oauth/token", "/oauth/introspect", "/oauth/revoke"] {
+        let request = setup
+            .server
+            .post(path)
+            .basic_auth(&tracker.username, Some(&tracker.password))
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.clone());
+        let reply = send(request, format!("JSON to {path}")).await;
+        reply.expect_error(415, "unsupported_media_type");
+        let description = reply.json["error_description"].as_str().unwrap_or("");
+        assert!(
+            description.contains("application/x-www-form-urlencoded"),
+            "{reply:?}"
+        );
+    }
+    // Without a Content-Type, the JSON is read as a form that lacks grant_type: the answer
+    // still says how the body must be sent.
+    let bare = setup
+        .server
+        .post("/oauth/token")
+        .basic_auth(&tracker.username, Some(&tracker.password))
+        .body(body);
+    let reply = send(bare, "JSON without a Content-Type").await;
+    reply.expect_error(400, "invalid_request");
+    assert!(
+        reply.json["error_description"]
+            .as_str()
+            .unwrap_or("")
+            .contains("form-encoded"),
+        "{reply:?}"
+    );
+}

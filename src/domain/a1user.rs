@@ -95,8 +95,13 @@ impl A1User {
         tenant_name: Option<&str>,
     ) -> Result<TokenGrant, DomainError> {
         let owner = self.authn.instance(credentials).await?;
-        if tenant_name.is_some_and(|name| name != owner.tenant.name) {
-            return Err(DomainError::InvalidCredentials);
+        if let Some(name) = tenant_name.filter(|name| *name != owner.tenant.name) {
+            // The credentials verified, so saying what is wrong reveals nothing to a guesser.
+            return Err(DomainError::InvalidRequest(format!(
+                "The username and password are right, but tenantName {name:?} is not this \
+                 instance's tenant: send the name of the tenant the instance belongs to, or \
+                 leave tenantName out."
+            )));
         }
         // Two racing logins: one insert wins, the other finds the winner's token.
         for _ in 0..3 {
@@ -196,7 +201,10 @@ impl A1User {
             AuditAction::TokensRevokedAll,
             &owner.instance,
             credentials.source,
-            format!("{revoked} tokens"),
+            match revoked {
+                1 => "1 token".to_owned(),
+                n => format!("{n} tokens"),
+            },
         )
         .await?;
         Ok(revoked)

@@ -268,7 +268,7 @@ fn bearer_token(headers: &HeaderMap) -> Result<Secret, ApiError> {
         (Presented::Bearer(token), None) => Ok(token),
         (Presented::Missing, Some(token)) => Ok(Secret::new(token)),
         (Presented::Missing, None) => Err(ApiError::bearer_required(
-            "This request needs a Bearer token.",
+            "This request needs a token: send it as Authorization: Bearer <token>, or (secureApi) in the access_token header.",
             Challenge::BearerMissing,
         )),
         (Presented::Basic(_) | Presented::Other, _) => Err(ApiError::bearer_required(

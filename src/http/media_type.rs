@@ -24,7 +24,9 @@ impl Reads {
     fn accepts(self, media: &mime::Mime) -> bool {
         let json = media.subtype() == mime::JSON || media.suffix() == Some(mime::JSON);
         match self {
-            Reads::Form => *media == mime::APPLICATION_WWW_FORM_URLENCODED,
+            Reads::Form => {
+                media.type_() == mime::APPLICATION && media.subtype() == mime::WWW_FORM_URLENCODED
+            }
             Reads::Json => media.type_() == mime::APPLICATION && json,
             Reads::Records => {
                 (media.type_() == mime::APPLICATION

@@ -349,6 +349,8 @@ async function main() {
   let tenant;
   let admin;
   await step('set-up by CLI: a tenant and an admin', async () => {
+    // Only serve and migrate make a new database; the other commands need one.
+    execFileSync(BIN, ['migrate', '--database', database], { cwd: tmp, stdio: 'ignore' });
     tenant = cli('tenant', 'create', '--name', 'Acme', '--environment', 'cs', '--json');
     admin = cli('admin', 'create', '--username', 'ops', '--json');
     assert.equal(admin.username, 'ops');

@@ -284,7 +284,7 @@ impl Cdp {
         let data = self
             .customer(tenant, key)
             .await?
-            .ok_or_else(|| DomainError::NotFound("The customer".into()))?;
+            .ok_or_else(|| DomainError::NotFound("Customer".into()))?;
         let now = now_us();
         let segments_of = || async { self.segments(tenant).await };
         Ok(match resource {

@@ -227,8 +227,7 @@ pub async fn customer(
     } else {
         None
     };
-    let data = found.ok_or_else(|| {
-        ApiError::from(crate::domain::DomainError::NotFound("The customer".into()))
-    })?;
+    let data = found
+        .ok_or_else(|| ApiError::from(crate::domain::DomainError::NotFound("Customer".into())))?;
     Ok(hal(customer_hal(tenant, &data)))
 }
