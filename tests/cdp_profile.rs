@@ -1054,6 +1054,9 @@ async fn no_unknown_or_revoked_token_is_401() {
     .await;
     none.expect_error(401, "invalid_token");
     none.expect_challenge("Bearer");
+    // The answer names the header the vendor's clients send the token in.
+    let message = none.json["message"].as_str().unwrap_or("");
+    assert!(message.contains("access_token"), "{none:?}");
     assert!(
         none.header(WWW_AUTHENTICATE).contains("realm=\"cdp-auth\""),
         "{none:?}"
