@@ -979,3 +979,30 @@ fn help_shows_each_command_its_own_flags_and_variables() {
         login.lines().count()
     );
 }
+
+#[test]
+fn plain_text_lists_line_their_columns_up_under_the_headers() {
+    let deployment = Deployment::new();
+    deployment.tenant("acme", "cs");
+    deployment.instance("acme", "Orders feed", "webtag");
+    let text = |args: &[&str]| {
+        let output = deployment.cli(args);
+        assert!(output.status.success(), "{args:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let tenants = text(&["tenant", "list"]);
+    let (header, row) = (
+        tenants.lines().next().unwrap(),
+        tenants.lines().nth(1).unwrap(),
+    );
+    assert_eq!(header.find("env"), row.find("cs"), "{tenants}");
+    assert_eq!(header.rfind("name"), row.find("acme"), "{tenants}");
+    let instances = text(&["instance", "list"]);
+    let (header, row) = (
+        instances.lines().next().unwrap(),
+        instances.lines().nth(1).unwrap(),
+    );
+    assert_eq!(header.find("type"), row.find("webtag "), "{instances}");
+    assert_eq!(header.find("username"), row.find("webtag_"), "{instances}");
+    assert_eq!(header.rfind("name"), row.find("Orders feed"), "{instances}");
+}
