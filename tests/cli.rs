@@ -927,11 +927,7 @@ fn commands_other_than_serve_and_migrate_refuse_a_folder_without_a_database() {
 #[test]
 fn help_shows_each_command_its_own_flags_and_variables() {
     let deployment = Deployment::new();
-    let help = |args: &[&str]| {
-        let output = deployment.cli(args);
-        assert!(output.status.success(), "{args:?}");
-        String::from_utf8(output.stdout).unwrap()
-    };
+    let help = |args: &[&str]| succeeded_text(&deployment, args);
     let serve = help(&["serve", "--help"]);
     assert!(
         serve.contains("--listen") && serve.contains("--max-push-body"),
@@ -985,11 +981,7 @@ fn plain_text_lists_line_their_columns_up_under_the_headers() {
     let deployment = Deployment::new();
     deployment.tenant("acme", "cs");
     deployment.instance("acme", "Orders feed", "webtag");
-    let text = |args: &[&str]| {
-        let output = deployment.cli(args);
-        assert!(output.status.success(), "{args:?}");
-        String::from_utf8(output.stdout).unwrap()
-    };
+    let text = |args: &[&str]| succeeded_text(&deployment, args);
     let tenants = text(&["tenant", "list"]);
     let (header, row) = (
         tenants.lines().next().unwrap(),
@@ -1005,4 +997,15 @@ fn plain_text_lists_line_their_columns_up_under_the_headers() {
     assert_eq!(header.find("type"), row.find("webtag "), "{instances}");
     assert_eq!(header.find("username"), row.find("webtag_"), "{instances}");
     assert_eq!(header.rfind("name"), row.find("Orders feed"), "{instances}");
+}
+
+/// The stdout of a command that must succeed.
+fn succeeded_text(deployment: &Deployment, args: &[&str]) -> String {
+    let output = deployment.cli(args);
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8 output")
 }
