@@ -1009,3 +1009,58 @@ fn succeeded_text(deployment: &Deployment, args: &[&str]) -> String {
     );
     String::from_utf8(output.stdout).expect("UTF-8 output")
 }
+
+#[test]
+fn the_database_and_its_log_files_are_private_whatever_the_umask() {
+    let deployment = Deployment::new();
+    if deployment.is_postgres() {
+        return;
+    }
+    let database = deployment.dir().join("private").join("cdp-auth.db");
+    std::fs::create_dir_all(database.parent().unwrap()).unwrap();
+    let url = format!("sqlite://{}", database.display());
+    // A shell's usual umask (022) would make new files world-readable.
+    let mut migrate = deployment.command(&["migrate", "--database", &url]);
+    under_umask_022(&mut migrate);
+    assert!(migrate.output().unwrap().status.success());
+    let mut create = deployment.command(&[
+        "tenant",
+        "create",
+        "--name",
+        "acme",
+        "--environment",
+        "cs",
+        "--database",
+        &url,
+    ]);
+    under_umask_022(&mut create);
+    assert!(create.output().unwrap().status.success());
+    for suffix in ["db", "db-wal", "db-shm"] {
+        let file = database.with_extension(suffix);
+        if file.exists() {
+            assert_eq!(mode_of(&file), 0o600, "{} is not private", file.display());
+        }
+    }
+    assert_eq!(mode_of(&database), 0o600);
+}
+
+/// Runs the command under umask 022 through `sh`, so the test does not depend on the umask
+/// of whoever runs it.
+fn under_umask_022(command: &mut std::process::Command) {
+    let program = command.get_program().to_owned();
+    let args: Vec<_> = command.get_args().map(|a| a.to_owned()).collect();
+    let mut shell = std::process::Command::new("sh");
+    shell
+        .arg("-c")
+        .arg("umask 022; exec \"$0\" \"$@\"")
+        .arg(program)
+        .args(args);
+    shell.current_dir(command.get_current_dir().unwrap());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => shell.env(key, value),
+            None => shell.env_remove(key),
+        };
+    }
+    *command = shell;
+}

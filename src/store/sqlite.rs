@@ -73,6 +73,9 @@ impl SqliteStore {
     /// the process (`kill -9`), which is the guarantee a client's 2xx relies on; only a power
     /// loss can drop the last commits.
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        if let Some(path) = crate::config::sqlite_file(url) {
+            create_private(&path)?;
+        }
         let connect = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -155,6 +158,23 @@ impl_cdp_sql_store!(
     customer_data_columns!("json_group_array", "json_array", "'[]'")
 );
 impl_cdp_copy!(SqliteStore, Sqlite, SqliteRow);
+
+/// Creates a missing database file readable by its owner only (0600), whatever the umask: it
+/// holds customer data. SQLite gives the `-wal` and `-shm` files it makes beside it the same
+/// mode as the database file, so they are private too. An existing file is left as it is.
+fn create_private(path: &std::path::Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Database(sqlx::Error::Io(e))),
+    }
+}
 
 #[cfg(test)]
 mod tests {
