@@ -177,9 +177,8 @@ pub async fn run(
                         "{:>5} {:>6}  {:<13} {:<18} {:>6}  {}{}",
                         i.id,
                         i.tenant_id,
-                        // to_string: the padding applies to a string, not to every Display.
-                        i.instance_type.to_string(),
-                        i.username.to_string(),
+                        i.instance_type,
+                        i.username,
                         s.active_tokens,
                         i.name,
                         if i.disabled_at.is_some() {

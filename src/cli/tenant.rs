@@ -176,11 +176,7 @@ pub async fn run(command: TenantCommand, services: &Services) -> Result<(), Stri
                 for t in &tenants {
                     println!(
                         "{:>5}  {:<6} {:<32}  {}",
-                        // to_string: the padding applies to a string, not to every Display.
-                        t.id,
-                        t.environment.to_string(),
-                        t.tenant_hash,
-                        t.name
+                        t.id, t.environment, t.tenant_hash, t.name
                     );
                 }
                 Ok(())

@@ -38,9 +38,10 @@ impl Environment {
     }
 }
 
+/// `pad`, not `write_str`, so widths and alignment (`{:<6}` in the CLI's tables) apply.
 impl fmt::Display for Environment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -109,9 +110,10 @@ impl InstanceType {
     }
 }
 
+/// `pad`, not `write_str`, so widths and alignment (`{:<13}` in the CLI's tables) apply.
 impl fmt::Display for InstanceType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
