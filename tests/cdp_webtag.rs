@@ -414,19 +414,23 @@ async fn a_get_with_the_record_in_the_query_is_accepted() {
     assert_eq!(customer["events"][0]["subtype"], "red shoes", "{customer}");
 }
 
-/// A pixel as a browser sends it: no `Origin` (browsers send none for images), only the
-/// page's address in `Referer`.
-async fn pixel(s: &Setup, access_key: &str, referer: Option<&str>, number: &str) -> Reply {
+/// The query a pixel adds for one `productBrowsed` event of customer `number`.
+fn pixel_query(number: &str) -> String {
     let fields = [
         ("SourceCustomerNumber", number),
         ("Type", "productBrowsed"),
         ("EventTimeStamp", "2026-11-20T10:00:00Z"),
     ];
-    let query = format!(
+    format!(
         "&{}",
         serde_urlencoded::to_string(fields).expect("query encodes")
-    );
-    let request = tag_request(s, Method::GET, access_key, &query, None);
+    )
+}
+
+/// A pixel as a browser sends it: no `Origin` (browsers send none for images), only the
+/// page's address in `Referer`.
+async fn pixel(s: &Setup, access_key: &str, referer: Option<&str>, number: &str) -> Reply {
+    let request = tag_request(s, Method::GET, access_key, &pixel_query(number), None);
     let request = match referer {
         Some(referer) => request.header(REFERER, referer),
         None => request,
@@ -472,28 +476,22 @@ async fn a_pixel_without_origin_is_admitted_by_its_pages_referer() {
         &s,
         Method::GET,
         &key.access_key,
-        "&SourceCustomerNumber=V-4&Type=productBrowsed&EventTimeStamp=2026-11-20T10:00:00Z",
+        &pixel_query("V-4"),
         Some("https://evil.example"),
     )
     .header(REFERER, format!("{SHOP}/"));
     assert_origin_refused(&send(spoofed, "pixel from another Origin").await);
     // A browser's image load (Accept: image/… first) is answered with an image, which the
     // browser does not block as it blocks JSON answers to images.
-    let image = tag_request(
-        &s,
-        Method::GET,
-        &key.access_key,
-        "&SourceCustomerNumber=V-5&Type=productBrowsed&EventTimeStamp=2026-11-20T10:00:00Z",
-        None,
-    )
-    .header(REFERER, format!("{SHOP}/"))
-    .header(
-        ACCEPT,
-        "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8",
-    )
-    .send()
-    .await
-    .expect("pixel answered");
+    let image = tag_request(&s, Method::GET, &key.access_key, &pixel_query("V-5"), None)
+        .header(REFERER, format!("{SHOP}/"))
+        .header(
+            ACCEPT,
+            "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8",
+        )
+        .send()
+        .await
+        .expect("pixel answered");
     assert_eq!(image.status(), 202);
     assert_eq!(image.headers()[CONTENT_TYPE], "image/gif");
     assert!(image.bytes().await.expect("body").starts_with(b"GIF89a"));

@@ -100,32 +100,18 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The client words talk HTTP only: no server configuration, key or database.
-    let (command, args) = match cli.command {
+    let command = match cli.command {
         Command::Token(command) => return client::main(client::ClientCommand::Token(command)),
         Command::SecureToken(command) => {
             return client::main(client::ClientCommand::SecureToken(command));
         }
-        Command::Serve(args) => (Command::Serve(Box::default()), *args),
-        command => {
-            let deployment = match &command {
-                Command::Tenant { deployment, .. }
-                | Command::Instance { deployment, .. }
-                | Command::Segment { deployment, .. }
-                | Command::Admin { deployment, .. }
-                | Command::Key { deployment, .. }
-                | Command::Migrate { deployment }
-                | Command::Copy { deployment, .. } => deployment.clone(),
-                Command::Serve(_) | Command::Token(_) | Command::SecureToken(_) => {
-                    unreachable!("matched above")
-                }
-            };
-            match ConfigArgs::from_env() {
-                Ok(settings) => (command, deployment.over(settings)),
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            }
+        command => command,
+    };
+    let args = match command.settings() {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
         }
     };
     let config = match Config::resolve(&args, std::env::var("CDP_AUTH_SERVER_KEY").ok()) {
@@ -180,6 +166,25 @@ pub fn main() -> ExitCode {
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+impl Command {
+    /// The settings a command runs with: `serve`'s own flags, or for the other commands their
+    /// deployment flags over the `CDP_AUTH_*` variables.
+    fn settings(&self) -> Result<ConfigArgs, clap::Error> {
+        let deployment = match self {
+            Command::Serve(args) => return Ok((**args).clone()),
+            Command::Tenant { deployment, .. }
+            | Command::Instance { deployment, .. }
+            | Command::Segment { deployment, .. }
+            | Command::Admin { deployment, .. }
+            | Command::Key { deployment, .. }
+            | Command::Migrate { deployment }
+            | Command::Copy { deployment, .. } => deployment,
+            Command::Token(_) | Command::SecureToken(_) => return Ok(ConfigArgs::default()),
+        };
+        Ok(deployment.clone().over(ConfigArgs::from_env()?))
     }
 }
 
