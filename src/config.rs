@@ -17,6 +17,7 @@ use crate::domain::cdp::gdpr::known_time_zone;
 use crate::domain::cdp::{CdpSettings, GdprSchedule};
 use crate::domain::policy::Policy;
 use crate::domain::secure_api::SecureApiPolicy;
+use crate::http::connections::ConnectionLimits;
 use crate::store::StoreOptions;
 
 /// Name of the configuration file read from the working folder when `--config` is not given.
@@ -115,6 +116,12 @@ pub struct ConfigArgs {
     /// Most connections open at once; further ones wait in the kernel's backlog.
     #[arg(long, env = "CDP_AUTH_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Longest wait for a request head, from accept or its first byte (e.g. `10s`).
+    #[arg(long, env = "CDP_AUTH_HEADER_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub header_timeout: Option<Duration>,
+    /// How long a keep-alive connection may idle between requests (e.g. `60s`).
+    #[arg(long, env = "CDP_AUTH_IDLE_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Option<Duration>,
     /// Failed credential attempts allowed per name and address, and per address, per window.
     #[arg(long, env = "CDP_AUTH_MAX_FAILED_ATTEMPTS")]
     pub max_failed_attempts: Option<u32>,
@@ -233,6 +240,10 @@ struct FileConfig {
     #[serde(default, with = "humantime_opt")]
     failure_delay: Option<Duration>,
     max_connections: Option<usize>,
+    #[serde(default, with = "humantime_opt")]
+    header_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_opt")]
+    idle_timeout: Option<Duration>,
     /// secureApi apis and their resources; replaces the defaults when given.
     apis: Option<BTreeMap<String, Vec<String>>>,
     db_max_connections: Option<u32>,
@@ -294,8 +305,8 @@ pub struct Config {
     pub store: StoreOptions,
     /// The customer data's limits and schedules.
     pub cdp: CdpSettings,
-    /// Most connections open at once.
-    pub max_connections: usize,
+    /// Connections: how many at once, and how long a head or an idle connection may take.
+    pub connections: ConnectionLimits,
     /// Log filter.
     pub log: String,
 }
@@ -440,6 +451,32 @@ impl Config {
             .clone()
             .or(file.log)
             .unwrap_or_else(|| "info".to_owned());
+        let defaults = ConnectionLimits::default();
+        let connections = ConnectionLimits {
+            max_connections: args
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(defaults.max_connections),
+            header_timeout: args
+                .header_timeout
+                .or(file.header_timeout)
+                .unwrap_or(defaults.header_timeout),
+            idle_timeout: args
+                .idle_timeout
+                .or(file.idle_timeout)
+                .unwrap_or(defaults.idle_timeout),
+        };
+        for (name, timeout) in [
+            ("header_timeout", connections.header_timeout),
+            ("idle_timeout", connections.idle_timeout),
+        ] {
+            if timeout < Duration::from_millis(100) {
+                return Err(ConfigError::Invalid {
+                    name,
+                    message: "must be at least 100ms".into(),
+                });
+            }
+        }
         let cdp = resolve_cdp(
             args,
             file.max_push_body,
@@ -463,10 +500,7 @@ impl Config {
             secure_api,
             store,
             cdp,
-            max_connections: args
-                .max_connections
-                .or(file.max_connections)
-                .unwrap_or(crate::http::connections::DEFAULT_MAX_CONNECTIONS),
+            connections,
             log,
         })
     }

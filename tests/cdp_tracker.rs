@@ -905,6 +905,26 @@ async fn a_body_over_the_limit_is_payload_too_large_and_stores_nothing() {
     reply.expect_error(413, "payload_too_large");
     assert!(pull_all(&s, 100).await.is_empty());
 
+    // The same body sent chunked, with no Content-Length to refuse it by, is cut off at the
+    // limit as it streams in.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = s.server.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!(
+        "POST {} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\
+         Connection: close\r\n\r\n{:x}\r\n{big}\r\n0\r\n\r\n",
+        push_path(&s.tenant_id),
+        s.tracker_token,
+        big.len(),
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("payload_too_large"), "{answer}");
+    assert!(pull_all(&s, 100).await.is_empty());
+
     let small = json!(records[..3]);
     assert!(small.to_string().len() <= 1024);
     push_ok(&s, &small).await;

@@ -72,8 +72,8 @@ macro_rules! error_codes {
 }
 
 error_codes! {
-    InvalidRequest = "invalid_request", "400, 409, 422",
-        "The request is malformed: a missing or repeated parameter, a bad value, an unreadable body or header (400); a push reusing an `Idempotency-Key` with another body (422); revoking a GDPR request that is no longer pending (409).";
+    InvalidRequest = "invalid_request", "400, 409, 414, 422, 431",
+        "The request is malformed: a missing or repeated parameter, a bad value, an unreadable body or header (400); a request target over 8 KiB (414) or header fields over 100 or 32 KiB (431); a push reusing an `Idempotency-Key` with another body (422); revoking a GDPR request that is no longer pending (409).";
     UnsupportedMediaType = "unsupported_media_type", "415",
         "The request declares a `Content-Type` the endpoint cannot read (for example JSON sent to `/oauth/token`, which takes form-encoded bodies).";
     InvalidClient = "invalid_client", "401",

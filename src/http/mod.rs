@@ -172,6 +172,7 @@ pub fn router(services: Services, urls: PublicUrls) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
+        .layer(middleware::from_fn(refuse_oversized_heads))
         .layer(middleware::from_fn(json_errors))
         // No answer is meant to be rendered, framed, sniffed or to leak a referrer (the UI
         // sets its own policy for its pages).
@@ -211,6 +212,49 @@ async fn not_found(uri: Uri) -> Response {
     guard::ErrorStyle::for_path(uri.path()).render(ApiError::for_status(StatusCode::NOT_FOUND))
 }
 
+/// Longest request target read; longer ones are `414`.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// Most bytes of header fields (names and values) read; more are `431`.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// Refuses a request target or a set of header fields larger than any client of ours sends,
+/// as JSON. hyper's own limits are set higher (its `414`/`431` have empty bodies), so these are
+/// the ones clients meet.
+async fn refuse_oversized_heads(request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let too_many = headers.len() > connections::MAX_HEADERS
+        || headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum::<usize>()
+            > MAX_HEADER_BYTES;
+    let (status, description) = if too_many {
+        (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "The request's header fields are too many or too large.",
+        )
+    } else if request
+        .uri()
+        .path_and_query()
+        .is_some_and(|target| target.as_str().len() > MAX_URI_BYTES)
+    {
+        (StatusCode::URI_TOO_LONG, "The request target is too long.")
+    } else {
+        return next.run(request).await;
+    };
+    let style = guard::ErrorStyle::for_path(request.uri().path());
+    let mut refused = style.render(ApiError::new(
+        status,
+        error::ErrorCode::InvalidRequest,
+        description,
+    ));
+    refused
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    refused
+}
+
 /// Errors produced by the framework rather than our handlers (wrong method, body too large,
 /// bad path parameter…) come as plain text; give them the same JSON shape as every other
 /// error, in the shape of the endpoint's dialect.
@@ -244,20 +288,14 @@ async fn json_errors(request: Request, next: Next) -> Response {
     replaced
 }
 
-/// Serves until `shutdown` resolves, then finishes in-flight requests; at most
-/// `max_connections` connections are open at once.
+/// Serves until `shutdown` resolves, then finishes in-flight requests, holding connections
+/// to `limits`.
 pub async fn serve(
     services: Services,
     urls: PublicUrls,
     listener: TcpListener,
-    max_connections: usize,
+    limits: connections::ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let app = router(services, urls);
-    axum::serve(
-        connections::LimitedListener::new(listener, max_connections),
-        app.into_make_service_with_connect_info::<connections::PeerAddress>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+) {
+    connections::serve(listener, router(services, urls), limits, shutdown).await;
 }

@@ -3,7 +3,7 @@
 //! of the instance's allowed origins (CORS), for events only.
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -149,8 +149,10 @@ pub async fn push(
     Path(tenant): Path<String>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
+    // The body (up to `max_push_body`) is read only once the credentials in the head are
+    // known good: an unauthenticated client gets its answer before sending a byte of it.
     let pairs = query_pairs(raw.as_deref())?;
     let cdp = &state.services.cdp;
     match param(&pairs, "scheme") {
@@ -162,6 +164,7 @@ pub async fn push(
                 InstanceType::DwTracker,
             )
             .await?;
+            let body = read_body(body).await?;
             require_readable(&headers, &body, Reads::Records)?;
             let instance = grant.instance.map_or(0, |i| i.id);
             let key = single_header(&headers, "idempotency-key")?;
@@ -174,6 +177,10 @@ pub async fn push(
         Some("a1webtag") => {
             let (context, origin) =
                 webtag(&state, &tenant, &pairs, &headers, SentBy::Script).await?;
+            let body = match read_body(body).await {
+                Ok(body) => body,
+                Err(error) => return Ok(with_cors(error.into_response(), &origin)),
+            };
             if let Err(error) = require_readable(&headers, &body, Reads::Records) {
                 return Ok(with_cors(error.into_response(), &origin));
             }
@@ -346,6 +353,27 @@ fn referer_origin(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         .filter(url::Origin::is_tuple)
         .ok_or_else(|| ApiError::invalid_request("The Referer header is not a URL."))?;
     Ok(Some(origin.ascii_serialization()))
+}
+
+/// Reads a push body whose head has been authorized. The route's body limit wraps it, so a
+/// body over `max_push_body` (declared or streamed) ends as 413; one the client breaks off
+/// or sends too slowly is a 400.
+async fn read_body(body: Body) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, usize::MAX)
+        .await
+        .map_err(|error| {
+            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+            let mut too_large = false;
+            while let Some(error) = cause {
+                too_large |= error.is::<http_body_util::LengthLimitError>();
+                cause = error.source();
+            }
+            if too_large {
+                ApiError::for_status(StatusCode::PAYLOAD_TOO_LARGE)
+            } else {
+                ApiError::invalid_request("The request body could not be read to its end.")
+            }
+        })
 }
 
 fn into_response(outcome: Result<Response, ApiError>) -> Response {
