@@ -181,13 +181,14 @@ fn serve_connection(
     builder.serve_connection(io, service)
 }
 
-/// Closes connections past their deadline, a few times per shortest timeout.
+/// Closes connections past their deadline, checked ten times per shortest timeout (at most
+/// every half second), so a connection is closed at most that late.
 async fn reap(watched: Arc<Watched>) {
     let shortest = watched
         .limits
         .header_timeout
         .min(watched.limits.idle_timeout);
-    let period = (shortest / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let period = (shortest / 10).clamp(Duration::from_millis(50), Duration::from_millis(500));
     let mut ticks = tokio::time::interval(period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
