@@ -212,7 +212,7 @@ async fn the_cli_creates_admins_and_api_tokens_shown_once() {
     );
 
     let first = deployment.cli_json(&["admin", "api-token", "--username", "ops", "--json"]);
-    assert_keys(&first, &["username", "token"]);
+    assert_keys(&first, &["token", "id", "expires_at"]);
     let first = first["token"].as_str().expect("token").to_owned();
     let second = deployment.admin_api_token("ops");
     for token in [&first, &second] {
