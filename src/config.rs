@@ -113,6 +113,9 @@ pub struct ConfigArgs {
     /// How long an admin stays signed in to the web UI (e.g. `8h`).
     #[arg(long, env = "CDP_AUTH_ADMIN_SESSION_LIFETIME", value_parser = humantime::parse_duration)]
     pub admin_session_lifetime: Option<Duration>,
+    /// How long an admin API token lasts unless issued with `--expires-in` (e.g. `90d`).
+    #[arg(long, env = "CDP_AUTH_ADMIN_TOKEN_LIFETIME", value_parser = humantime::parse_duration)]
+    pub admin_token_lifetime: Option<Duration>,
     /// Most connections open at once; further ones wait in the kernel's backlog.
     #[arg(long, env = "CDP_AUTH_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
@@ -233,6 +236,8 @@ struct FileConfig {
     oauth_token_lifetime: Option<Duration>,
     #[serde(default, with = "humantime_opt")]
     admin_session_lifetime: Option<Duration>,
+    #[serde(default, with = "humantime_opt")]
+    admin_token_lifetime: Option<Duration>,
     max_validity: Option<u32>,
     max_failed_attempts: Option<u32>,
     #[serde(default, with = "humantime_opt")]
@@ -402,6 +407,10 @@ impl Config {
                 .admin_session_lifetime
                 .or(file.admin_session_lifetime)
                 .unwrap_or(defaults.admin_session_lifetime),
+            admin_token_lifetime: args
+                .admin_token_lifetime
+                .or(file.admin_token_lifetime)
+                .unwrap_or(defaults.admin_token_lifetime),
         };
         let secure_defaults = SecureApiPolicy::default();
         let secure_api = SecureApiPolicy {
@@ -431,6 +440,7 @@ impl Config {
             ("max_token_age", policy.max_token_age),
             ("oauth_token_lifetime", policy.oauth_token_lifetime),
             ("admin_session_lifetime", policy.admin_session_lifetime),
+            ("admin_token_lifetime", policy.admin_token_lifetime),
         ] {
             if lifetime.as_secs() == 0 {
                 return Err(ConfigError::Invalid {

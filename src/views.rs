@@ -5,9 +5,10 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::domain::accounts::IssuedAdminToken;
 use crate::domain::admin::{CreatedTenant, InstanceSummary, IssuedPassword};
 use crate::domain::clock;
-use crate::domain::model::{AuditRecord, Tenant, TokenListing};
+use crate::domain::model::{AdminAccount, AdminTokenListing, AuditRecord, Tenant, TokenListing};
 
 /// A tenant.
 #[derive(Debug, Serialize, ToSchema)]
@@ -169,6 +170,87 @@ impl TokenView {
             issued_at: clock::rfc3339(token.issued_at),
             expires_at: clock::rfc3339(token.expires_at),
             last_used_at: token.last_used_at.map(clock::rfc3339),
+        }
+    }
+}
+
+/// An administrator: never its password or tokens.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminView {
+    /// Sign-in name.
+    pub username: String,
+    /// False once disabled: it cannot sign in and its API tokens do not work.
+    pub enabled: bool,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339, when disabled.
+    pub disabled_at: Option<String>,
+}
+
+impl AdminView {
+    /// The view of an account.
+    pub fn of(admin: &AdminAccount) -> Self {
+        AdminView {
+            username: admin.username.clone(),
+            enabled: admin.enabled(),
+            created_at: clock::rfc3339(admin.created_at),
+            disabled_at: admin.disabled_at.map(clock::rfc3339),
+        }
+    }
+}
+
+/// An admin with a generated password, in the one answer that shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminPasswordView {
+    /// Sign-in name.
+    pub username: String,
+    /// The generated password, shown this once.
+    pub password: String,
+}
+
+/// A live admin API token as listings show it: never the token or its hash.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminTokenView {
+    /// Row id, to revoke it by.
+    pub id: i64,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub expires_at: String,
+    /// RFC 3339, to the minute; none if never used.
+    pub last_used_at: Option<String>,
+}
+
+impl AdminTokenView {
+    /// The view of a listing row.
+    pub fn of(token: &AdminTokenListing) -> Self {
+        AdminTokenView {
+            id: token.id,
+            created_at: clock::rfc3339(token.created_at),
+            expires_at: clock::rfc3339(token.expires_at),
+            last_used_at: token.last_used_at.map(clock::rfc3339),
+        }
+    }
+}
+
+/// A new admin API token, in the one answer that shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IssuedAdminTokenView {
+    /// The token (`cdpa_…`), shown this once.
+    pub token: String,
+    /// Row id, to list and revoke it by.
+    pub id: i64,
+    /// RFC 3339.
+    pub expires_at: String,
+}
+
+impl IssuedAdminTokenView {
+    /// The view of a new token.
+    pub fn of(issued: &IssuedAdminToken) -> Self {
+        IssuedAdminTokenView {
+            token: issued.token.expose().to_owned(),
+            id: issued.id,
+            expires_at: clock::rfc3339(issued.expires_at),
         }
     }
 }

@@ -212,7 +212,7 @@ async fn the_cli_creates_admins_and_api_tokens_shown_once() {
     );
 
     let first = deployment.cli_json(&["admin", "api-token", "--username", "ops", "--json"]);
-    assert_keys(&first, &["username", "token"]);
+    assert_keys(&first, &["token", "id", "expires_at"]);
     let first = first["token"].as_str().expect("token").to_owned();
     let second = deployment.admin_api_token("ops");
     for token in [&first, &second] {
@@ -856,6 +856,269 @@ async fn failed_sign_ins_are_audited_without_what_was_tried() {
         assert_eq!(entry["source"], "127.0.0.1", "{entry}");
     }
     assert_no_secret(&api.get("/admin/api/audit").await, &[guess]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Administrators and their API tokens
+
+/// A request to the admin API with some other token.
+async fn with_token(server: &Server, token: &str, path: &str) -> Reply {
+    send_admin(
+        server.get(path).header(AUTHORIZATION, bearer(token)),
+        format!("GET {path} with another token"),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn admin_api_tokens_are_listed_revoked_and_expire() {
+    let api = setup();
+    let issued = api.post("/admin/api/admins/ops/tokens", json!({})).await;
+    assert_eq!(issued.status, 201, "{issued:?}");
+    assert_keys(&issued.json, &["token", "id", "expires_at"]);
+    let token = issued.json["token"].as_str().expect("token").to_owned();
+    let id = issued.json["id"].as_i64().expect("a numeric id");
+    assert_eq!(issued.header(CACHE_CONTROL), "no-store");
+    // The default lifetime is 90 days.
+    let expires = issued.json["expires_at"].as_str().expect("expires_at");
+    let in_90_days = time_in(90 * 24 * 3600);
+    assert_eq!(&expires[..10], &in_90_days[..10], "{expires}");
+    with_token(&api.server, &token, "/admin/api/tenants")
+        .await
+        .ok();
+
+    let listed = api.get("/admin/api/admins/ops/tokens").await;
+    let listed = listed.ok().as_array().expect("a list").clone();
+    assert_eq!(listed.len(), 2, "the setup token and this one: {listed:?}");
+    for entry in &listed {
+        assert_keys(entry, &["id", "created_at", "expires_at", "last_used_at"]);
+    }
+    let this_one = listed.iter().find(|t| t["id"] == id).expect("listed");
+    assert!(this_one["last_used_at"].is_string(), "{this_one}");
+    assert_no_secret(
+        &api.get("/admin/api/admins/ops/tokens").await,
+        &[&token, &api.token],
+    );
+
+    let revoked = api
+        .delete(&format!("/admin/api/admins/ops/tokens/{id}"))
+        .await;
+    assert_eq!(revoked.ok(), &json!({"revoked": 1}));
+    with_token(&api.server, &token, "/admin/api/tenants")
+        .await
+        .expect_error(401, "invalid_token");
+    api.delete(&format!("/admin/api/admins/ops/tokens/{id}"))
+        .await
+        .expect_error(404, "not_found");
+
+    let short = api
+        .post("/admin/api/admins/ops/tokens", json!({"expires_in": "1s"}))
+        .await;
+    let short = short.json["token"].as_str().expect("token").to_owned();
+    with_token(&api.server, &short, "/admin/api/tenants")
+        .await
+        .ok();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    with_token(&api.server, &short, "/admin/api/tenants")
+        .await
+        .expect_error(401, "invalid_token");
+    api.post(
+        "/admin/api/admins/ops/tokens",
+        json!({"expires_in": "soon"}),
+    )
+    .await
+    .expect_error(400, "invalid_request");
+
+    let actions: Vec<String> = api
+        .audit("action=admin.api_token_revoked")
+        .await
+        .iter()
+        .map(|e| e["detail"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(actions, [format!("ops token {id}")]);
+}
+
+/// RFC 3339 of now plus `secs`, as the server writes it.
+fn time_in(secs: u64) -> String {
+    let at = std::time::SystemTime::now() + Duration::from_secs(secs);
+    let days = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+        / 86_400;
+    // Civil date from days since the epoch (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[tokio::test]
+async fn admins_are_disabled_enabled_reset_and_deleted_but_never_the_last() {
+    let api = setup();
+    let created = api
+        .post("/admin/api/admins", json!({"username": "dev"}))
+        .await;
+    assert_eq!(created.status, 201, "{created:?}");
+    assert_keys(&created.json, &["username", "password"]);
+    let dev_password = created.json["password"]
+        .as_str()
+        .expect("password")
+        .to_owned();
+    let dev_token = api.post("/admin/api/admins/dev/tokens", json!({})).await;
+    let dev_token = dev_token.json["token"].as_str().expect("token").to_owned();
+    let listed = api.get("/admin/api/admins").await;
+    let names: Vec<_> = listed
+        .ok()
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|a| (a["username"].clone(), a["enabled"].clone()))
+        .collect();
+    assert_eq!(
+        names,
+        [(json!("dev"), json!(true)), (json!("ops"), json!(true))]
+    );
+    assert_no_secret(&listed, &[&dev_password, &dev_token, &api.token]);
+
+    let mut browser = Browser::new(&api.server);
+    assert_eq!(browser.sign_in("dev", &dev_password).await.status, 303);
+    let disabled = api.post("/admin/api/admins/dev/disable", json!({})).await;
+    assert_eq!(disabled.ok()["enabled"], false);
+    with_token(&api.server, &dev_token, "/admin/api/tenants")
+        .await
+        .expect_error(401, "invalid_token");
+    // Its session ended, and it cannot sign in again.
+    assert_eq!(browser.get("/ui/instances").await.status, 303);
+    assert_eq!(
+        Browser::new(&api.server)
+            .sign_in("dev", &dev_password)
+            .await
+            .status,
+        401
+    );
+
+    let enabled = api.post("/admin/api/admins/dev/enable", json!({})).await;
+    assert_eq!(enabled.ok()["enabled"], true);
+    with_token(&api.server, &dev_token, "/admin/api/tenants")
+        .await
+        .ok();
+    assert_eq!(
+        Browser::new(&api.server)
+            .sign_in("dev", &dev_password)
+            .await
+            .status,
+        303
+    );
+
+    let reset = api
+        .post("/admin/api/admins/dev/reset-password", json!({}))
+        .await;
+    assert_keys(reset.ok(), &["username", "password"]);
+    let new_password = reset.ok()["password"].as_str().expect("password");
+    assert!(is_generated_password(new_password));
+    assert_eq!(
+        Browser::new(&api.server)
+            .sign_in("dev", &dev_password)
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        Browser::new(&api.server)
+            .sign_in("dev", new_password)
+            .await
+            .status,
+        303
+    );
+
+    // ops is the only other enabled admin: with dev disabled, ops is the last.
+    api.post("/admin/api/admins/dev/disable", json!({}))
+        .await
+        .ok();
+    let refused = api.post("/admin/api/admins/ops/disable", json!({})).await;
+    refused.expect_error(409, "conflict");
+    assert!(
+        refused.description().contains("last enabled admin"),
+        "{refused:?}"
+    );
+    api.delete("/admin/api/admins/ops")
+        .await
+        .expect_error(409, "conflict");
+    with_token(&api.server, &api.token, "/admin/api/tenants")
+        .await
+        .ok();
+
+    // 204 without a body, which `send_admin` would refuse.
+    let deleted = api
+        .server
+        .request(Method::DELETE, "/admin/api/admins/dev")
+        .header(AUTHORIZATION, bearer(&api.token))
+        .send()
+        .await
+        .expect("delete dev");
+    assert_eq!(deleted.status(), 204);
+    api.get("/admin/api/admins/dev/tokens")
+        .await
+        .expect_error(404, "not_found");
+    api.delete("/admin/api/admins/nobody")
+        .await
+        .expect_error(404, "not_found");
+    api.delete("/admin/api/admins/ops")
+        .await
+        .expect_error(409, "conflict");
+
+    let audited: BTreeSet<String> = api
+        .audit("actor=ops")
+        .await
+        .iter()
+        .map(|e| e["action"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    for action in [
+        "admin.created",
+        "admin.disabled",
+        "admin.enabled",
+        "admin.password_reset",
+        "admin.deleted",
+        "admin.api_token_created",
+    ] {
+        assert!(audited.contains(action), "{action} not in {audited:?}");
+    }
+    assert_no_secret(
+        &api.get("/admin/api/audit").await,
+        &[&dev_password, new_password, &dev_token],
+    );
+}
+
+#[tokio::test]
+async fn a_password_typed_as_a_username_is_audited_as_a_fingerprint() {
+    let (api, _instance) = setup_with_instance();
+    let typed = "Correct-Horse-Battery-9";
+    http::login_as(&api.server, typed, "whatever")
+        .await
+        .expect_error(401, "invalid_client");
+    assert_eq!(
+        Browser::new(&api.server).sign_in(typed, "x").await.status,
+        401
+    );
+    let failed = api
+        .audit_once("action=sign_in.failed", |e| e.len() >= 2)
+        .await;
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    let actor = failed[0]["actor"].as_str().expect("actor");
+    assert!(
+        actor.starts_with("unknown:") && actor.len() == 20,
+        "{actor}"
+    );
+    // The same name gets the same fingerprint, whichever door it knocked on.
+    assert_eq!(failed[1]["actor"], actor);
+    assert_no_secret(&api.get("/admin/api/audit").await, &[typed]);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1064,3 +1064,104 @@ fn under_umask_022(command: &mut std::process::Command) {
     }
     *command = shell;
 }
+
+#[tokio::test]
+async fn admin_tokens_are_listed_revoked_and_expire_and_admins_are_managed() {
+    let deployment = Deployment::new();
+    deployment.admin("ops");
+    let issued = deployment.cli_json(&["admin", "api-token", "--username", "ops", "--json"]);
+    let token = str_of(&issued, "token").to_owned();
+    let id = issued["id"].as_i64().expect("a numeric id");
+    assert!(str_of(&issued, "expires_at").ends_with('Z'), "{issued}");
+    let short = deployment.cli_json(&[
+        "admin",
+        "api-token",
+        "--username",
+        "ops",
+        "--expires-in",
+        "1s",
+        "--json",
+    ]);
+    let short = str_of(&short, "token").to_owned();
+
+    let listed = deployment.cli_json(&["admin", "tokens", "--username", "ops", "--json"]);
+    let listed = listed.as_array().expect("a list");
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let text = serde_json::to_string(listed).expect("json");
+    assert!(!text.contains(&token) && !text.contains(&short), "{text}");
+    for entry in listed {
+        let mut keys: Vec<_> = entry.as_object().expect("object").keys().cloned().collect();
+        keys.sort();
+        assert_eq!(keys, ["created_at", "expires_at", "id", "last_used_at"]);
+    }
+
+    let server = deployment.serve();
+    let tenants = |token: String| {
+        let request = server
+            .get("/admin/api/tenants")
+            .header(reqwest::header::AUTHORIZATION, format!("Bearer {token}"));
+        async move { request.send().await.expect("tenants").status().as_u16() }
+    };
+    assert_eq!(tenants(token.clone()).await, 200);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(tenants(short).await, 401, "an expired token");
+
+    let revoked = deployment.cli(&["admin", "revoke-token", "--id", &id.to_string()]);
+    assert!(revoked.status.success(), "{revoked:?}");
+    assert_eq!(tenants(token).await, 401, "a revoked token");
+    fails(
+        deployment.cli(&["admin", "revoke-token", "--id", &id.to_string()]),
+        "revoking twice",
+    );
+
+    let message = fails(
+        deployment.cli(&["admin", "disable", "--username", "ops"]),
+        "disabling the last admin",
+    );
+    assert!(message.contains("last enabled admin"), "{message}");
+    let message = fails(
+        deployment.cli(&["admin", "delete", "--username", "ops"]),
+        "deleting the last admin",
+    );
+    assert!(message.contains("last enabled admin"), "{message}");
+
+    deployment.admin("dev");
+    let dev_token = deployment.admin_api_token("dev");
+    assert!(
+        deployment
+            .cli(&["admin", "disable", "--username", "dev"])
+            .status
+            .success()
+    );
+    assert_eq!(
+        tenants(dev_token.clone()).await,
+        401,
+        "a disabled admin's token"
+    );
+    let admins = deployment.cli_json(&["admin", "list", "--json"]);
+    assert_eq!(admins[0]["username"], "dev");
+    assert_eq!(admins[0]["enabled"], false);
+    assert!(
+        deployment
+            .cli(&["admin", "enable", "--username", "dev"])
+            .status
+            .success()
+    );
+    assert_eq!(tenants(dev_token.clone()).await, 200, "enabled again");
+
+    let reset = deployment.cli_json(&["admin", "reset-password", "--username", "dev", "--json"]);
+    assert_eq!(reset["username"], "dev");
+    assert_eq!(str_of(&reset, "password").len(), 24);
+
+    assert!(
+        deployment
+            .cli(&["admin", "delete", "--username", "dev"])
+            .status
+            .success()
+    );
+    assert_eq!(tenants(dev_token).await, 401, "a deleted admin's token");
+    fails(
+        deployment.cli(&["admin", "tokens", "--username", "dev", "--json"]),
+        "tokens of a deleted admin",
+    );
+}

@@ -1063,3 +1063,76 @@ async fn secrets_in_the_query_string_are_not_logged() {
         leaks.join("\n")
     );
 }
+
+/// SPEC, "Resilience": a name that is none of ours (here a password typed into the username
+/// field of a Basic login and as an OAuth `client_id`) is logged as a keyed fingerprint,
+/// never verbatim; a name that is ours may be logged as it is.
+#[tokio::test]
+async fn unknown_usernames_are_logged_as_fingerprints() {
+    let deployment = Deployment::with_env(&[("CDP_AUTH_LOG", LOG_FILTER)]);
+    let mut run = Run::default();
+    run.cli_json(
+        &deployment,
+        &[
+            "tenant",
+            "create",
+            "--name",
+            "acme",
+            "--environment",
+            "uat",
+            "--no-oauth",
+            "--json",
+        ],
+    );
+    let tracker = instance(&mut run, &deployment, "acme", "dw-tracker");
+    let typed = "My-Own-Password-Typed-Here-7";
+    run.secret("a password typed as a username", typed);
+    let server = Served::start(&deployment);
+    let reply = send(
+        server
+            .post("/authentication?action=login")
+            .basic_auth(typed, Some("anything")),
+        "login with a password as the username",
+    )
+    .await;
+    assert_eq!(reply.status, 401, "{reply:?}");
+    let reply = send(
+        server
+            .post("/oauth/token")
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(format!(
+                "grant_type=client_credentials&client_id={typed}&client_secret=x"
+            )),
+        "client_credentials with a password as the client_id",
+    )
+    .await;
+    assert!(reply.status == 400 || reply.status == 401, "{reply:?}");
+    let reply = send(
+        server
+            .post("/authentication?action=login")
+            .basic_auth(&tracker.username, Some("wrong-password")),
+        "login with a wrong password",
+    )
+    .await;
+    assert_eq!(reply.status, 401, "{reply:?}");
+
+    let (stdout, stderr) = server.stop();
+    let failed: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("failed credential attempt"))
+        .collect();
+    assert_eq!(failed.len(), 3, "{stderr}");
+    assert_eq!(
+        failed.iter().filter(|l| l.contains("unknown:")).count(),
+        2,
+        "{failed:?}"
+    );
+    assert!(
+        failed.iter().any(|l| l.contains(&tracker.username)),
+        "our own username may be logged as it is: {failed:?}"
+    );
+    run.outputs.push(("server stdout".to_owned(), stdout));
+    run.outputs.push(("server stderr".to_owned(), stderr));
+    let leaks = run.leaks();
+    assert!(leaks.is_empty(), "{}", leaks.join("\n"));
+}

@@ -24,7 +24,7 @@ use support::{Deployment, Server, http};
 const OPENAPI_31_SCHEMA: &str = include_str!("data/openapi-3.1-schema.json");
 
 /// The operations the server serves: (method, path).
-const EXPECTED_OPERATIONS: [(&str, &str); 40] = [
+const EXPECTED_OPERATIONS: [(&str, &str); 49] = [
     ("POST", "/authentication"),
     ("GET", "/token"),
     ("POST", "/token"),
@@ -52,6 +52,15 @@ const EXPECTED_OPERATIONS: [(&str, &str); 40] = [
     ("POST", "/admin/api/instances/{instance}/disable"),
     ("POST", "/admin/api/instances/{instance}/enable"),
     ("GET", "/admin/api/audit"),
+    ("GET", "/admin/api/admins"),
+    ("POST", "/admin/api/admins"),
+    ("DELETE", "/admin/api/admins/{username}"),
+    ("POST", "/admin/api/admins/{username}/disable"),
+    ("POST", "/admin/api/admins/{username}/enable"),
+    ("POST", "/admin/api/admins/{username}/reset-password"),
+    ("GET", "/admin/api/admins/{username}/tokens"),
+    ("POST", "/admin/api/admins/{username}/tokens"),
+    ("DELETE", "/admin/api/admins/{username}/tokens/{token}"),
     ("PUT", "/admin/api/instances/{instance}/origins"),
     ("GET", "/admin/api/tenants/{tenant}/segments"),
     ("PUT", "/admin/api/tenants/{tenant}/segments/{name}"),
@@ -316,7 +325,8 @@ async fn every_documented_operation_is_routed() {
             .replace("{gcrId}", "gcr_x")
             .replace("{resource}", "basic")
             .replace("{action}", "gdprRequestStatus")
-            .replace("{name}", "vip");
+            .replace("{name}", "vip")
+            .replace("{username}", "ops");
         assert!(
             !concrete.contains('{'),
             "unexpected path parameter in {path}"

@@ -24,8 +24,9 @@ use support::http::{self, Reply, bearer, send, send_admin};
 use support::{Admin, Deployment, Instance, Server};
 
 /// Every page of the UI that needs a session.
-const PAGES: [&str; 7] = [
+const PAGES: [&str; 8] = [
     "/ui/",
+    "/ui/admins",
     "/ui/instances",
     "/ui/instances/new",
     "/ui/tenants",
@@ -1067,9 +1068,12 @@ async fn markup_typed_into_names_is_shown_as_text() {
             "{page} does not show the name"
         );
     }
+    // The attempt is listed, under a fingerprint of the name: it is none of ours.
+    let attempts = unescape(&pages[4].1);
+    assert!(attempts.contains("unknown:"), "the attempt is not shown");
     assert!(
-        unescape(&pages[4].1).contains(lure),
-        "the attempt is not shown"
+        !attempts.contains(lure),
+        "an unknown name is shown verbatim"
     );
 }
 
@@ -1519,4 +1523,152 @@ async fn the_audit_filter_takes_an_instance_id_or_username() {
         .api(Method::GET, &api("tracker_nobody"), None, None)
         .await;
     assert_eq!(none.ok(), &Value::Array(vec![]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Administrators
+
+/// An admin API request with this token: its status.
+async fn api_status(server: &Server, token: &str) -> u16 {
+    server
+        .get("/admin/api/tenants")
+        .header(AUTHORIZATION, bearer(token))
+        .send()
+        .await
+        .expect("admin API")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn the_administrators_page_manages_admins_and_their_api_tokens() {
+    let ui = setup();
+    let mut browser = ui.browser().await;
+    let page = assert_page(&browser.get("/ui/instances").await, 200);
+    assert_eq!(
+        link_href(&page, "Administrators").as_deref(),
+        Some("/ui/admins")
+    );
+    let csrf = browser.csrf().await;
+
+    // Add an admin: its password is shown once.
+    let added = browser
+        .post_form("/ui/admins", &[("csrf", &csrf), ("username", "dev")])
+        .await;
+    assert_eq!(added.status, 303, "{added:?}");
+    let shown_at = added.header(LOCATION).to_owned();
+    let shown = assert_page(&browser.follow(&added).await, 200);
+    let password = input_value(&shown, "admin_password").expect("the password field");
+    assert_eq!(password.len(), 24);
+    assert_page(&browser.get(&shown_at).await, 410);
+
+    // Create a token for dev: shown once, listed without its value, revocable.
+    let created = browser
+        .post_form(
+            "/ui/admins/dev/tokens",
+            &[("csrf", &csrf), ("expires_in", "")],
+        )
+        .await;
+    let shown = assert_page(&browser.follow(&created).await, 200);
+    let token = input_value(&shown, "admin_token").expect("the token field");
+    let token_id = input_value(&shown, "admin_token_id").expect("the token id");
+    assert_eq!(api_status(&ui.server, &token).await, 200);
+    let listing = assert_page(&browser.get("/ui/admins").await, 200);
+    assert!(listing.contains(&format!("/ui/admins/dev/tokens/{token_id}/revoke")));
+    assert!(!listing.contains(&token), "the listing shows the token");
+    let refused = browser
+        .post_form(
+            &format!("/ui/admins/dev/tokens/{token_id}/revoke"),
+            &[("csrf", "wrong")],
+        )
+        .await;
+    assert_page(&refused, 403);
+    assert_eq!(
+        api_status(&ui.server, &token).await,
+        200,
+        "a forged form revoked"
+    );
+    let revoked = browser
+        .post_form(
+            &format!("/ui/admins/dev/tokens/{token_id}/revoke"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    revoked.expect_see_other("/ui/admins?done=admin-token-revoked");
+    assert_eq!(api_status(&ui.server, &token).await, 401);
+
+    // Disable dev: its session and sign-in end; enable: it signs in again.
+    let mut dev = Browser::new(&ui.server);
+    assert_eq!(dev.sign_in("dev", &password).await.status, 303);
+    let disabled = browser
+        .post_form("/ui/admins/dev/disable", &[("csrf", &csrf)])
+        .await;
+    disabled.expect_see_other("/ui/admins?done=admin-disabled");
+    assert_eq!(
+        dev.get("/ui/instances").await.status,
+        303,
+        "its session ended"
+    );
+    assert_eq!(
+        Browser::new(&ui.server)
+            .sign_in("dev", &password)
+            .await
+            .status,
+        401
+    );
+    let page = assert_page(&browser.get("/ui/admins?done=admin-disabled").await, 200);
+    assert!(page.contains("Disabled"), "{page}");
+
+    // With dev disabled, ops is the last enabled admin.
+    let refused = browser
+        .post_form("/ui/admins/ops/disable", &[("csrf", &csrf)])
+        .await;
+    let message = unescape(&assert_page(&refused, 409));
+    assert!(message.contains("last enabled admin"), "{message}");
+    assert_page(
+        &browser
+            .post_form("/ui/admins/ops/delete", &[("csrf", &csrf)])
+            .await,
+        409,
+    );
+
+    let enabled = browser
+        .post_form("/ui/admins/dev/enable", &[("csrf", &csrf)])
+        .await;
+    enabled.expect_see_other("/ui/admins?done=admin-enabled");
+    assert_eq!(
+        Browser::new(&ui.server)
+            .sign_in("dev", &password)
+            .await
+            .status,
+        303
+    );
+
+    // Reset dev's password: the new one is shown once and the old one stops working.
+    let reset = browser
+        .post_form("/ui/admins/dev/reset-password", &[("csrf", &csrf)])
+        .await;
+    let shown = assert_page(&browser.follow(&reset).await, 200);
+    let new_password = input_value(&shown, "admin_password").expect("the new password");
+    assert_ne!(new_password, password);
+    assert_eq!(
+        Browser::new(&ui.server)
+            .sign_in("dev", &password)
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        Browser::new(&ui.server)
+            .sign_in("dev", &new_password)
+            .await
+            .status,
+        303
+    );
+
+    let deleted = browser
+        .post_form("/ui/admins/dev/delete", &[("csrf", &csrf)])
+        .await;
+    deleted.expect_see_other("/ui/admins?done=admin-deleted");
+    assert!(!assert_page(&browser.get("/ui/admins").await, 200).contains("/ui/admins/dev/"));
 }

@@ -12,7 +12,9 @@ use super::audit::{Actor, AuditAction, AuditEvent, AuditLog};
 use super::authn::{Authenticator, MAX_TOKEN_LEN};
 use super::clock::{self, UnixTime};
 use super::error::DomainError;
-use super::model::{AdminAccount, AdminCredentialKind};
+use super::model::{
+    AdminAccount, AdminChange, AdminCredentialId, AdminCredentialKind, AdminTokenListing,
+};
 use super::policy::Policy;
 use super::secrets::{self, Secret, ServerKeys};
 use crate::store::{DynStore, StoreError};
@@ -21,8 +23,22 @@ use crate::store::{DynStore, StoreError};
 pub const API_TOKEN_PREFIX: &str = "cdpa_";
 /// Longest admin username.
 const MAX_USERNAME_LEN: usize = 64;
-/// Admin API tokens live this long (ten years): scripts hold them until an operator rotates.
-const API_TOKEN_LIFETIME: i64 = 10 * 365 * 24 * 3600;
+/// Longest lifetime an admin API token may be issued with (ten years).
+const MAX_API_TOKEN_LIFETIME: i64 = 10 * 365 * 24 * 3600;
+/// A credential's last use is recorded at most this often (seconds): one small write a minute
+/// per token in use, not one per request.
+const LAST_USED_RESOLUTION: i64 = 60;
+
+/// A new admin API token, shown once.
+#[derive(Debug)]
+pub struct IssuedAdminToken {
+    /// Row id, to list and revoke it by.
+    pub id: AdminCredentialId,
+    /// The token itself.
+    pub token: Secret,
+    /// When it stops working.
+    pub expires_at: UnixTime,
+}
 
 /// A signed-in browser session, handed to the browser as a cookie.
 #[derive(Debug)]
@@ -132,7 +148,7 @@ impl Accounts {
         let admin = self.authn.admin(username, password, source).await?;
         let now = clock::now();
         let expires_at = now + self.policy.admin_session_lifetime_secs();
-        let token = self
+        let (_, token) = self
             .issue(&admin, AdminCredentialKind::Session, now, expires_at)
             .await?;
         let actor = Actor::new(admin.username.clone(), source);
@@ -166,30 +182,153 @@ impl Accounts {
             .await
     }
 
-    /// Issues an API token for scripts calling `/admin/api/`, shown once.
+    /// Every admin, enabled or not, by username.
+    pub async fn admins(&self) -> Result<Vec<AdminAccount>, DomainError> {
+        Ok(self.store.admins().await?)
+    }
+
+    /// An admin by username; `NotFound` when there is none.
+    pub async fn admin(&self, username: &str) -> Result<AdminAccount, DomainError> {
+        let found = if valid_username(username).is_ok() {
+            self.store.admin_password(username).await?
+        } else {
+            None
+        };
+        found
+            .map(|(admin, _)| admin)
+            .ok_or_else(|| DomainError::NotFound(format!("Admin {username:?}")))
+    }
+
+    /// Issues an API token for scripts calling `/admin/api/`, shown once. It lasts
+    /// `lifetime` seconds, or `admin_token_lifetime` when none is given.
     pub async fn create_api_token(
         &self,
         username: &str,
+        lifetime: Option<i64>,
         actor: &Actor,
-    ) -> Result<Secret, DomainError> {
-        let (admin, _) = self
-            .store
-            .admin_password(username)
-            .await?
-            .ok_or_else(|| DomainError::NotFound(format!("Admin {username:?}")))?;
+    ) -> Result<IssuedAdminToken, DomainError> {
+        let lifetime = lifetime.unwrap_or_else(|| self.policy.admin_token_lifetime_secs());
+        if !(1..=MAX_API_TOKEN_LIFETIME).contains(&lifetime) {
+            return Err(DomainError::InvalidRequest(
+                "An admin API token lasts from one second to ten years.".into(),
+            ));
+        }
+        let admin = self.admin(username).await?;
+        if !admin.enabled() {
+            return Err(DomainError::Conflict(format!(
+                "Admin {username:?} is disabled: enable it before issuing it a token."
+            )));
+        }
         let now = clock::now();
-        let token = self
-            .issue(
-                &admin,
-                AdminCredentialKind::Api,
-                now,
-                now + API_TOKEN_LIFETIME,
-            )
+        let expires_at = now + lifetime;
+        let (id, token) = self
+            .issue(&admin, AdminCredentialKind::Api, now, expires_at)
+            .await?;
+        let detail = format!("{username} token {id}");
+        self.audit
+            .record(AuditEvent::new(AuditAction::AdminApiTokenCreated, actor).detail(detail))
+            .await?;
+        Ok(IssuedAdminToken {
+            id,
+            token,
+            expires_at,
+        })
+    }
+
+    /// The live API tokens of an admin: ids and times, never a token or its hash.
+    pub async fn api_tokens(
+        &self,
+        username: &str,
+    ) -> Result<(AdminAccount, Vec<AdminTokenListing>), DomainError> {
+        let admin = self.admin(username).await?;
+        let tokens = self.store.admin_api_tokens(admin.id, clock::now()).await?;
+        Ok((admin, tokens))
+    }
+
+    /// Revokes one live API token, of the admin named when one is; `NotFound` otherwise.
+    pub async fn revoke_api_token(
+        &self,
+        token: AdminCredentialId,
+        username: Option<&str>,
+        actor: &Actor,
+    ) -> Result<(), DomainError> {
+        let owner = match username {
+            Some(username) => Some(self.admin(username).await?.id),
+            None => None,
+        };
+        let not_found = || DomainError::NotFound(format!("Admin API token {token}"));
+        let owner = self
+            .store
+            .revoke_admin_api_token(token, owner, clock::now())
+            .await?
+            .ok_or_else(not_found)?;
+        let owner_name = self
+            .store
+            .admins()
+            .await?
+            .into_iter()
+            .find(|a| a.id == owner)
+            .map(|a| a.username)
+            .unwrap_or_default();
+        let detail = format!("{owner_name} token {token}");
+        self.audit
+            .record(AuditEvent::new(AuditAction::AdminApiTokenRevoked, actor).detail(detail))
+            .await
+    }
+
+    /// Disables an admin (its sessions end, its API tokens and password stop working) or
+    /// enables it again. The last enabled admin cannot be disabled.
+    pub async fn set_enabled(
+        &self,
+        username: &str,
+        enabled: bool,
+        actor: &Actor,
+    ) -> Result<AdminAccount, DomainError> {
+        let admin = self.admin(username).await?;
+        let change = self
+            .store
+            .set_admin_disabled(admin.id, !enabled, clock::now())
+            .await?;
+        changed(change, username, "disable")?;
+        let action = if enabled {
+            AuditAction::AdminEnabled
+        } else {
+            AuditAction::AdminDisabled
+        };
+        self.audit
+            .record(AuditEvent::new(action, actor).detail(username))
+            .await?;
+        self.admin(username).await
+    }
+
+    /// Deletes an admin with its sessions and API tokens. The last enabled admin cannot be
+    /// deleted.
+    pub async fn delete(&self, username: &str, actor: &Actor) -> Result<(), DomainError> {
+        let admin = self.admin(username).await?;
+        let change = self.store.delete_admin(admin.id).await?;
+        changed(change, username, "delete")?;
+        self.audit
+            .record(AuditEvent::new(AuditAction::AdminDeleted, actor).detail(username))
+            .await
+    }
+
+    /// Replaces an admin's password with a generated one (shown once) and ends its sessions;
+    /// its API tokens keep working.
+    pub async fn reset_password(
+        &self,
+        username: &str,
+        actor: &Actor,
+    ) -> Result<(AdminAccount, Secret), DomainError> {
+        let admin = self.admin(username).await?;
+        let password = secrets::new_instance_password()?;
+        let hash = hash_slowly(password.clone()).await?;
+        self.store
+            .set_admin_password(admin.id, &hash, clock::now())
             .await?;
         self.audit
-            .record(AuditEvent::new(AuditAction::AdminApiTokenCreated, actor).detail(username))
+            .record(AuditEvent::new(AuditAction::AdminPasswordReset, actor).detail(username))
             .await?;
-        Ok(token)
+        Ok((admin, password))
     }
 
     /// The admin a session cookie or API token belongs to, if it is live: one keyed hash and
@@ -205,13 +344,20 @@ impl Accounts {
             return Ok(None);
         }
         let hash = self.keys.admin_credential_hash(token);
-        let Some(admin) = self
-            .store
-            .admin_by_credential(kind, &hash, clock::now())
-            .await?
-        else {
+        let now = clock::now();
+        let Some(found) = self.store.admin_by_credential(kind, &hash, now).await? else {
             return Ok(None);
         };
+        if found
+            .last_used_at
+            .is_none_or(|last| now - last >= LAST_USED_RESOLUTION)
+        {
+            // A lost update only blurs the listing's "last used"; the request goes on.
+            if let Err(error) = self.store.touch_admin_credential(found.id, now).await {
+                tracing::debug!(%error, "could not record an admin credential's last use");
+            }
+        }
+        let admin = found.admin;
         let csrf = match kind {
             AdminCredentialKind::Session => Some(self.keys.csrf_token(token)),
             AdminCredentialKind::Api => None,
@@ -230,13 +376,14 @@ impl Accounts {
         kind: AdminCredentialKind,
         now: UnixTime,
         expires_at: UnixTime,
-    ) -> Result<Secret, DomainError> {
+    ) -> Result<(AdminCredentialId, Secret), DomainError> {
         let random = secrets::random_urlsafe(32)?;
         let token = match kind {
             AdminCredentialKind::Session => random,
             AdminCredentialKind::Api => format!("{API_TOKEN_PREFIX}{random}"),
         };
-        self.store
+        let id = self
+            .store
             .insert_admin_credential(
                 admin.id,
                 kind,
@@ -245,7 +392,19 @@ impl Accounts {
                 expires_at,
             )
             .await?;
-        Ok(Secret::new(token))
+        Ok((id, Secret::new(token)))
+    }
+}
+
+/// The error of a guarded change that did not happen.
+fn changed(change: AdminChange, username: &str, verb: &str) -> Result<(), DomainError> {
+    match change {
+        AdminChange::Done => Ok(()),
+        AdminChange::NotFound => Err(DomainError::NotFound(format!("Admin {username:?}"))),
+        AdminChange::LastEnabled => Err(DomainError::Conflict(format!(
+            "Cannot {verb} {username:?}: it is the last enabled admin, and the deployment \
+             would be locked out. Create or enable another admin first."
+        ))),
     }
 }
 
@@ -275,6 +434,7 @@ mod tests {
                 id: 1,
                 username: "ops".into(),
                 created_at: 0,
+                disabled_at: None,
             },
             kind: if csrf.is_some() {
                 AdminCredentialKind::Session

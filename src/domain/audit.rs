@@ -35,6 +35,16 @@ pub enum AuditAction {
     AdminSignedOut,
     /// An admin API token was issued.
     AdminApiTokenCreated,
+    /// An admin API token was revoked.
+    AdminApiTokenRevoked,
+    /// An admin was disabled: it cannot sign in, its sessions ended, its tokens stopped.
+    AdminDisabled,
+    /// A disabled admin was enabled again.
+    AdminEnabled,
+    /// An admin was deleted with its sessions and tokens.
+    AdminDeleted,
+    /// An admin's password was replaced by a generated one.
+    AdminPasswordReset,
     /// A tenant was created.
     TenantCreated,
     /// A tenant's `oauth_key_secret` was replaced.
@@ -81,7 +91,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, in the order the audit page offers them as filters.
-    pub const ALL: [AuditAction; 25] = [
+    pub const ALL: [AuditAction; 30] = [
         AuditAction::TokenIssued,
         AuditAction::TokenExtended,
         AuditAction::TokenUpdated,
@@ -100,6 +110,11 @@ impl AuditAction {
         AuditAction::AdminSignedIn,
         AuditAction::AdminSignedOut,
         AuditAction::AdminApiTokenCreated,
+        AuditAction::AdminApiTokenRevoked,
+        AuditAction::AdminDisabled,
+        AuditAction::AdminEnabled,
+        AuditAction::AdminDeleted,
+        AuditAction::AdminPasswordReset,
         AuditAction::OriginsSet,
         AuditAction::SegmentSet,
         AuditAction::SegmentDeleted,
@@ -116,6 +131,11 @@ impl AuditAction {
             AuditAction::AdminSignedIn => "admin.signed_in",
             AuditAction::AdminSignedOut => "admin.signed_out",
             AuditAction::AdminApiTokenCreated => "admin.api_token_created",
+            AuditAction::AdminApiTokenRevoked => "admin.api_token_revoked",
+            AuditAction::AdminDisabled => "admin.disabled",
+            AuditAction::AdminEnabled => "admin.enabled",
+            AuditAction::AdminDeleted => "admin.deleted",
+            AuditAction::AdminPasswordReset => "admin.password_reset",
             AuditAction::TenantCreated => "tenant.created",
             AuditAction::TenantSecretRotated => "tenant.secret_rotated",
             AuditAction::TenantOAuthEnabled => "tenant.oauth_enabled",

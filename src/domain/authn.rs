@@ -165,10 +165,13 @@ impl Authenticator {
     }
 
     /// Records the outcome of an admitted attempt with the limiter, and a failure in the
-    /// audit log (`what` says which kind of credential failed).
+    /// process log and the audit log (`what` says which kind of credential failed). A name
+    /// that is not `known` (in our store) is logged as a keyed fingerprint, never verbatim:
+    /// it may be a password typed into the wrong field.
     async fn settle(
         &self,
         name: &str,
+        known: bool,
         source: Option<IpAddr>,
         fingerprint: CredentialFingerprint,
         verified: bool,
@@ -177,10 +180,15 @@ impl Authenticator {
         if verified {
             self.inner.throttle.verified(fingerprint);
         } else {
-            tracing::info!(name, source = ?source, "failed credential attempt");
             self.inner.throttle.failed(name, source);
+            let shown = if known {
+                name.to_owned()
+            } else {
+                self.inner.keys.unknown_name(name)
+            };
+            tracing::info!(name = %shown, source = ?source, what, "failed credential attempt");
             let event =
-                AuditEvent::new(AuditAction::SignInFailed, &Actor::new(name, source)).detail(what);
+                AuditEvent::new(AuditAction::SignInFailed, &Actor::new(shown, source)).detail(what);
             self.inner.audit.record_failure(event).await;
         }
     }
@@ -225,8 +233,16 @@ impl Authenticator {
             credentials.password.expose(),
             found.as_ref().map(|c| c.password_hash.as_slice()),
         ) && found.is_some();
-        self.settle(name, source, fingerprint, verified, "instance password")
-            .await;
+        let known = found.is_some();
+        self.settle(
+            name,
+            known,
+            source,
+            fingerprint,
+            verified,
+            "instance password",
+        )
+        .await;
         let owner = match found {
             Some(owner) if verified => usable(Arc::new(owner))?,
             _ => return Err(DomainError::InvalidCredentials),
@@ -267,10 +283,14 @@ impl Authenticator {
         }
         self.admit(tenant_hash, source, &fingerprint)?;
         let generation = self.inner.tokens.generation();
-        let outcome = self.verify_tenant(tenant_hash, secret, presented).await;
+        let mut known = false;
+        let outcome = self
+            .verify_tenant(tenant_hash, secret, presented, &mut known)
+            .await;
         if !matches!(outcome, Err(DomainError::Busy | DomainError::Store(_))) {
             self.settle(
                 tenant_hash,
+                known,
                 source,
                 fingerprint,
                 outcome.is_ok(),
@@ -317,9 +337,19 @@ impl Authenticator {
             Some((account, phc)) => (Some(account), phc),
             None => (None, DUMMY_PHC.to_owned()),
         };
-        let verified = self.inner.hasher.verify(password.clone(), phc).await? && account.is_some();
-        self.settle(username, source, fingerprint, verified, "admin password")
-            .await;
+        // A disabled admin's right password is refused like a wrong one.
+        let verified = self.inner.hasher.verify(password.clone(), phc).await?
+            && account.as_ref().is_some_and(AdminAccount::enabled);
+        let known = account.is_some();
+        self.settle(
+            username,
+            known,
+            source,
+            fingerprint,
+            verified,
+            "admin password",
+        )
+        .await;
         match account {
             Some(account) if verified => Ok(account),
             _ => Err(DomainError::InvalidCredentials),
@@ -331,12 +361,14 @@ impl Authenticator {
         tenant_hash: &str,
         secret: Option<&Secret>,
         presented: Secret,
+        known: &mut bool,
     ) -> Result<Tenant, DomainError> {
         let found = if storable(tenant_hash) {
             self.inner.store.tenant_credentials(tenant_hash).await?
         } else {
             None
         };
+        *known = found.is_some();
         match found {
             Some(found) if !found.tenant.oauth_enabled => Ok(found.tenant),
             Some(found) => {

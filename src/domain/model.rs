@@ -287,6 +287,53 @@ pub struct AdminAccount {
     pub username: String,
     /// When the account was created.
     pub created_at: UnixTime,
+    /// When it was disabled; a disabled admin cannot sign in and its credentials do not work.
+    pub disabled_at: Option<UnixTime>,
+}
+
+impl AdminAccount {
+    /// Whether the admin may sign in and use its credentials.
+    pub fn enabled(&self) -> bool {
+        self.disabled_at.is_none()
+    }
+}
+
+/// Row id of an admin session or API token.
+pub type AdminCredentialId = i64;
+
+/// A live admin credential as an authentication finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminCredentialMatch {
+    /// Its (enabled) owner.
+    pub admin: AdminAccount,
+    /// The credential's row id.
+    pub id: AdminCredentialId,
+    /// When it was last used, as recorded (at most once a minute).
+    pub last_used_at: Option<UnixTime>,
+}
+
+/// One admin API token as listings show it: never the token nor its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminTokenListing {
+    /// Row id, by which it is revoked.
+    pub id: AdminCredentialId,
+    /// When it was issued.
+    pub created_at: UnixTime,
+    /// When it stops working.
+    pub expires_at: UnixTime,
+    /// When it was last used (to the minute), if ever.
+    pub last_used_at: Option<UnixTime>,
+}
+
+/// What a guarded change to an admin account came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminChange {
+    /// Done.
+    Done,
+    /// No such admin.
+    NotFound,
+    /// Refused: it would leave no enabled admin.
+    LastEnabled,
 }
 
 /// What an admin credential is: a browser session (cookie, expires, needs a CSRF token on every

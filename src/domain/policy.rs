@@ -40,6 +40,9 @@ pub struct Policy {
     pub failure_delay: Duration,
     /// How long an admin stays signed in to the UI (default 8 hours).
     pub admin_session_lifetime: Duration,
+    /// How long an admin API token lasts unless issued with its own lifetime (default 90
+    /// days): a leaked token stops working on its own.
+    pub admin_token_lifetime: Duration,
 }
 
 impl Default for Policy {
@@ -58,6 +61,7 @@ impl Default for Policy {
             failed_attempts_window: Duration::from_secs(5 * 60),
             failure_delay: Duration::from_millis(200),
             admin_session_lifetime: Duration::from_secs(8 * 60 * 60),
+            admin_token_lifetime: Duration::from_secs(90 * DAY),
         }
     }
 }
@@ -86,6 +90,11 @@ impl Policy {
     /// Admin session lifetime in seconds.
     pub fn admin_session_lifetime_secs(&self) -> i64 {
         secs(self.admin_session_lifetime)
+    }
+
+    /// Admin API token lifetime in seconds.
+    pub fn admin_token_lifetime_secs(&self) -> i64 {
+        secs(self.admin_token_lifetime)
     }
 
     /// Password lifetime in seconds.

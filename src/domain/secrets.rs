@@ -105,6 +105,7 @@ pub struct ServerKeys {
     attempt: Hmac<Sha256>,
     admin_credential: Hmac<Sha256>,
     csrf: Hmac<Sha256>,
+    unknown_name: Hmac<Sha256>,
     sealing: XChaCha20Poly1305,
 }
 
@@ -133,6 +134,7 @@ impl ServerKeys {
             attempt: hmac(derive(b"attempt-fingerprint")),
             admin_credential: hmac(derive(b"admin-credential")),
             csrf: hmac(derive(b"admin-csrf")),
+            unknown_name: hmac(derive(b"unknown-name")),
             sealing: XChaCha20Poly1305::new(&Key::from(derive(b"token-sealing"))),
         }
     }
@@ -167,6 +169,17 @@ impl ServerKeys {
         mac.update(name.as_bytes());
         mac.update(secret.as_bytes());
         mac.finalize().into_bytes().into()
+    }
+
+    /// How logs and the audit log name a presented name that is none of ours (it may be a
+    /// password typed into the wrong field): `unknown:` and 12 hex digits of a keyed hash, so
+    /// repeated attempts with one name can be told apart without the name being kept.
+    pub fn unknown_name(&self, name: &str) -> String {
+        let mut mac = self.unknown_name.clone();
+        mac.update(name.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+        format!("unknown:{hex}")
     }
 
     /// Keyed hash of a token string: the key a bearer check looks the token up by.
@@ -330,6 +343,16 @@ mod tests {
             keys.token_hash("x"),
             ServerKeys::from_master(&[8u8; 32]).token_hash("x")
         );
+    }
+
+    #[test]
+    fn unknown_names_are_short_stable_fingerprints() {
+        let keys = keys();
+        let name = keys.unknown_name("hunter2-Secret!");
+        assert_eq!(name, keys.unknown_name("hunter2-Secret!"));
+        assert_ne!(name, keys.unknown_name("hunter3-Secret!"));
+        assert!(name.starts_with("unknown:") && name.len() == 20, "{name}");
+        assert!(!name.contains("hunter"));
     }
 
     #[test]

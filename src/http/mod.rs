@@ -112,6 +112,19 @@ pub fn documented_routes<V: guard::TokenVerifier>(
         .routes(routes!(admin::api::disable_instance))
         .routes(routes!(admin::api::enable_instance))
         .routes(routes!(admin::api::audit))
+        .routes(routes!(
+            admin::admins::list_admins,
+            admin::admins::create_admin
+        ))
+        .routes(routes!(admin::admins::delete_admin))
+        .routes(routes!(admin::admins::disable_admin))
+        .routes(routes!(admin::admins::enable_admin))
+        .routes(routes!(admin::admins::reset_admin_password))
+        .routes(routes!(
+            admin::admins::list_admin_tokens,
+            admin::admins::create_admin_token
+        ))
+        .routes(routes!(admin::admins::revoke_admin_token))
         .routes(routes!(admin::api::set_origins))
         .routes(routes!(admin::api::list_segments))
         .routes(routes!(admin::api::put_segment, admin::api::delete_segment))

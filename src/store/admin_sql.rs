@@ -9,6 +9,7 @@ macro_rules! impl_admin_sql_store {
                 id: row.try_get("id")?,
                 username: row.try_get("username")?,
                 created_at: row.try_get("created_at")?,
+                disabled_at: row.try_get("disabled_at")?,
             })
         }
 
@@ -25,6 +26,40 @@ macro_rules! impl_admin_sql_store {
                     detail: row.try_get("detail")?,
                 },
             })
+        }
+
+        /// Why a guarded admin change touched no row: no such admin, or the last enabled one.
+        async fn admin_change_refused(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            admin: AdminId,
+        ) -> Result<AdminChange, StoreError> {
+            let exists = query::<$db>("SELECT id FROM admins WHERE id = $1")
+                .bind(admin)
+                .fetch_optional(&mut **tx)
+                .await?
+                .is_some();
+            Ok(if exists {
+                AdminChange::LastEnabled
+            } else {
+                AdminChange::NotFound
+            })
+        }
+
+        /// Ends every live browser session of an admin.
+        async fn end_admin_sessions(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            admin: AdminId,
+            now: UnixTime,
+        ) -> Result<(), StoreError> {
+            query::<$db>(
+                "UPDATE admin_credentials SET revoked_at = $1 \
+                 WHERE admin_id = $2 AND kind = 'session' AND revoked_at IS NULL",
+            )
+            .bind(now)
+            .bind(admin)
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
         }
 
         #[async_trait]
@@ -49,6 +84,7 @@ macro_rules! impl_admin_sql_store {
                     id: row.try_get("id")?,
                     username: username.to_owned(),
                     created_at: now,
+                    disabled_at: None,
                 })
             }
 
@@ -57,7 +93,7 @@ macro_rules! impl_admin_sql_store {
                 username: &str,
             ) -> Result<Option<(AdminAccount, String)>, StoreError> {
                 let row = query::<$db>(
-                    "SELECT id, username, created_at, password_hash FROM admins \
+                    "SELECT id, username, created_at, disabled_at, password_hash FROM admins \
                      WHERE username = $1",
                 )
                 .bind(username)
@@ -74,19 +110,19 @@ macro_rules! impl_admin_sql_store {
                 token_hash: &[u8],
                 now: UnixTime,
                 expires_at: UnixTime,
-            ) -> Result<(), StoreError> {
-                query::<$db>(
+            ) -> Result<AdminCredentialId, StoreError> {
+                let row = query::<$db>(
                     "INSERT INTO admin_credentials (token_hash, admin_id, kind, created_at, \
-                     expires_at) VALUES ($1, $2, $3, $4, $5)",
+                     expires_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
                 )
                 .bind(token_hash)
                 .bind(admin)
                 .bind(kind.as_str())
                 .bind(now)
                 .bind(expires_at)
-                .execute(&self.writer)
+                .fetch_one(&self.writer)
                 .await?;
-                Ok(())
+                Ok(row.try_get("id")?)
             }
 
             async fn admin_by_credential(
@@ -94,12 +130,14 @@ macro_rules! impl_admin_sql_store {
                 kind: AdminCredentialKind,
                 token_hash: &[u8],
                 now: UnixTime,
-            ) -> Result<Option<AdminAccount>, StoreError> {
+            ) -> Result<Option<AdminCredentialMatch>, StoreError> {
                 query::<$db>(
-                    "SELECT a.id AS id, a.username AS username, a.created_at AS created_at \
+                    "SELECT a.id AS id, a.username AS username, a.created_at AS created_at, \
+                     a.disabled_at AS disabled_at, c.id AS credential_id, \
+                     c.last_used_at AS last_used_at \
                      FROM admin_credentials c JOIN admins a ON a.id = c.admin_id \
                      WHERE c.token_hash = $1 AND c.kind = $2 AND c.revoked_at IS NULL \
-                     AND c.expires_at > $3",
+                     AND c.expires_at > $3 AND a.disabled_at IS NULL",
                 )
                 .bind(token_hash)
                 .bind(kind.as_str())
@@ -107,8 +145,160 @@ macro_rules! impl_admin_sql_store {
                 .fetch_optional(&self.pool)
                 .await?
                 .as_ref()
-                .map(admin_from)
+                .map(|row| {
+                    Ok(AdminCredentialMatch {
+                        admin: admin_from(row)?,
+                        id: row.try_get("credential_id")?,
+                        last_used_at: row.try_get("last_used_at")?,
+                    })
+                })
                 .transpose()
+            }
+
+            async fn touch_admin_credential(
+                &self,
+                credential: AdminCredentialId,
+                now: UnixTime,
+            ) -> Result<(), StoreError> {
+                query::<$db>(
+                    "UPDATE admin_credentials SET last_used_at = $1 WHERE id = $2 \
+                     AND (last_used_at IS NULL OR last_used_at < $1)",
+                )
+                .bind(now)
+                .bind(credential)
+                .execute(&self.writer)
+                .await?;
+                Ok(())
+            }
+
+            async fn admins(&self) -> Result<Vec<AdminAccount>, StoreError> {
+                query::<$db>(
+                    "SELECT id, username, created_at, disabled_at FROM admins ORDER BY username",
+                )
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(admin_from)
+                .collect()
+            }
+
+            async fn admin_api_tokens(
+                &self,
+                admin: AdminId,
+                now: UnixTime,
+            ) -> Result<Vec<AdminTokenListing>, StoreError> {
+                query::<$db>(
+                    "SELECT id, created_at, expires_at, last_used_at FROM admin_credentials \
+                     WHERE admin_id = $1 AND kind = 'api' AND revoked_at IS NULL \
+                     AND expires_at > $2 ORDER BY created_at DESC, id DESC",
+                )
+                .bind(admin)
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|row| {
+                    Ok(AdminTokenListing {
+                        id: row.try_get("id")?,
+                        created_at: row.try_get("created_at")?,
+                        expires_at: row.try_get("expires_at")?,
+                        last_used_at: row.try_get("last_used_at")?,
+                    })
+                })
+                .collect()
+            }
+
+            async fn revoke_admin_api_token(
+                &self,
+                token: AdminCredentialId,
+                admin: Option<AdminId>,
+                now: UnixTime,
+            ) -> Result<Option<AdminId>, StoreError> {
+                let row = query::<$db>(
+                    "UPDATE admin_credentials SET revoked_at = $1 WHERE id = $2 \
+                     AND kind = 'api' AND revoked_at IS NULL AND expires_at > $1 \
+                     AND ($3 IS NULL OR admin_id = $3) RETURNING admin_id",
+                )
+                .bind(now)
+                .bind(token)
+                .bind(admin)
+                .fetch_optional(&self.writer)
+                .await?;
+                row.map(|row| row.try_get("admin_id"))
+                    .transpose()
+                    .map_err(Into::into)
+            }
+
+            async fn set_admin_disabled(
+                &self,
+                admin: AdminId,
+                disabled: bool,
+                now: UnixTime,
+            ) -> Result<AdminChange, StoreError> {
+                let mut tx = self.writer.begin().await?;
+                let changed = if disabled {
+                    // Another enabled admin must remain; disabling a disabled one is a no-op.
+                    query::<$db>(
+                        "UPDATE admins SET disabled_at = COALESCE(disabled_at, $1) \
+                         WHERE id = $2 AND (disabled_at IS NOT NULL OR EXISTS \
+                         (SELECT 1 FROM admins o WHERE o.disabled_at IS NULL AND o.id <> $2))",
+                    )
+                    .bind(now)
+                    .bind(admin)
+                    .execute(&mut *tx)
+                    .await?
+                } else {
+                    query::<$db>("UPDATE admins SET disabled_at = NULL WHERE id = $1")
+                        .bind(admin)
+                        .execute(&mut *tx)
+                        .await?
+                };
+                if changed.rows_affected() == 0 {
+                    return admin_change_refused(&mut tx, admin).await;
+                }
+                if disabled {
+                    end_admin_sessions(&mut tx, admin, now).await?;
+                }
+                tx.commit().await?;
+                Ok(AdminChange::Done)
+            }
+
+            async fn delete_admin(&self, admin: AdminId) -> Result<AdminChange, StoreError> {
+                let mut tx = self.writer.begin().await?;
+                query::<$db>("DELETE FROM admin_credentials WHERE admin_id = $1")
+                    .bind(admin)
+                    .execute(&mut *tx)
+                    .await?;
+                let deleted = query::<$db>(
+                    "DELETE FROM admins WHERE id = $1 AND (disabled_at IS NOT NULL OR EXISTS \
+                     (SELECT 1 FROM admins o WHERE o.disabled_at IS NULL AND o.id <> $1))",
+                )
+                .bind(admin)
+                .execute(&mut *tx)
+                .await?;
+                if deleted.rows_affected() == 0 {
+                    // Dropping the transaction keeps the credentials.
+                    return admin_change_refused(&mut tx, admin).await;
+                }
+                tx.commit().await?;
+                Ok(AdminChange::Done)
+            }
+
+            async fn set_admin_password(
+                &self,
+                admin: AdminId,
+                password_hash: &str,
+                now: UnixTime,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.writer.begin().await?;
+                query::<$db>("UPDATE admins SET password_hash = $1 WHERE id = $2")
+                    .bind(password_hash)
+                    .bind(admin)
+                    .execute(&mut *tx)
+                    .await?;
+                end_admin_sessions(&mut tx, admin, now).await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn revoke_admin_credential(
@@ -255,7 +445,8 @@ macro_rules! impl_admin_sql_store {
             async fn export_admin(&self) -> Result<AdminSnapshot, StoreError> {
                 let mut snapshot = AdminSnapshot::default();
                 for row in query::<$db>(
-                    "SELECT id, username, password_hash, created_at FROM admins ORDER BY id",
+                    "SELECT id, username, password_hash, created_at, disabled_at FROM admins \
+                     ORDER BY id",
                 )
                 .fetch_all(&self.pool)
                 .await?
@@ -265,11 +456,12 @@ macro_rules! impl_admin_sql_store {
                         username: row.try_get("username")?,
                         password_hash: row.try_get("password_hash")?,
                         created_at: row.try_get("created_at")?,
+                        disabled_at: row.try_get("disabled_at")?,
                     });
                 }
                 for row in query::<$db>(
-                    "SELECT id, token_hash, admin_id, kind, created_at, expires_at, revoked_at \
-                     FROM admin_credentials ORDER BY id",
+                    "SELECT id, token_hash, admin_id, kind, created_at, expires_at, revoked_at, \
+                     last_used_at FROM admin_credentials ORDER BY id",
                 )
                 .fetch_all(&self.pool)
                 .await?
@@ -282,6 +474,7 @@ macro_rules! impl_admin_sql_store {
                         created_at: row.try_get("created_at")?,
                         expires_at: row.try_get("expires_at")?,
                         revoked_at: row.try_get("revoked_at")?,
+                        last_used_at: row.try_get("last_used_at")?,
                     });
                 }
                 for row in query::<$db>(
@@ -300,20 +493,22 @@ macro_rules! impl_admin_sql_store {
                 let mut tx = self.writer.begin().await?;
                 for a in &snapshot.admins {
                     query::<$db>(
-                        "INSERT INTO admins (id, username, password_hash, created_at) \
-                         VALUES ($1, $2, $3, $4)",
+                        "INSERT INTO admins (id, username, password_hash, created_at, disabled_at) \
+                         VALUES ($1, $2, $3, $4, $5)",
                     )
                     .bind(a.id)
                     .bind(&a.username)
                     .bind(&a.password_hash)
                     .bind(a.created_at)
+                    .bind(a.disabled_at)
                     .execute(&mut *tx)
                     .await?;
                 }
                 for c in &snapshot.credentials {
                     query::<$db>(
                         "INSERT INTO admin_credentials (id, token_hash, admin_id, kind, \
-                         created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                         created_at, expires_at, revoked_at, last_used_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                     )
                     .bind(c.id)
                     .bind(&c.token_hash)
@@ -322,6 +517,7 @@ macro_rules! impl_admin_sql_store {
                     .bind(c.created_at)
                     .bind(c.expires_at)
                     .bind(c.revoked_at)
+                    .bind(c.last_used_at)
                     .execute(&mut *tx)
                     .await?;
                 }

@@ -23,7 +23,8 @@ use thiserror::Error;
 use crate::domain::clock::UnixTime;
 use crate::domain::keyring::KeyRecord;
 use crate::domain::model::{
-    AdminAccount, AdminCredentialKind, AdminId, AuditFilter, AuditRecord, Environment, Instance,
+    AdminAccount, AdminChange, AdminCredentialId, AdminCredentialKind, AdminCredentialMatch,
+    AdminId, AdminTokenListing, AuditFilter, AuditRecord, Environment, Instance,
     InstanceCredentials, InstanceId, InstanceType, NewAuditEntry, NewToken, StoredToken, Tenant,
     TenantCredentials, TenantId, TokenId, TokenListing,
 };
@@ -200,6 +201,8 @@ pub struct AdminRecord {
     pub password_hash: String,
     /// Creation time.
     pub created_at: UnixTime,
+    /// When it was disabled, if it is.
+    pub disabled_at: Option<UnixTime>,
 }
 
 /// Every column of an admin session or API token row.
@@ -219,6 +222,8 @@ pub struct AdminCredentialRecord {
     pub expires_at: UnixTime,
     /// Revocation (sign-out) time.
     pub revoked_at: Option<UnixTime>,
+    /// Last use, to the minute.
+    pub last_used_at: Option<UnixTime>,
 }
 
 /// Admin accounts, their credentials and the audit log of a deployment.
@@ -321,14 +326,53 @@ pub trait AdminStore: Send + Sync + 'static {
         token_hash: &[u8],
         now: UnixTime,
         expires_at: UnixTime,
-    ) -> Result<(), StoreError>;
-    /// The admin a live credential of this kind belongs to.
+    ) -> Result<AdminCredentialId, StoreError>;
+    /// A live credential of this kind, with its owner, if the owner is enabled.
     async fn admin_by_credential(
         &self,
         kind: AdminCredentialKind,
         token_hash: &[u8],
         now: UnixTime,
-    ) -> Result<Option<AdminAccount>, StoreError>;
+    ) -> Result<Option<AdminCredentialMatch>, StoreError>;
+    /// Records a credential's use at `now`, unless a later use is already recorded.
+    async fn touch_admin_credential(
+        &self,
+        credential: AdminCredentialId,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+    /// Every admin account, by username.
+    async fn admins(&self) -> Result<Vec<AdminAccount>, StoreError>;
+    /// The live (unrevoked, unexpired) API tokens of an admin, newest first.
+    async fn admin_api_tokens(
+        &self,
+        admin: AdminId,
+        now: UnixTime,
+    ) -> Result<Vec<AdminTokenListing>, StoreError>;
+    /// Revokes one live API token (of `admin`, when given); its owner, or `None` when there
+    /// was no such live token.
+    async fn revoke_admin_api_token(
+        &self,
+        token: AdminCredentialId,
+        admin: Option<AdminId>,
+        now: UnixTime,
+    ) -> Result<Option<AdminId>, StoreError>;
+    /// Disables an admin and ends its sessions, or enables it again; disabling the last
+    /// enabled admin is refused.
+    async fn set_admin_disabled(
+        &self,
+        admin: AdminId,
+        disabled: bool,
+        now: UnixTime,
+    ) -> Result<AdminChange, StoreError>;
+    /// Deletes an admin with its sessions and tokens, unless it is the last enabled one.
+    async fn delete_admin(&self, admin: AdminId) -> Result<AdminChange, StoreError>;
+    /// Replaces an admin's password hash and ends its sessions.
+    async fn set_admin_password(
+        &self,
+        admin: AdminId,
+        password_hash: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
     /// Ends a session (or API token); unknown hashes are ignored.
     async fn revoke_admin_credential(
         &self,

@@ -18,9 +18,10 @@ use super::{
 use crate::domain::clock::UnixTime;
 use crate::domain::keyring::KeyRecord;
 use crate::domain::model::{
-    AdminAccount, AdminCredentialKind, AdminId, AuditFilter, AuditRecord, Instance,
-    InstanceCredentials, InstanceId, NewAuditEntry, NewToken, StoredToken, Tenant,
-    TenantCredentials, TenantId, TokenId, TokenListing,
+    AdminAccount, AdminChange, AdminCredentialId, AdminCredentialKind, AdminCredentialMatch,
+    AdminId, AdminTokenListing, AuditFilter, AuditRecord, Instance, InstanceCredentials,
+    InstanceId, NewAuditEntry, NewToken, StoredToken, Tenant, TenantCredentials, TenantId, TokenId,
+    TokenListing,
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");

@@ -127,7 +127,7 @@ impl AuditQuery {
     }
 }
 
-fn json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+pub(super) fn json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::invalid_request(format!("The body is not the expected JSON: {e}.")))
 }

@@ -3,6 +3,7 @@
 //! pages (the anti-CSRF token); API tokens are never sent by a browser on its own, so they
 //! need not.
 
+pub mod admins;
 pub mod api;
 
 use axum::extract::FromRequestParts;
@@ -59,7 +60,7 @@ pub async fn authenticate(
                     session: None,
                 })),
                 None => Err(ApiError::bearer_required(
-                    "The admin API token is invalid or revoked.",
+                    "The admin API token is invalid, expired or revoked.",
                     Challenge::BearerInvalid,
                 )),
             }

@@ -2,6 +2,7 @@
 //! binary. Anonymous browsers are sent to the sign-in page; every form that changes state
 //! carries the session's anti-CSRF token and is refused without it.
 
+mod admins;
 mod audit;
 mod instances;
 pub mod once;
@@ -77,6 +78,20 @@ pub fn routes(state: AppState) -> Router<AppState> {
         )
         .route("/ui/tenants/{id}/secret/{once}", get(tenants::secret))
         .route("/ui/tenants/{id}/oauth", post(tenants::set_oauth))
+        .route("/ui/admins", get(admins::list).post(admins::create))
+        .route("/ui/admins/shown/{once}", get(admins::shown))
+        .route("/ui/admins/{username}/disable", post(admins::disable))
+        .route("/ui/admins/{username}/enable", post(admins::enable))
+        .route("/ui/admins/{username}/delete", post(admins::delete))
+        .route(
+            "/ui/admins/{username}/reset-password",
+            post(admins::reset_password),
+        )
+        .route("/ui/admins/{username}/tokens", post(admins::create_token))
+        .route(
+            "/ui/admins/{username}/tokens/{token}/revoke",
+            post(admins::revoke_token),
+        )
         .route("/ui/audit", get(audit::list))
         .route("/ui/assets/app.css", get(stylesheet))
         .route("/ui/assets/app.js", get(script))
@@ -445,10 +460,18 @@ pub enum Done {
     OAuthOn,
     /// OAuth turned off.
     OAuthOff,
+    /// An administrator disabled.
+    AdminDisabled,
+    /// An administrator enabled.
+    AdminEnabled,
+    /// An administrator deleted.
+    AdminDeleted,
+    /// An administrator's API token revoked.
+    AdminTokenRevoked,
 }
 
 impl Done {
-    const ALL: [Done; 8] = [
+    const ALL: [Done; 12] = [
         Done::Revoked,
         Done::RevokedAll,
         Done::Disabled,
@@ -457,6 +480,10 @@ impl Done {
         Done::TenantCreated,
         Done::OAuthOn,
         Done::OAuthOff,
+        Done::AdminDisabled,
+        Done::AdminEnabled,
+        Done::AdminDeleted,
+        Done::AdminTokenRevoked,
     ];
 
     fn word(self) -> &'static str {
@@ -469,6 +496,10 @@ impl Done {
             Done::TenantCreated => "tenant-created",
             Done::OAuthOn => "oauth-on",
             Done::OAuthOff => "oauth-off",
+            Done::AdminDisabled => "admin-disabled",
+            Done::AdminEnabled => "admin-enabled",
+            Done::AdminDeleted => "admin-deleted",
+            Done::AdminTokenRevoked => "admin-token-revoked",
         }
     }
 
@@ -489,6 +520,12 @@ impl Done {
             Done::OAuthOff => {
                 "OAuth turned off: secureApi callers no longer need the oauth_key_secret."
             }
+            Done::AdminDisabled => {
+                "Administrator disabled: it cannot sign in and its API tokens stop working."
+            }
+            Done::AdminEnabled => "Administrator enabled: it can sign in and use its tokens.",
+            Done::AdminDeleted => "Administrator deleted, with its sessions and API tokens.",
+            Done::AdminTokenRevoked => "API token revoked: it no longer works.",
         }
     }
 

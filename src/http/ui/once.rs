@@ -1,5 +1,5 @@
 //! Results that a page shows once: a new instance's credentials, a rotated password, a new
-//! `oauth_key_secret`. A form that makes one answers with a redirect to a page that shows it
+//! `oauth_key_secret`, an administrator's new password or API token. A form that makes one answers with a redirect to a page that shows it
 //! (POST-redirect-GET, so reloading never repeats the action), and the secret waits here, in
 //! memory only, behind a random id that is no use to anyone but the session that made it. The
 //! first view takes it; a reload finds nothing; an unviewed one is forgotten after
@@ -44,6 +44,15 @@ pub enum OnceResult {
         flash: &'static str,
         /// The tenant and its secret.
         created: CreatedTenant,
+    },
+    /// An administrator's new password or API token.
+    AdminSecret {
+        /// What happened, e.g. "New password for ops".
+        heading: String,
+        /// The admin it belongs to.
+        username: String,
+        /// The fields to show: (label, value).
+        fields: Vec<(&'static str, String)>,
     },
 }
 

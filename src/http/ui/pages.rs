@@ -37,7 +37,7 @@ pub struct Nav {
     pub username: String,
     /// The session's anti-CSRF token, for the sign-out form.
     pub csrf: String,
-    /// Which entry is current: `instances`, `new`, `tenants` or `audit`.
+    /// Which entry is current: `instances`, `new`, `tenants`, `admins` or `audit`.
     pub active: &'static str,
 }
 
@@ -283,4 +283,54 @@ pub struct ErrorPage {
     pub message: String,
     /// Where to go back to.
     pub back: String,
+}
+
+/// A row of an administrator's API token table.
+pub struct AdminTokenRow {
+    /// Row id.
+    pub id: i64,
+    /// Issued.
+    pub created: String,
+    /// Expiry.
+    pub expires: String,
+    /// Last use, or a dash.
+    pub last_used: String,
+}
+
+/// An administrator with its API tokens.
+pub struct AdminRow {
+    /// Sign-in name.
+    pub username: String,
+    /// Whether it may sign in and use its tokens.
+    pub enabled: bool,
+    /// Created.
+    pub created: String,
+    /// Whether this is the admin looking at the page.
+    pub is_me: bool,
+    /// Its live API tokens.
+    pub tokens: Vec<AdminTokenRow>,
+}
+
+/// Administrators and their API tokens.
+#[derive(Template)]
+#[template(path = "ui/admins.html")]
+pub struct AdminsPage {
+    /// Header.
+    pub chrome: Chrome,
+    /// Anti-CSRF token.
+    pub csrf: String,
+    /// One row per admin.
+    pub rows: Vec<AdminRow>,
+}
+
+/// An administrator's new password or API token, shown once.
+#[derive(Template)]
+#[template(path = "ui/admin_secret.html")]
+pub struct AdminSecretPage {
+    /// Header.
+    pub chrome: Chrome,
+    /// What happened.
+    pub heading: String,
+    /// The fields, copyable.
+    pub fields: Vec<CopyField>,
 }

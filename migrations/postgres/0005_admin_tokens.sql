@@ -1,0 +1,6 @@
+-- Admin accounts can be disabled (their sessions and API tokens stop working, sign-in is
+-- refused) and admin credentials record when they were last used (at most once a minute).
+-- Kept in step with migrations/sqlite.
+ALTER TABLE admins ADD COLUMN disabled_at BIGINT;
+ALTER TABLE admin_credentials ADD COLUMN last_used_at BIGINT;
+CREATE INDEX admin_credentials_by_admin ON admin_credentials (admin_id, kind);
