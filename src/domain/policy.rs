@@ -40,6 +40,10 @@ pub struct Policy {
     pub failure_delay: Duration,
     /// How long an admin stays signed in to the UI (default 8 hours).
     pub admin_session_lifetime: Duration,
+    /// While the database is unavailable, how long after the last contact with it verified
+    /// tokens are still answered from the cache (default 5 minutes; zero: not at all).
+    /// Nothing can be revoked meanwhile, so this is safe; past it nothing counts as verified.
+    pub stale_if_error: Duration,
 }
 
 impl Default for Policy {
@@ -58,6 +62,7 @@ impl Default for Policy {
             failed_attempts_window: Duration::from_secs(5 * 60),
             failure_delay: Duration::from_millis(200),
             admin_session_lifetime: Duration::from_secs(8 * 60 * 60),
+            stale_if_error: Duration::from_secs(5 * 60),
         }
     }
 }
