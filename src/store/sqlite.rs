@@ -150,15 +150,16 @@ impl SqliteStore {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
-    /// A write that changes nothing, through the writer: readiness fails while writes do (a
-    /// full disk, an I/O error), and its success after space is freed makes the server ready
-    /// again even when no client has written yet.
+    /// A small real write through the writer (a new value in the one-row `write_probe`: SQLite
+    /// writes nothing for an update that changes nothing): readiness fails while writes do (a
+    /// full disk, an I/O error), and its success once space is freed makes the server ready
+    /// again even when no client has written since.
     async fn probe_write(&self) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        query("UPDATE token_epoch SET epoch = epoch WHERE id = 1")
-            .execute(&mut *tx)
+        let stamp = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64;
+        query("UPDATE write_probe SET probed_at = $1 WHERE id = 1")
+            .bind(stamp)
+            .execute(&self.writer)
             .await?;
-        tx.commit().await?;
         Ok(())
     }
 
