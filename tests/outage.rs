@@ -132,22 +132,54 @@ struct Setup {
     server: Server,
     loader: Instance,
     token: String,
+    tenant_hash: String,
+    secure_token: String,
 }
 
 async fn setup(cluster: &Cluster, env: &[(&str, &str)]) -> Setup {
     let deployment = Deployment::on_database(&cluster.url(), env);
-    deployment.tenant_without_oauth("acme", "uat");
+    let tenant = deployment.tenant_without_oauth("acme", "uat");
+    let tenant_hash = tenant["tenant_hash"]
+        .as_str()
+        .expect("tenant_hash")
+        .to_owned();
     let loader = deployment.instance("acme", "loader", "dw-tracker");
     let server = deployment.serve();
     let token = a1user_token(&server, &loader).await;
+    let created = secure_create(&server, &tenant_hash).await;
+    let secure_token = created.ok()["token"].as_str().expect("token").to_owned();
     let setup = Setup {
         _deployment: deployment,
         server,
         loader,
         token,
+        tenant_hash,
+        secure_token,
     };
     assert_eq!(introspect(&setup).await.status, 200, "verified and cached");
     setup
+}
+
+/// `POST /secureApi/token/profile/create`: a write, in the OAuth error shape.
+async fn secure_create(server: &Server, tenant_hash: &str) -> Reply {
+    let request = server
+        .post("/secureApi/token/profile/create")
+        .header("tenant_hash", tenant_hash)
+        .header(CONTENT_TYPE, "application/json")
+        .body(r#"{"resource":["basic"],"validity":60}"#);
+    send_maybe_unavailable(request, "secureApi create").await
+}
+
+/// `POST /api/v1/profile/b2b/basic`: a read of customer data, in the vendor's error shape.
+async fn profile(s: &Setup) -> Reply {
+    let request = s
+        .server
+        .post("/api/v1/profile/b2b/basic")
+        .header("access_token", &s.secure_token)
+        .header("tenant_hash", &s.tenant_hash)
+        .header("email_address", "ann@example.com")
+        .header(CONTENT_TYPE, "application/json");
+    send_maybe_unavailable(request, "profile").await
 }
 
 /// Introspects the token as its own instance: a check of verified credentials only.
@@ -226,6 +258,13 @@ async fn during_an_outage_cached_tokens_answer_writes_fail_fast_and_recovery_nee
                 reply.expect_unavailable();
             }
             slowest_write = slowest_write.max(took);
+            let (reply, took) = timed(secure_create(&s.server, &s.tenant_hash)).await;
+            reply.expect_unavailable();
+            slowest_write = slowest_write.max(took);
+            // The secureApi CDP answers in the vendor's shape, with the same header.
+            let reply = profile(&s).await;
+            reply.expect_unavailable();
+            assert_eq!(reply.json["status"], "ERROR", "{reply:?}");
             assert!(
                 slowest_write < Duration::from_millis(500),
                 "writes took {slowest_write:?} to fail"
