@@ -134,6 +134,10 @@ pub struct ConfigArgs {
     /// How long a refused credential waits before its answer (e.g. `200ms`; `0s` for none).
     #[arg(long, env = "CDP_AUTH_FAILURE_DELAY", value_parser = humantime::parse_duration)]
     pub failure_delay: Option<Duration>,
+    /// While the database is unavailable, how long verified tokens are still answered from
+    /// the cache (e.g. `5m`; `0s`: not at all).
+    #[arg(long, env = "CDP_AUTH_STALE_IF_ERROR", value_parser = humantime::parse_duration)]
+    pub stale_if_error: Option<Duration>,
     /// Longest secureApi token validity a create may ask for, in minutes.
     #[arg(long, env = "CDP_AUTH_MAX_VALIDITY")]
     pub max_validity: Option<u32>,
@@ -244,6 +248,8 @@ struct FileConfig {
     failed_attempts_window: Option<Duration>,
     #[serde(default, with = "humantime_opt")]
     failure_delay: Option<Duration>,
+    #[serde(default, with = "humantime_opt")]
+    stale_if_error: Option<Duration>,
     max_connections: Option<usize>,
     #[serde(default, with = "humantime_opt")]
     header_timeout: Option<Duration>,
@@ -411,6 +417,10 @@ impl Config {
                 .admin_token_lifetime
                 .or(file.admin_token_lifetime)
                 .unwrap_or(defaults.admin_token_lifetime),
+            stale_if_error: args
+                .stale_if_error
+                .or(file.stale_if_error)
+                .unwrap_or(defaults.stale_if_error),
         };
         let secure_defaults = SecureApiPolicy::default();
         let secure_api = SecureApiPolicy {

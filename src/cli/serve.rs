@@ -15,7 +15,7 @@ pub async fn run(config: Config) -> Result<(), String> {
     let _watcher = services
         .authn
         .verified_cache()
-        .spawn_watcher(services.store.clone());
+        .spawn_watcher(services.store.clone(), config.policy.stale_if_error);
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;

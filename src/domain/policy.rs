@@ -43,6 +43,10 @@ pub struct Policy {
     /// How long an admin API token lasts unless issued with its own lifetime (default 90
     /// days): a leaked token stops working on its own.
     pub admin_token_lifetime: Duration,
+    /// While the database is unavailable, how long after the last contact with it verified
+    /// tokens are still answered from the cache (default 5 minutes; zero: not at all).
+    /// Nothing can be revoked meanwhile, so this is safe; past it nothing counts as verified.
+    pub stale_if_error: Duration,
 }
 
 impl Default for Policy {
@@ -62,6 +66,7 @@ impl Default for Policy {
             failure_delay: Duration::from_millis(200),
             admin_session_lifetime: Duration::from_secs(8 * 60 * 60),
             admin_token_lifetime: Duration::from_secs(90 * DAY),
+            stale_if_error: Duration::from_secs(5 * 60),
         }
     }
 }

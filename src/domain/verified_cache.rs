@@ -26,7 +26,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
 
@@ -267,26 +267,49 @@ impl VerifiedCache {
     }
 
     /// Watches the store's token epoch and empties the cache whenever another process moved
-    /// it. Runs until the process ends.
-    pub fn spawn_watcher(&self, store: DynStore) -> tokio::task::JoinHandle<()> {
+    /// it. While the database is out of reach (or cannot serve: a full disk), nothing can be
+    /// revoked, so the cache keeps answering for up to `stale_if_error` after the last epoch
+    /// read that succeeded; past that, or after any other failure, it is emptied and every
+    /// check goes to the database (and fails until it answers). Runs until the process ends.
+    pub fn spawn_watcher(
+        &self,
+        store: DynStore,
+        stale_if_error: Duration,
+    ) -> tokio::task::JoinHandle<()> {
         let cache = self.clone();
         tokio::spawn(async move {
             let mut seen = None;
+            let mut last_contact = Instant::now();
+            let mut failing = false;
             let mut tick = tokio::time::interval(WATCH_INTERVAL);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
                 match store.token_epoch().await {
-                    Ok(epoch) if seen != Some(epoch) => {
-                        if seen.is_some() {
-                            cache.changed();
+                    Ok(epoch) => {
+                        last_contact = Instant::now();
+                        if std::mem::take(&mut failing) {
+                            tracing::info!("the token epoch can be read again");
                         }
-                        seen = Some(epoch);
+                        if seen != Some(epoch) {
+                            if seen.is_some() {
+                                cache.changed();
+                            }
+                            seen = Some(epoch);
+                        }
                     }
-                    Ok(_) => {}
+                    Err(error)
+                        if error.is_unavailable() && last_contact.elapsed() < stale_if_error =>
+                    {
+                        if !std::mem::replace(&mut failing, true) {
+                            tracing::warn!(%error, ?stale_if_error, "database unavailable; verified tokens are answered from the cache meanwhile");
+                        }
+                    }
                     Err(error) => {
                         // Unable to tell whether tokens changed elsewhere: trust nothing.
-                        tracing::warn!(%error, "cannot read the token epoch; dropping the verified cache");
+                        if !std::mem::replace(&mut failing, true) || !cache.is_empty() {
+                            tracing::warn!(%error, "cannot read the token epoch; dropping the verified cache");
+                        }
                         cache.changed();
                         seen = None;
                     }

@@ -7,6 +7,10 @@ use serde::Serialize;
 
 use crate::domain::DomainError;
 
+/// Seconds a client is asked to wait (`Retry-After`) while the database is unavailable: a
+/// few, since the server notices the database answering again within a second.
+pub const UNAVAILABLE_RETRY_AFTER: u64 = 2;
+
 /// Realm named in every challenge.
 pub const REALM: &str = "cdp-auth";
 
@@ -119,7 +123,7 @@ error_codes! {
     RequestTimeout = "request_timeout", "408",
         "The request body did not arrive in time.";
     TemporarilyUnavailable = "temporarily_unavailable", "503",
-        "The service cannot answer now (the database is out of reach, or the password-hashing queue is full); `Retry-After` says when to try again.";
+        "The service cannot answer now: the database is out of reach or cannot take writes (a full disk, an I/O error), or the password-hashing queue is full. `Retry-After` says when to try again.";
     ServerError = "server_error", "500, 503",
         "An internal failure; nothing about it reaches the body. It is logged for the operator.";
 }
@@ -374,6 +378,16 @@ impl From<DomainError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, description)
             }
             DomainError::InvalidRequest(_) => ApiError::invalid_request(description),
+            DomainError::Store(store) if store.is_unavailable() => {
+                tracing::warn!(error = %store, "database unavailable");
+                let mut error = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::TemporarilyUnavailable,
+                    "The database is out of reach or cannot take writes now; retry shortly.",
+                );
+                error.retry_after = Some(UNAVAILABLE_RETRY_AFTER);
+                error
+            }
             DomainError::Store(store) => {
                 tracing::error!(error = %store, "storage failure");
                 ApiError::for_status(StatusCode::SERVICE_UNAVAILABLE)

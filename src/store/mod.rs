@@ -11,6 +11,7 @@ pub mod cdp;
 mod cdp_sql;
 #[macro_use]
 pub mod cdp_copy;
+mod breaker;
 mod postgres;
 mod sqlite;
 
@@ -56,6 +57,20 @@ pub enum StoreError {
     /// A stored value is not one the code knows (a corrupted or newer database).
     #[error("unreadable stored value: {0}")]
     Corrupt(String),
+}
+
+impl StoreError {
+    /// Whether the database cannot serve this now but may shortly: out of reach (connection
+    /// refused or reset, no connection within the pool's timeout, marked down by the
+    /// [circuit breaker](breaker)), or unable to take writes (disk full, I/O error, locked
+    /// past the busy timeout). Callers answer "temporarily unavailable, retry later" instead
+    /// of an internal error.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Database(error) => breaker::unavailable(error),
+            _ => false,
+        }
+    }
 }
 
 /// A tenant to insert.
@@ -415,7 +430,8 @@ pub trait AdminStore: Send + Sync + 'static {
 /// Everything the domain asks of storage.
 #[async_trait]
 pub trait Store: AdminStore + cdp::CdpStore + cdp_copy::CdpTransfer {
-    /// Whether the database answers and has every migration this build knows applied.
+    /// Whether the database answers, has every migration this build knows applied, and (on
+    /// SQLite) takes a write; an error while it is out of reach or its disk is full.
     async fn ready(&self) -> Result<bool, StoreError>;
     /// Which server key the database expects and its sealed data key, if it has been set up.
     async fn key_record(&self) -> Result<Option<KeyRecord>, StoreError>;

@@ -3,13 +3,15 @@
 //! racing to mint a token count each other's rows.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction, query};
 
+use super::breaker::{Breaker, GuardedPool};
 use super::{
     AdminCredentialRecord, AdminRecord, AdminSnapshot, AdminStore, BearerContext, InstanceRecord,
     LockKey, NewInstance, NewTenant, Snapshot, Store, StoreError, StoreOptions, TenantRecord,
@@ -29,9 +31,9 @@ static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 /// PostgreSQL through sqlx.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
-    pool: PgPool,
+    pool: GuardedPool<Postgres>,
     /// The pool writes go through: the same pool (PostgreSQL takes concurrent writers).
-    writer: PgPool,
+    writer: GuardedPool<Postgres>,
 }
 
 impl PostgresStore {
@@ -63,6 +65,7 @@ impl PostgresStore {
             }
         };
         MIGRATOR.run(&pool).await?;
+        let pool = GuardedPool::new(pool, Arc::new(Breaker::default()));
         Ok(PostgresStore {
             writer: pool.clone(),
             pool,
@@ -91,6 +94,12 @@ impl PostgresStore {
                 .await?;
         }
         Ok(tx)
+    }
+
+    /// Readiness reads only: PostgreSQL is ready while it answers (a write here would leave a
+    /// dead row behind at every check).
+    async fn probe_write(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 
     /// Deleted rows are gone from every dump at once; vacuum reclaims their space.

@@ -138,7 +138,11 @@ macro_rules! impl_sql_store {
                         .await?
                         .try_get("v")?;
                 let latest = $migrator.iter().map(|m| m.version).max();
-                Ok(applied == latest)
+                if applied != latest {
+                    return Ok(false);
+                }
+                self.probe_write().await?;
+                Ok(true)
             }
 
             async fn key_record(&self) -> Result<Option<KeyRecord>, StoreError> {

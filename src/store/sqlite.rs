@@ -6,11 +6,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, Transaction, query};
 
+use super::breaker::{Breaker, GuardedPool};
 use super::{
     AdminCredentialRecord, AdminRecord, AdminSnapshot, AdminStore, BearerContext, InstanceRecord,
     LockKey, NewInstance, NewTenant, Snapshot, Store, StoreError, StoreOptions, TenantRecord,
@@ -55,16 +56,35 @@ async fn stable_query_plans(conn: &mut SqliteConnection) -> Result<(), sqlx::Err
     }
 }
 
+/// Whether a connection coming back to the pool may be used again: only if no transaction is
+/// left open on it. A dropped transaction queues its `ROLLBACK`; the ping waits for it. When
+/// SQLite has already rolled back by itself (it does after `SQLITE_FULL` or an I/O error), that
+/// `ROLLBACK` fails, sqlx still counts the transaction as open, and every later `BEGIN` on
+/// the connection would be refused ("non-zero transaction depth"): such a connection is
+/// closed instead, and the pool opens a fresh one.
+async fn outside_transaction(conn: &mut SqliteConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    if !conn.is_in_transaction() {
+        return Ok(true);
+    }
+    conn.ping().await?;
+    if conn.is_in_transaction() {
+        tracing::warn!("closing a database connection left inside a failed transaction");
+        return Ok(false);
+    }
+    Ok(true)
+}
+
 /// SQLite through sqlx: a small pool of connections to one database file for reads, and one
 /// connection for writes.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pool: GuardedPool<Sqlite>,
     /// SQLite lets one connection write at a time; others that try wait in its busy handler,
     /// which sleeps in steps of milliseconds. Queueing every write of this process for one
     /// connection instead (sqlx's pool queue is first come, first served) costs no sleeps and
     /// no `database is locked`; only other processes (the CLI) still meet the busy handler.
-    writer: SqlitePool,
+    writer: GuardedPool<Sqlite>,
 }
 
 impl SqliteStore {
@@ -104,9 +124,14 @@ impl SqliteStore {
             .max_connections(1)
             .min_connections(1)
             .after_connect(|conn, _| Box::pin(stable_query_plans(conn)))
+            .after_release(|conn, _| Box::pin(outside_transaction(conn)))
             .connect_with(connect)
             .await?;
-        Ok(SqliteStore { pool, writer })
+        let breaker = std::sync::Arc::new(Breaker::default());
+        Ok(SqliteStore {
+            pool: GuardedPool::new(pool, breaker.clone()),
+            writer: GuardedPool::new(writer, breaker),
+        })
     }
 
     /// SQLite has one writer at a time; `BEGIN IMMEDIATE` takes the write lock up front (waiting
@@ -124,6 +149,19 @@ impl SqliteStore {
         _keys: &[LockKey],
     ) -> Result<Transaction<'static, Sqlite>, StoreError> {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// A small real write through the writer (a new value in the one-row `write_probe`: SQLite
+    /// writes nothing for an update that changes nothing): readiness fails while writes do (a
+    /// full disk, an I/O error), and its success once space is freed makes the server ready
+    /// again even when no client has written since.
+    async fn probe_write(&self) -> Result<(), StoreError> {
+        let stamp = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64;
+        query("UPDATE write_probe SET probed_at = $1 WHERE id = 1")
+            .bind(stamp)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
     }
 
     /// After an erasure, moves the write-ahead log into the database and empties it, so
@@ -180,6 +218,7 @@ fn create_private(path: &std::path::Path) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sqlx::sqlite::SqlitePool;
 
     /// Reads a connection's query planner stability setting.
     async fn qpsg(pool: &SqlitePool) -> std::ffi::c_int {
@@ -206,7 +245,7 @@ mod tests {
         let store = SqliteStore::open(&url, &StoreOptions::default())
             .await
             .expect("the store opens");
-        assert_eq!(qpsg(&store.pool).await, 1, "a reader connection");
-        assert_eq!(qpsg(&store.writer).await, 1, "the writer connection");
+        assert_eq!(qpsg(store.pool.pool()).await, 1, "a reader connection");
+        assert_eq!(qpsg(store.writer.pool()).await, 1, "the writer connection");
     }
 }

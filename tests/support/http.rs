@@ -230,6 +230,31 @@ pub async fn send_json_or_hal(request: RequestBuilder, what: impl Into<String>) 
     reply
 }
 
+/// Sends a request whose answer may be a 503 (the database unavailable); reads it as it is,
+/// for [`Reply::expect_unavailable`].
+pub async fn send_maybe_unavailable(request: RequestBuilder, what: impl Into<String>) -> Reply {
+    Reply::read(request, what.into()).await
+}
+
+impl Reply {
+    /// Asserts `503 temporarily_unavailable` with a `Retry-After` of a few seconds, in either
+    /// error shape.
+    #[track_caller]
+    pub fn expect_unavailable(&self) -> &Self {
+        assert_eq!(
+            (self.status, self.error()),
+            (503, "temporarily_unavailable"),
+            "unexpected answer: {self:?}"
+        );
+        let retry_after: u64 = self
+            .header(RETRY_AFTER)
+            .parse()
+            .unwrap_or_else(|_| panic!("503 without a Retry-After in seconds: {self:?}"));
+        assert!((1..=30).contains(&retry_after), "{self:?}");
+        self
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Requests more than one suite sends
 

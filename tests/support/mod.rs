@@ -94,6 +94,26 @@ impl Deployment {
                 None,
             ),
         };
+        Self::build(dir, database_url, postgres, env)
+    }
+
+    /// A fresh deployment on a database the test provides (a SQLite file on a small disk, a
+    /// PostgreSQL server the test stops and starts), with extra settings; the key file lives
+    /// in the deployment's own folder.
+    pub fn on_database(database_url: &str, env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let key = dir.path().join("cdp-auth.key").display().to_string();
+        let mut all = vec![("CDP_AUTH_SERVER_KEY_FILE", key.as_str())];
+        all.extend_from_slice(env);
+        Self::build(dir, database_url.to_owned(), None, &all)
+    }
+
+    fn build(
+        dir: tempfile::TempDir,
+        database_url: String,
+        postgres: Option<(String, String)>,
+        env: &[(&str, &str)],
+    ) -> Self {
         // Refused credentials answer at once (the default waits 200 ms), so that suites full
         // of wrong credentials stay fast; a test of the delay sets it back.
         let mut all = vec![
