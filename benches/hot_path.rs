@@ -36,6 +36,7 @@ fn context(id: i64, hash: Vec<u8>) -> BearerContext {
             environment: Environment::Uat,
             tenant_hash: "0".repeat(32),
             oauth_enabled: true,
+            secret_generation: 1,
             created_at: 0,
         },
     }

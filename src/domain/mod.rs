@@ -12,6 +12,7 @@ pub mod clock;
 pub mod error;
 pub mod keyring;
 pub mod model;
+pub mod names;
 pub mod oauth;
 pub mod policy;
 pub mod secrets;

@@ -62,6 +62,7 @@ impl PostgresStore {
             }
         };
         MIGRATOR.run(&pool).await?;
+        fill_name_keys(&pool).await?;
         Ok(PostgresStore {
             writer: pool.clone(),
             pool,

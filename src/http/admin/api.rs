@@ -213,6 +213,26 @@ pub async fn rotate_tenant_secret(
     ))
 }
 
+/// Revokes every active secureApi token of a tenant (after a leak, say): they are refused at
+/// once here and within a second on every replica.
+#[utoipa::path(delete, path = "/admin/api/tenants/{tenant}/tokens", tag = "admin",
+    params(("tenant" = String, Path, description = "Tenant id or name")),
+    responses((status = 200, description = "OK", body = RevokedView), (status = 401, description = "No or invalid admin credentials (`invalid_token`)", body = ErrorBody),
+        (status = 403, description = "A session write without its X-CSRF-Token (`invalid_csrf_token`)", body = ErrorBody), (status = 404, description = "No such tenant, instance or token (`not_found`)", body = ErrorBody)),
+    security(("bearer" = []), ("admin_session" = [])))]
+pub async fn revoke_tenant_tokens(
+    State(state): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    Path(tenant): Path<String>,
+) -> Result<Json<RevokedView>, ApiError> {
+    let revoked = state
+        .services
+        .admin
+        .revoke_tenant_tokens(&tenant, &admin.actor())
+        .await?;
+    Ok(Json(RevokedView { revoked }))
+}
+
 /// Turns a tenant's OAuth requirement on or off.
 #[utoipa::path(put, path = "/admin/api/tenants/{tenant}/oauth", tag = "admin",
     params(("tenant" = String, Path, description = "Tenant id or name")),
