@@ -1164,6 +1164,57 @@ async fn rotating_a_secret_through_the_api_ends_its_tokens_at_once() {
     );
 }
 
+#[tokio::test]
+async fn an_admin_api_body_naming_a_key_twice_is_invalid_request() {
+    let api = setup_then(|d| {
+        d.tenant_without_oauth("acme", "cs");
+    });
+    let raw = |method: Method, path: &str, body: &str| {
+        let request = api
+            .server
+            .request(method.clone(), path)
+            .header(AUTHORIZATION, bearer(&api.token))
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.to_owned());
+        send_admin(request, format!("{method} {path} {body}"))
+    };
+    for (method, path, body, key) in [
+        (
+            Method::POST,
+            "/admin/api/tenants",
+            r#"{"name":"globex","environment":"cs","name":"initech"}"#,
+            "name",
+        ),
+        (
+            Method::PUT,
+            "/admin/api/tenants/acme/oauth",
+            r#"{"enabled":false,"enabled":true}"#,
+            "enabled",
+        ),
+        // Deep inside a segment rule, which is free JSON.
+        (
+            Method::PUT,
+            "/admin/api/tenants/acme/segments/vip",
+            r#"{"rule":{"all":[{"field":"email","op":"exists","op":"eq"}]}}"#,
+            "op",
+        ),
+    ] {
+        let reply = raw(method, path, body).await;
+        reply.expect_error(400, "invalid_request");
+        let expected = format!("the key \"{key}\" appears twice");
+        assert!(reply.description().contains(&expected), "{reply:?}");
+    }
+    let tenants = api.get("/admin/api/tenants").await;
+    assert_eq!(
+        tenants.ok().as_array().map(Vec::len),
+        Some(1),
+        "{tenants:?}"
+    );
+    assert_eq!(tenants.json[0]["oauth_enabled"], false);
+    let segments = api.get("/admin/api/tenants/acme/segments").await;
+    assert_eq!(segments.ok(), &json!([]));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Names
 

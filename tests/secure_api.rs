@@ -843,6 +843,30 @@ async fn set_oauth_on_for_a_tenant_that_never_had_a_secret_issues_one() {
         .secure_token();
 }
 
+#[tokio::test]
+async fn a_body_naming_a_key_twice_is_invalid_request() {
+    let setup = setup(false);
+    let (server, headers) = (&setup.server, Headers::of(&setup.tenant));
+    let token = create(server, "profile", headers, json!({"resource": ["basic"]}))
+        .await
+        .secure_token();
+    let create_body = r#"{"resource":["basic"],"validity":5,"validity":500}"#;
+    let update_body =
+        format!(r#"{{"token":"{token}","resource":["basic"],"resource":["segments"]}}"#);
+    for (action, body, key) in [
+        ("create", create_body.to_owned(), "validity"),
+        ("update", update_body, "resource"),
+    ] {
+        let reply = post_raw(server, "profile", action, headers, &body).await;
+        reply.expect_error(400, "invalid_request");
+        let expected = format!("the key \"{key}\" appears twice");
+        assert!(reply.description().contains(&expected), "{reply:?}");
+    }
+    // The update changed nothing.
+    let found = introspect(server, &setup.instance, &token).await;
+    assert_eq!(found["scope"], "basic", "{found}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tokens that end with the secret or the switch they were minted under
 

@@ -15,6 +15,7 @@ use super::ApiAdmin;
 use crate::domain::DomainError;
 use crate::domain::admin::Admin;
 use crate::domain::audit::AuditAction;
+use crate::domain::json::{self, JsonError};
 use crate::domain::model::{AuditFilter, InstanceType};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::{AppState, no_store};
@@ -128,8 +129,14 @@ impl AuditQuery {
 }
 
 fn json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::invalid_request(format!("The body is not the expected JSON: {e}.")))
+    json::from_slice(body).map_err(|e| match e {
+        JsonError::DuplicateKey { .. } => {
+            ApiError::invalid_request(format!("The body has a duplicate key: {e}."))
+        }
+        JsonError::Invalid(_) => {
+            ApiError::invalid_request(format!("The body is not the expected JSON: {e}."))
+        }
+    })
 }
 
 fn parse<T: std::str::FromStr<Err = String>>(value: &str) -> Result<T, ApiError> {
