@@ -60,7 +60,7 @@ macro_rules! impl_admin_sql_store {
                 let row = query::<$db>(
                     "SELECT id, username, created_at, password_hash FROM admins \
                      WHERE name_key = $1 OR (name_key IS NULL AND username = $2) \
-                     ORDER BY name_key IS NULL",
+                     ORDER BY CASE WHEN username = $2 THEN 0 ELSE 1 END",
                 )
                 .bind(crate::domain::names::name_key(username))
                 .bind(username)

@@ -332,7 +332,8 @@ macro_rules! impl_sql_store {
                     "SELECT ",
                     tenant_columns!(),
                     " FROM tenants t WHERE t.name_key = $1 \
-                     OR (t.name_key IS NULL AND t.name = $2) ORDER BY t.name_key IS NULL"
+                     OR (t.name_key IS NULL AND t.name = $2) \
+                     ORDER BY CASE WHEN t.name = $2 THEN 0 ELSE 1 END"
                 ))
                 .bind(crate::domain::names::name_key(name))
                 .bind(name)
