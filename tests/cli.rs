@@ -310,6 +310,46 @@ fn names_are_compared_ignoring_case_and_compatibility_forms() {
     assert!(token["token"].is_string(), "{token}");
 }
 
+/// Runs one SQL statement on the deployment's database, as an older release might have left it.
+async fn execute(deployment: &Deployment, sql: &'static str) {
+    if deployment.is_postgres() {
+        let pool = sqlx::PgPool::connect(deployment.database_url())
+            .await
+            .expect("connect");
+        sqlx::query(sql).execute(&pool).await.expect(sql);
+    } else {
+        let pool = sqlx::SqlitePool::connect(deployment.database_url())
+            .await
+            .expect("connect");
+        sqlx::query(sql).execute(&pool).await.expect(sql);
+    }
+}
+
+#[tokio::test]
+async fn names_from_before_name_keys_that_now_collide_still_open() {
+    let deployment = Deployment::new();
+    let acme = deployment.tenant_without_oauth("acme", "cs");
+    let other = deployment.tenant_without_oauth("globex", "cs");
+    // Two names that are one name ignoring case, as a database from before keys may hold.
+    execute(
+        &deployment,
+        "UPDATE tenants SET name = 'ACME', name_key = NULL WHERE name = 'globex'",
+    )
+    .await;
+    let list = deployment.cli_json(&["tenant", "list", "--json"]);
+    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
+    // The older keeps the key; the newer is found by its exact name.
+    let shown = deployment.cli_json(&["tenant", "show", "ACME", "--json"]);
+    assert_eq!(shown["id"], other["id"]);
+    let shown = deployment.cli_json(&["tenant", "show", "Acme", "--json"]);
+    assert_eq!(shown["id"], acme["id"]);
+    let message = fails(
+        deployment.cli(&["tenant", "create", "--name", "Acme", "--environment", "cs"]),
+        "a third acme",
+    );
+    assert!(message.contains("already exists"), "{message}");
+}
+
 #[tokio::test]
 async fn revoke_tokens_ends_the_tenants_secure_api_tokens_on_the_server() {
     let deployment = Deployment::new();
