@@ -36,6 +36,7 @@ fn context(id: i64, hash: Vec<u8>) -> BearerContext {
             environment: Environment::Uat,
             tenant_hash: "0".repeat(32),
             oauth_enabled: true,
+            secret_generation: 1,
             created_at: 0,
         },
     }
@@ -84,5 +85,46 @@ fn hot_path(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, hot_path);
+/// A push body of about 10 MiB (the push limit): an array of records with attributes.
+fn ten_mib_push() -> String {
+    let record = r#"{"SourceCustomerNumber":"C-NNNNNNN","Email":"c-NNNNNNN@example.com","FirstName":"Ann","LastName":"Lee","Attributes":{"tier":"gold","points":1234,"tags":["a","b"]}}"#;
+    let mut body = String::from("[");
+    let mut n = 0u32;
+    while body.len() < 10 * 1024 * 1024 - record.len() - 2 {
+        if n > 0 {
+            body.push(',');
+        }
+        body.push_str(&record.replace("NNNNNNN", &format!("{n:07}")));
+        n += 1;
+    }
+    body.push(']');
+    body
+}
+
+/// Reading a 10 MiB push: serde_json's own `Value` (what pushes used before duplicate keys
+/// were refused) beside the strict reader, and the whole push parse and validation.
+fn push_body(c: &mut Criterion) {
+    let body = ten_mib_push();
+    let mut group = c.benchmark_group("10 MiB push body");
+    group.sample_size(10);
+    group.bench_function("serde_json::from_str::<Value>", |b| {
+        b.iter(|| serde_json::from_str::<serde_json::Value>(&body).expect("json"))
+    });
+    group.bench_function("json::value_from_str (duplicate keys refused)", |b| {
+        b.iter(|| cdp_auth::domain::json::value_from_str(&body).expect("json"))
+    });
+    group.bench_function("parse_push_body (strict, validated)", |b| {
+        b.iter(|| {
+            cdp_auth::domain::cdp::records::parse_push_body(
+                body.as_bytes(),
+                cdp_auth::domain::cdp::model::Channel::Tracker,
+                usize::MAX,
+            )
+            .expect("records")
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, hot_path, push_body);
 criterion_main!(benches);

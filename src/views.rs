@@ -28,6 +28,9 @@ pub struct TenantView {
     /// Only in the answer that issues it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oauth_key_secret: Option<String>,
+    /// How many secureApi tokens a secret rotation or turning OAuth on ended, when any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_ended: Option<u64>,
 }
 
 impl TenantView {
@@ -41,6 +44,7 @@ impl TenantView {
             oauth_enabled: tenant.oauth_enabled,
             created_at: clock::rfc3339(tenant.created_at),
             oauth_key_secret: None,
+            tokens_ended: None,
         }
     }
 
@@ -51,6 +55,7 @@ impl TenantView {
                 .oauth_key_secret
                 .as_ref()
                 .map(|s| s.expose().to_owned()),
+            tokens_ended: Some(created.tokens_ended).filter(|n| *n > 0),
             ..Self::of(&created.tenant)
         }
     }

@@ -567,6 +567,25 @@ async fn malformed_login_body_is_invalid_request() {
     assert_eq!(active_tokens(&s.deployment, &s.instance), 0);
 }
 
+#[tokio::test]
+async fn a_login_body_naming_a_key_twice_is_invalid_request() {
+    let s = setup("uat");
+    let reply = send_with(&s.server, Method::POST, LOGIN, |r| {
+        r.header(AUTHORIZATION, basic(&s.instance))
+            .header(CONTENT_TYPE, "application/json")
+            .body(r#"{"tenantName":"other","tenantName":"acme"}"#)
+    })
+    .await;
+    reply.expect_error(400, "invalid_request");
+    assert!(
+        reply
+            .description()
+            .contains(r#"the key "tenantName" appears twice"#),
+        "{reply:?}"
+    );
+    assert_eq!(active_tokens(&s.deployment, &s.instance), 0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Lifetimes
 

@@ -1321,3 +1321,207 @@ async fn run_postman_request(
     };
     send(builder, item["name"].as_str().unwrap_or_default()).await
 }
+
+// ---------------------------------------------------------------------------------------------
+// A tenant's secureApi tokens
+
+/// Mints a secureApi profile token for the tenant with these headers (`tenant_hash`, and
+/// `oauth_key_secret` when given).
+async fn secure_api_token(server: &Server, tenant_hash: &str, secret: Option<&str>) -> String {
+    let mut request = server
+        .post("/secureApi/token/profile/create")
+        .header("tenant_hash", tenant_hash)
+        .json(&json!({"resource": ["basic"]}));
+    if let Some(secret) = secret {
+        request = request.header("oauth_key_secret", secret);
+    }
+    let reply = send(request, "secureApi create").await;
+    reply.ok()["token"].as_str().expect("token").to_owned()
+}
+
+/// Whether `token` introspects active, asked by `caller`.
+async fn active(server: &Server, caller: &Instance, token: &str) -> bool {
+    let reply = http::introspect(server, http::Client::basic(caller), token).await;
+    reply.ok()["active"] == true
+}
+
+#[tokio::test]
+async fn deleting_a_tenants_tokens_revokes_its_secure_api_tokens_at_once() {
+    let (api, loader) = setup_with_instance();
+    let hash = api.get("/admin/api/tenants").await.ok()[0]["tenant_hash"]
+        .as_str()
+        .expect("tenant_hash")
+        .to_owned();
+    let first = secure_api_token(&api.server, &hash, None).await;
+    let second = secure_api_token(&api.server, &hash, None).await;
+    let a1user = http::a1user_token(&api.server, &loader).await;
+    assert!(active(&api.server, &loader, &first).await);
+
+    let revoked = api.delete("/admin/api/tenants/acme/tokens").await;
+    assert_eq!(revoked.ok(), &json!({"revoked": 2}));
+    // This process refuses them at once; the instance's own a1user token is not the tenant's
+    // secureApi token and goes on working.
+    assert!(!active(&api.server, &loader, &first).await);
+    assert!(!active(&api.server, &loader, &second).await);
+    http::extend(&api.server, &a1user).await.ok();
+    let again = api.delete("/admin/api/tenants/acme/tokens").await;
+    assert_eq!(again.ok(), &json!({"revoked": 0}));
+    api.delete("/admin/api/tenants/initech/tokens")
+        .await
+        .expect_error(404, "not_found");
+
+    let audit = api.audit("action=token.revoked_all").await;
+    assert_eq!(actions(&audit).len(), 2, "{audit:?}");
+    assert_eq!(audit[1]["detail"], "acme: 2 secure_api tokens", "{audit:?}");
+    assert_no_secret(&api.get("/admin/api/audit").await, &[&first, &second]);
+}
+
+#[tokio::test]
+async fn rotating_a_secret_through_the_api_ends_its_tokens_at_once() {
+    let mut loader = None;
+    let api = setup_then(|d| {
+        d.tenant("acme", "uat");
+        loader = Some(d.instance("acme", "loader", "dw-tracker"));
+    });
+    let loader = loader.expect("instance");
+    let off = api
+        .send(
+            Method::PUT,
+            "/admin/api/tenants/acme/oauth",
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    let hash = off.ok()["tenant_hash"].as_str().expect("hash").to_owned();
+    let unchecked = secure_api_token(&api.server, &hash, None).await;
+    let rotated = api
+        .post("/admin/api/tenants/acme/rotate-secret", json!({}))
+        .await;
+    // With OAuth off no secret was checked for the token: a rotation leaves it alone...
+    assert!(rotated.ok().get("tokens_ended").is_none(), "{rotated:?}");
+    let secret = rotated.json["oauth_key_secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    assert!(active(&api.server, &loader, &unchecked).await);
+    // ...and turning OAuth on ends it.
+    let on = api
+        .send(
+            Method::PUT,
+            "/admin/api/tenants/acme/oauth",
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(on.ok()["tokens_ended"], 1, "{on:?}");
+    assert!(!active(&api.server, &loader, &unchecked).await);
+
+    let checked = secure_api_token(&api.server, &hash, Some(&secret)).await;
+    let rotated = api
+        .post("/admin/api/tenants/acme/rotate-secret", json!({}))
+        .await;
+    assert_eq!(rotated.ok()["tokens_ended"], 1, "{rotated:?}");
+    assert!(!active(&api.server, &loader, &checked).await);
+    let audit = api.audit("action=tenant.secret_rotated").await;
+    assert_eq!(
+        audit[0]["detail"], "acme: 1 secure_api token ended",
+        "{audit:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_admin_api_body_naming_a_key_twice_is_invalid_request() {
+    let api = setup_then(|d| {
+        d.tenant_without_oauth("acme", "cs");
+    });
+    let raw = |method: Method, path: &str, body: &str| {
+        let request = api
+            .server
+            .request(method.clone(), path)
+            .header(AUTHORIZATION, bearer(&api.token))
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.to_owned());
+        send_admin(request, format!("{method} {path} {body}"))
+    };
+    for (method, path, body, key) in [
+        (
+            Method::POST,
+            "/admin/api/tenants",
+            r#"{"name":"globex","environment":"cs","name":"initech"}"#,
+            "name",
+        ),
+        (
+            Method::PUT,
+            "/admin/api/tenants/acme/oauth",
+            r#"{"enabled":false,"enabled":true}"#,
+            "enabled",
+        ),
+        // Deep inside a segment rule, which is free JSON.
+        (
+            Method::PUT,
+            "/admin/api/tenants/acme/segments/vip",
+            r#"{"rule":{"all":[{"field":"email","op":"exists","op":"eq"}]}}"#,
+            "op",
+        ),
+    ] {
+        let reply = raw(method, path, body).await;
+        reply.expect_error(400, "invalid_request");
+        let expected = format!("the key \"{key}\" appears twice");
+        assert!(reply.description().contains(&expected), "{reply:?}");
+    }
+    let tenants = api.get("/admin/api/tenants").await;
+    assert_eq!(
+        tenants.ok().as_array().map(Vec::len),
+        Some(1),
+        "{tenants:?}"
+    );
+    assert_eq!(tenants.json[0]["oauth_enabled"], false);
+    let segments = api.get("/admin/api/tenants/acme/segments").await;
+    assert_eq!(segments.ok(), &json!([]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names
+
+#[tokio::test]
+async fn tenant_names_are_unique_ignoring_case_and_compatibility_forms() {
+    let api = setup();
+    let create = |name: &str| {
+        api.post(
+            "/admin/api/tenants",
+            json!({"name": name, "environment": "cs", "oauth_enabled": false}),
+        )
+    };
+    assert_eq!(create("acme").await.status, 201);
+    assert_eq!(create("full").await.status, 201);
+    for taken in ["ACME", "Acme", "ｆｕｌｌ", "ＦＵＬＬ"] {
+        let refused = create(taken).await;
+        refused.expect_error(409, "conflict");
+        assert!(
+            refused.description().contains("ignoring case"),
+            "{refused:?}"
+        );
+    }
+    // A Cyrillic а among Latin letters.
+    let mixed = create("\u{430}cme").await;
+    mixed.expect_error(400, "invalid_request");
+    assert!(mixed.description().contains("mixes scripts"), "{mixed:?}");
+    // One script, not Latin, is an ordinary name.
+    assert_eq!(create("Ελλάδα").await.status, 201);
+    assert_eq!(create("東京").await.status, 201);
+    assert_eq!(create("ελλάδα").await.status, 409);
+
+    // A name finds its tenant whatever its case.
+    let listed = api.get("/admin/api/tenants").await;
+    let names: Vec<&str> = listed
+        .ok()
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|t| t["name"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(names, ["acme", "full", "Ελλάδα", "東京"]);
+    let segments = api.get("/admin/api/tenants/ACME/segments").await;
+    assert_eq!(segments.ok(), &json!([]));
+    api.get("/admin/api/tenants/\u{430}cme/segments")
+        .await
+        .expect_error(404, "not_found");
+}

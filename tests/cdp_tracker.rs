@@ -830,6 +830,30 @@ async fn an_empty_malformed_or_non_object_body_is_invalid_request() {
     assert!(pull_all(&s, 100).await.is_empty());
 }
 
+#[tokio::test]
+async fn a_push_naming_a_key_twice_in_a_record_is_invalid_request() {
+    let s = setup().await;
+    let path = push_path(&s.tenant_id);
+    let good = person("D-1", Some("d1@example.com")).to_string();
+    for (body, key) in [
+        // An array, one object and NDJSON; at the top of a record and deep inside one.
+        (format!(r#"[{good}, {{"SourceCustomerNumber":"D-2","Email":"x@example.com","Email":"y@example.com"}}]"#), "Email"),
+        (r#"{"SourceCustomerNumber":"D-3","SourceCustomerNumber":"D-4"}"#.to_owned(), "SourceCustomerNumber"),
+        (format!("{good}\n{{\"SourceCustomerNumber\":\"D-5\",\"Attributes\":{{\"tier\":{{\"x\":1,\"x\":2}}}}}}\n"), "x"),
+        (
+            "{\n  \"SourceCustomerNumber\": \"D-6\",\n  \"Email\": \"a@example.com\",\n  \"Email\": \"b@example.com\"\n}".to_owned(),
+            "Email",
+        ),
+    ] {
+        let reply = post_body(&s.server, &path, &s.tracker_token, Some("application/json"), body).await;
+        reply.expect_error(400, "invalid_request");
+        let expected = format!("the key \"{key}\" appears twice");
+        assert!(reply.description().contains(&expected), "{reply:?}");
+    }
+    // Nothing of those bodies was stored, not even their good records.
+    assert!(pull_all(&s, 100).await.is_empty());
+}
+
 /// A push of a raw JSON body with this token and `Idempotency-Key`.
 async fn push_keyed(s: &Setup, token: &str, key: &str, body: String) -> Reply {
     let path = push_path(&s.tenant_id);

@@ -262,6 +262,143 @@ fn duplicate_tenant_name_is_refused() {
 }
 
 #[test]
+fn names_are_compared_ignoring_case_and_compatibility_forms() {
+    let deployment = Deployment::new();
+    let create = |name: &str| {
+        deployment.cli(&[
+            "tenant",
+            "create",
+            "--name",
+            name,
+            "--environment",
+            "cs",
+            "--no-oauth",
+            "--json",
+        ])
+    };
+    let acme = json_of(&create("acme"), "tenant acme");
+    json_of(&create("full"), "tenant full");
+    for (name, expected) in [
+        ("ACME", "already exists"),
+        ("ｆｕｌｌ", "already exists"),
+        // A Cyrillic а among Latin letters.
+        ("\u{430}cme", "mixes scripts"),
+    ] {
+        let message = fails(create(name), name);
+        assert!(message.contains(expected), "{name}: {message}");
+    }
+    for name in ["Ελλάδα", "東京"] {
+        let created = json_of(&create(name), name);
+        assert_eq!(created["name"], name);
+    }
+    let list = deployment.cli_json(&["tenant", "list", "--json"]);
+    assert_eq!(list.as_array().map(Vec::len), Some(4), "{list}");
+    // A name finds its tenant whatever its case or width.
+    for key in ["ACME", "ａｃｍｅ"] {
+        let shown = deployment.cli_json(&["tenant", "show", key, "--json"]);
+        assert_eq!(shown["id"], acme["id"], "{key}");
+    }
+
+    deployment.admin("ops");
+    let message = fails(
+        deployment.cli(&["admin", "create", "--username", "OPS", "--json"]),
+        "admin OPS beside ops",
+    );
+    assert!(message.contains("already exists"), "{message}");
+    // The API token is issued to the one admin, named in any case.
+    let token = deployment.cli_json(&["admin", "api-token", "--username", "Ops", "--json"]);
+    assert!(token["token"].is_string(), "{token}");
+}
+
+/// Runs one SQL statement on the deployment's database, as an older release might have left it.
+async fn execute(deployment: &Deployment, sql: &'static str) {
+    if deployment.is_postgres() {
+        let pool = sqlx::PgPool::connect(deployment.database_url())
+            .await
+            .expect("connect");
+        sqlx::query(sql).execute(&pool).await.expect(sql);
+    } else {
+        let pool = sqlx::SqlitePool::connect(deployment.database_url())
+            .await
+            .expect("connect");
+        sqlx::query(sql).execute(&pool).await.expect(sql);
+    }
+}
+
+#[tokio::test]
+async fn names_from_before_name_keys_that_now_collide_still_open() {
+    let deployment = Deployment::new();
+    let acme = deployment.tenant_without_oauth("acme", "cs");
+    let other = deployment.tenant_without_oauth("globex", "cs");
+    // Two names that are one name ignoring case, as a database from before keys may hold.
+    execute(
+        &deployment,
+        "UPDATE tenants SET name = 'ACME', name_key = NULL WHERE name = 'globex'",
+    )
+    .await;
+    let list = deployment.cli_json(&["tenant", "list", "--json"]);
+    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
+    // The older keeps the key; the newer is found by its exact name.
+    let shown = deployment.cli_json(&["tenant", "show", "ACME", "--json"]);
+    assert_eq!(shown["id"], other["id"]);
+    let shown = deployment.cli_json(&["tenant", "show", "Acme", "--json"]);
+    assert_eq!(shown["id"], acme["id"]);
+    let message = fails(
+        deployment.cli(&["tenant", "create", "--name", "Acme", "--environment", "cs"]),
+        "a third acme",
+    );
+    assert!(message.contains("already exists"), "{message}");
+}
+
+#[tokio::test]
+async fn revoke_tokens_ends_the_tenants_secure_api_tokens_on_the_server() {
+    let deployment = Deployment::new();
+    let acme = deployment.tenant_without_oauth("acme", "uat");
+    let instance = deployment.instance("acme", "loader", "dw-tracker");
+    let server = deployment.serve();
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let reply = http::send(
+            server
+                .post("/secureApi/token/profile/create")
+                .header("tenant_hash", str_of(&acme, "tenant_hash"))
+                .json(&serde_json::json!({"resource": ["basic"]})),
+            "secureApi create",
+        )
+        .await;
+        tokens.push(str_of(reply.ok(), "token").to_owned());
+    }
+    let active = |token: String| {
+        let (server, instance) = (&server, &instance);
+        async move {
+            let reply = http::introspect(server, http::Client::basic(instance), &token).await;
+            reply.ok()["active"] == true
+        }
+    };
+    assert!(active(tokens[0].clone()).await);
+
+    let revoked = deployment.cli_json(&["tenant", "revoke-tokens", "--tenant", "acme", "--json"]);
+    assert_eq!(
+        revoked,
+        serde_json::json!({"tenant": str_of(&acme, "id"), "revoked": 2})
+    );
+    // The CLI is another process: the server learns of it within a second.
+    for token in &tokens {
+        within_a_second("the revoked token introspects inactive", || {
+            let active = active(token.clone());
+            async move { !active.await }
+        })
+        .await;
+    }
+    let text = deployment.cli(&["tenant", "revoke-tokens", "acme"]);
+    assert!(text.status.success());
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("Revoked 0 secureApi tokens of tenant acme"),
+        "{text:?}"
+    );
+}
+
+#[test]
 fn bad_environment_is_refused_with_the_allowed_values() {
     let deployment = Deployment::new();
     let message = fails(

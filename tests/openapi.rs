@@ -24,7 +24,7 @@ use support::{Deployment, Server, http};
 const OPENAPI_31_SCHEMA: &str = include_str!("data/openapi-3.1-schema.json");
 
 /// The operations the server serves: (method, path).
-const EXPECTED_OPERATIONS: [(&str, &str); 49] = [
+const EXPECTED_OPERATIONS: [(&str, &str); 50] = [
     ("POST", "/authentication"),
     ("GET", "/token"),
     ("POST", "/token"),
@@ -42,6 +42,7 @@ const EXPECTED_OPERATIONS: [(&str, &str); 49] = [
     ("POST", "/admin/api/tenants"),
     ("POST", "/admin/api/tenants/{tenant}/rotate-secret"),
     ("PUT", "/admin/api/tenants/{tenant}/oauth"),
+    ("DELETE", "/admin/api/tenants/{tenant}/tokens"),
     ("GET", "/admin/api/instances"),
     ("POST", "/admin/api/instances"),
     ("GET", "/admin/api/instances/{instance}"),

@@ -94,6 +94,73 @@ async fn two_replicas_share_tokens_and_honour_each_others_revocations() {
     }
 }
 
+/// Whether `token` introspects active on `server`, asked by `caller`.
+async fn introspects_active(server: &Server, caller: &Instance, token: &str) -> bool {
+    let reply = http::introspect(server, Client::basic(caller), token).await;
+    reply.ok()["active"] == true
+}
+
+#[tokio::test]
+async fn secret_rotation_and_tenant_revocation_reach_every_replica() {
+    let Some(_) = postgres() else { return };
+    let deployment = Deployment::new();
+    let acme = deployment.tenant("acme", "uat");
+    let instance = deployment.instance("acme", "loader", "dw-tracker");
+    deployment.admin("ops");
+    let admin_token = deployment.admin_api_token("ops");
+    let (a, b) = (deployment.serve(), deployment.serve());
+    let hash = acme["tenant_hash"].as_str().expect("hash").to_owned();
+    let admin = |server: &Server, method: reqwest::Method, path: &str| {
+        let request = server
+            .request(method, path)
+            .header(AUTHORIZATION, bearer(&admin_token));
+        http::send(request, path.to_owned())
+    };
+
+    // Minted on A, honoured (and so cached) on B; the rotation made through A ends it on A at
+    // once and on B within a second.
+    let secret = acme["oauth_key_secret"].as_str().expect("secret");
+    let token = secure_create(&a, &hash, secret).await.ok()["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    assert!(introspects_active(&b, &instance, &token).await);
+    let rotated = admin(
+        &a,
+        reqwest::Method::POST,
+        "/admin/api/tenants/acme/rotate-secret",
+    )
+    .await;
+    assert_eq!(rotated.ok()["tokens_ended"], 1, "{rotated:?}");
+    assert!(!introspects_active(&a, &instance, &token).await);
+    eventually(Duration::from_secs(1), || async {
+        !introspects_active(&b, &instance, &token).await
+    })
+    .await;
+
+    // The new secret mints on B; revoking the tenant's tokens through B ends it on A.
+    let secret = rotated.json["oauth_key_secret"]
+        .as_str()
+        .expect("new secret");
+    let token = secure_create(&b, &hash, secret).await.ok()["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    assert!(introspects_active(&a, &instance, &token).await);
+    let revoked = admin(
+        &b,
+        reqwest::Method::DELETE,
+        "/admin/api/tenants/acme/tokens",
+    )
+    .await;
+    assert_eq!(revoked.ok(), &json!({"revoked": 1}));
+    assert!(!introspects_active(&b, &instance, &token).await);
+    eventually(Duration::from_secs(1), || async {
+        !introspects_active(&a, &instance, &token).await
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn token_limits_hold_across_replicas() {
     let Some(_) = postgres() else { return };

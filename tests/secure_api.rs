@@ -842,3 +842,128 @@ async fn set_oauth_on_for_a_tenant_that_never_had_a_secret_issues_one() {
         .await
         .secure_token();
 }
+
+#[tokio::test]
+async fn a_body_naming_a_key_twice_is_invalid_request() {
+    let setup = setup(false);
+    let (server, headers) = (&setup.server, Headers::of(&setup.tenant));
+    let token = create(server, "profile", headers, json!({"resource": ["basic"]}))
+        .await
+        .secure_token();
+    let create_body = r#"{"resource":["basic"],"validity":5,"validity":500}"#;
+    let update_body =
+        format!(r#"{{"token":"{token}","resource":["basic"],"resource":["segments"]}}"#);
+    for (action, body, key) in [
+        ("create", create_body.to_owned(), "validity"),
+        ("update", update_body, "resource"),
+    ] {
+        let reply = post_raw(server, "profile", action, headers, &body).await;
+        reply.expect_error(400, "invalid_request");
+        let expected = format!("the key \"{key}\" appears twice");
+        assert!(reply.description().contains(&expected), "{reply:?}");
+    }
+    // The update changed nothing.
+    let found = introspect(server, &setup.instance, &token).await;
+    assert_eq!(found["scope"], "basic", "{found}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens that end with the secret or the switch they were minted under
+
+/// The status of a profile call (`POST /api/v1/profile/b2b/basic`) made with `token`: 401
+/// when the token is refused; anything else means it was honoured (the customer may be
+/// unknown).
+async fn profile_status(server: &Server, tenant: &Tenant, token: &str) -> u16 {
+    server
+        .post("/api/v1/profile/b2b/basic")
+        .header(CONTENT_TYPE, "application/json")
+        .header("access_token", token)
+        .header("tenant_hash", &tenant.hash)
+        .header("email_address", "ann@example.com")
+        .send()
+        .await
+        .expect("profile call")
+        .status()
+        .as_u16()
+}
+
+/// Asserts the token works on the profile API and introspects active.
+async fn assert_honoured(setup: &Setup, token: &str) {
+    assert_ne!(
+        profile_status(&setup.server, &setup.tenant, token).await,
+        401,
+        "token refused"
+    );
+    let found = introspect(&setup.server, &setup.instance, token).await;
+    assert_eq!(found["active"], true, "{found}");
+}
+
+/// Waits (a change by the CLI reaches the server within a second) until the token is refused
+/// on the profile API, then asserts it introspects inactive.
+async fn assert_ended(setup: &Setup, token: &str) {
+    within_a_second("the token is refused on the profile API", || async {
+        profile_status(&setup.server, &setup.tenant, token).await == 401
+    })
+    .await;
+    let found = introspect(&setup.server, &setup.instance, token).await;
+    assert_eq!(found, json!({"active": false}));
+}
+
+#[tokio::test]
+async fn rotating_the_secret_ends_the_tokens_minted_with_the_old_one() {
+    let setup = setup(true);
+    let body = json!({"resource": ["basic"]});
+    let old = &setup.tenant;
+    let first = create(&setup.server, "profile", Headers::of(old), body.clone())
+        .await
+        .secure_token();
+    let second = create(&setup.server, "profile", Headers::of(old), body.clone())
+        .await
+        .secure_token();
+    assert_honoured(&setup, &first).await;
+
+    let rotated = setup
+        .deployment
+        .cli_json(&["tenant", "rotate-secret", &old.name, "--json"]);
+    assert_eq!(rotated["tokens_ended"], 2, "{rotated}");
+    assert_ended(&setup, &first).await;
+    assert_ended(&setup, &second).await;
+
+    // The new secret mints tokens that work.
+    let rotated = Tenant::from_json(&rotated);
+    let fresh = create(&setup.server, "profile", Headers::of(&rotated), body)
+        .await
+        .secure_token();
+    assert_honoured(&setup, &fresh).await;
+}
+
+#[tokio::test]
+async fn turning_oauth_on_ends_the_tokens_minted_while_it_was_off() {
+    let setup = setup(true);
+    let body = json!({"resource": ["basic"]});
+    let tenant = &setup.tenant;
+    let with_secret = create(&setup.server, "profile", Headers::of(tenant), body.clone())
+        .await
+        .secure_token();
+    setup
+        .deployment
+        .cli_json(&["tenant", "set-oauth", &tenant.name, "off", "--json"]);
+    let without_secret = create(
+        &setup.server,
+        "profile",
+        Headers::Hash(&tenant.hash),
+        body.clone(),
+    )
+    .await
+    .secure_token();
+    assert_honoured(&setup, &without_secret).await;
+
+    let on = setup
+        .deployment
+        .cli_json(&["tenant", "set-oauth", &tenant.name, "on", "--json"]);
+    assert_eq!(on["tokens_ended"], 1, "{on}");
+    // No secret was checked for this one: it ends. The one minted with the secret, which is
+    // still the tenant's, goes on working.
+    assert_ended(&setup, &without_secret).await;
+    assert_honoured(&setup, &with_secret).await;
+}

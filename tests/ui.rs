@@ -1672,3 +1672,73 @@ async fn the_administrators_page_manages_admins_and_their_api_tokens() {
     deleted.expect_see_other("/ui/admins?done=admin-deleted");
     assert!(!assert_page(&browser.get("/ui/admins").await, 200).contains("/ui/admins/dev/"));
 }
+
+// A tenant's secureApi tokens, and names
+
+/// Whether `token` introspects active, asked by `caller`.
+async fn introspects_active(server: &Server, caller: &Instance, token: String) -> bool {
+    let reply = http::introspect(server, http::Client::basic(caller), &token).await;
+    reply.ok()["active"] == true
+}
+
+#[tokio::test]
+async fn the_tenants_page_revokes_every_secure_api_token_of_a_tenant() {
+    let ui = setup();
+    let instance = ui.deployment.instance("acme", "loader", "dw-tracker");
+    let tenant = ui.tenant_id();
+    let hash = ui
+        .deployment
+        .cli_json(&["tenant", "show", "acme", "--json"])["tenant_hash"]
+        .as_str()
+        .expect("tenant_hash")
+        .to_owned();
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let reply = send(
+            ui.server
+                .post("/secureApi/token/profile/create")
+                .header("tenant_hash", &hash)
+                .json(&serde_json::json!({"resource": ["basic"]})),
+            "secureApi create",
+        )
+        .await;
+        tokens.push(reply.ok()["token"].as_str().expect("token").to_owned());
+    }
+    let active = |token: &str| introspects_active(&ui.server, &instance, token.to_owned());
+
+    let mut browser = ui.browser().await;
+    let html = assert_page(&browser.get("/ui/tenants").await, 200);
+    let action = format!("/ui/tenants/{tenant}/tokens/revoke");
+    assert!(html.contains(&format!("action=\"{action}\"")), "{html}");
+    // Without the session's anti-CSRF token the form changes nothing.
+    let refused = browser.post_form(&action, &[]).await;
+    assert_eq!(refused.status, 403, "{refused:?}");
+    assert!(active(&tokens[0]).await);
+
+    let csrf = browser.csrf().await;
+    let posted = browser.post_form(&action, &[("csrf", &csrf)]).await;
+    posted.expect_see_other("/ui/tenants?done=tenant-tokens-revoked&count=2");
+    let html = assert_page(&browser.follow(&posted).await, 200);
+    assert_eq!(
+        status_banner(&html).as_deref(),
+        Some("2 secureApi tokens of the tenant revoked: they no longer work."),
+        "{html}"
+    );
+    for token in &tokens {
+        assert!(!active(token).await, "{token} still active");
+    }
+    assert_eq!(audited(&mut browser, "token.revoked_all").await, 1);
+}
+
+#[tokio::test]
+async fn an_admin_signs_in_with_the_username_in_any_case() {
+    let ui = setup();
+    let mut browser = Browser::new(&ui.server);
+    let upper = ui.admin.username.to_uppercase();
+    browser
+        .sign_in(&upper, &ui.admin.password)
+        .await
+        .expect_see_other("/ui/instances");
+    let html = assert_page(&browser.get("/ui/instances").await, 200);
+    assert!(html.contains(&ui.admin.username), "{html}");
+}

@@ -56,8 +56,8 @@ pub async fn run(command: SegmentCommand, services: &Services) -> Result<(), Str
             rule,
             json,
         } => {
-            let rule =
-                serde_json::from_str(&rule).map_err(|e| format!("--rule is not JSON: {e}"))?;
+            let rule = crate::domain::json::value_from_str(&rule)
+                .map_err(|e| format!("--rule is not JSON: {e}"))?;
             let tenant = services.admin.tenant(&tenant).await.map_err(fail)?;
             let segment = services
                 .cdp

@@ -1,4 +1,4 @@
-//! `cdp-auth tenant create|list|show`.
+//! `cdp-auth tenant create|list|show|rotate-secret|set-oauth|revoke-tokens`.
 
 use clap::Subcommand;
 use serde::Serialize;
@@ -52,6 +52,21 @@ pub enum TenantCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Revoke every active secureApi token of the tenant.
+    RevokeTokens {
+        /// Tenant id or name.
+        #[arg(
+            required_unless_present = "tenant_flag",
+            conflicts_with = "tenant_flag"
+        )]
+        tenant: Option<String>,
+        /// Tenant id or name (the same as the argument).
+        #[arg(long = "tenant", value_name = "TENANT")]
+        tenant_flag: Option<String>,
+        /// Print one JSON object: {"tenant","revoked"}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show one tenant.
     Show {
         /// Tenant id or name.
@@ -79,6 +94,14 @@ struct CreatedJson<'a> {
     tenant_hash: &'a str,
     oauth_key_secret: Option<&'a str>,
     oauth_enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tokens_ended: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct RevokedJson {
+    tenant: String,
+    revoked: u64,
 }
 
 #[derive(Serialize)]
@@ -123,6 +146,7 @@ fn print_created(created: &CreatedTenant, json: bool) -> Result<(), String> {
             tenant_hash: &created.tenant.tenant_hash,
             oauth_key_secret: secret,
             oauth_enabled: created.tenant.oauth_enabled,
+            tokens_ended: Some(created.tokens_ended).filter(|n| *n > 0),
         })
     } else {
         print_tenant(&created.tenant);
@@ -130,7 +154,18 @@ fn print_created(created: &CreatedTenant, json: bool) -> Result<(), String> {
             println!("oauth_key_secret: {secret}");
             println!("Keep the oauth_key_secret now: it cannot be shown again.");
         }
+        if created.tokens_ended > 0 {
+            println!("{} ended.", secure_api_tokens(created.tokens_ended));
+        }
         Ok(())
+    }
+}
+
+/// "1 secureApi token", "3 secureApi tokens".
+fn secure_api_tokens(n: u64) -> String {
+    match n {
+        1 => "1 secureApi token".to_owned(),
+        n => format!("{n} secureApi tokens"),
     }
 }
 
@@ -166,6 +201,32 @@ pub async fn run(command: TenantCommand, services: &Services) -> Result<(), Stri
                 .await
                 .map_err(|e| e.to_string())?;
             print_created(&changed, json)
+        }
+        TenantCommand::RevokeTokens {
+            tenant,
+            tenant_flag,
+            json,
+        } => {
+            let key = tenant.or(tenant_flag).unwrap_or_default();
+            let tenant = admin.tenant(&key).await.map_err(|e| e.to_string())?;
+            let revoked = admin
+                .revoke_tenant_tokens(&tenant.id.to_string(), &Actor::cli())
+                .await
+                .map_err(|e| e.to_string())?;
+            if json {
+                print_json(&RevokedJson {
+                    tenant: tenant.id.to_string(),
+                    revoked,
+                })
+            } else {
+                println!(
+                    "Revoked {} of tenant {} (id {}).",
+                    secure_api_tokens(revoked),
+                    tenant.name,
+                    tenant.id
+                );
+                Ok(())
+            }
         }
         TenantCommand::List { json } => {
             let tenants = admin.tenants().await.map_err(|e| e.to_string())?;

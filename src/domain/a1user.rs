@@ -305,6 +305,7 @@ impl A1User {
             issued_at: now,
             expires_at: now + lifetime,
             prefix: secrets::token_prefix(token.expose()),
+            secret_generation: None,
         };
         Ok((token, row))
     }

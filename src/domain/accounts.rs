@@ -126,9 +126,10 @@ impl Accounts {
             .create_admin(username, &hash, clock::now())
             .await
             .map_err(|e| match e {
-                StoreError::Conflict(_) => {
-                    DomainError::Conflict(format!("An admin named {username:?} already exists."))
-                }
+                StoreError::Conflict(_) => DomainError::Conflict(format!(
+                    "An admin named {username:?} already exists (usernames are compared \
+                         ignoring case)."
+                )),
                 other => other.into(),
             })?;
         self.audit

@@ -9,6 +9,7 @@ use super::error::DomainError;
 use super::model::{
     Environment, Instance, InstanceId, InstanceType, Tenant, TokenId, TokenListing,
 };
+use super::names;
 use super::policy::Policy;
 use super::secrets::{self, LOWER_ALPHANUMERIC, Secret, ServerKeys};
 use super::verified_cache::VerifiedCache;
@@ -17,13 +18,16 @@ use crate::store::{DynStore, NewInstance, NewTenant, StoreError};
 /// Longest tenant or instance name accepted.
 const MAX_NAME_LEN: usize = 100;
 
-/// A tenant just created, with its `oauth_key_secret` shown this once.
+/// A tenant just created or changed, with its new `oauth_key_secret` shown this once.
 #[derive(Debug)]
 pub struct CreatedTenant {
     /// The stored tenant.
     pub tenant: Tenant,
     /// The secret, when OAuth is enabled.
     pub oauth_key_secret: Option<Secret>,
+    /// How many secureApi tokens the change ended (those minted with the old secret, or
+    /// without a secret check when OAuth was turned on).
+    pub tokens_ended: u64,
 }
 
 /// An instance with its generated password, shown this once.
@@ -119,6 +123,7 @@ impl Admin {
         actor: &Actor,
     ) -> Result<CreatedTenant, DomainError> {
         let name = valid_name(name, "tenant")?;
+        names::single_script(name, "tenant")?;
         if name.parse::<i64>().is_ok() {
             return Err(DomainError::InvalidRequest(
                 "A tenant name cannot be a number: numbers name tenants by id.".into(),
@@ -144,17 +149,26 @@ impl Admin {
                 created_at: clock::now(),
             })
             .await
-            .map_err(|e| conflict(e, format!("A tenant named {name:?} already exists.")))?;
+            .map_err(|e| {
+                conflict(
+                    e,
+                    format!(
+                        "A tenant named {name:?} already exists (names are compared ignoring \
+                         case and Unicode compatibility forms)."
+                    ),
+                )
+            })?;
         let detail = format!("{} ({environment})", tenant.name);
         self.record_tenant(AuditAction::TenantCreated, actor, &tenant, detail)
             .await?;
         Ok(CreatedTenant {
             tenant,
             oauth_key_secret: secret,
+            tokens_ended: 0,
         })
     }
 
-    /// A tenant by id (`7`) or by name.
+    /// A tenant by id (`7`) or by name, compared by its key (`ACME` finds `acme`).
     pub async fn tenant(&self, key: &str) -> Result<Tenant, DomainError> {
         let found = match key.parse::<i64>() {
             Ok(id) => self.store.tenant_by_id(id).await?,
@@ -169,8 +183,9 @@ impl Admin {
     }
 
     /// Replaces a tenant's `oauth_key_secret` with a new one, shown this once; the old one
-    /// stops working at once. The OAuth switch stays as it was: a tenant with OAuth off keeps
-    /// accepting callers without a secret until it is turned on.
+    /// stops working at once, and so do the secureApi tokens minted with it (in the same
+    /// transaction). The OAuth switch stays as it was: a tenant with OAuth off keeps accepting
+    /// callers without a secret until it is turned on.
     pub async fn rotate_secret(
         &self,
         key: &str,
@@ -179,25 +194,48 @@ impl Admin {
         let tenant = self.tenant(key).await?;
         let secret = Secret::new(secrets::random_hex(8)?);
         let hash = hash_slowly(secret.clone()).await?;
-        self.store
-            .set_tenant_oauth(tenant.id, tenant.oauth_enabled, Some(&hash))
-            .await?;
+        let ended = self
+            .store
+            .set_tenant_oauth(tenant.id, tenant.oauth_enabled, Some(&hash), clock::now())
+            .await?
+            .ok_or_else(|| DomainError::NotFound(format!("Tenant {key:?}")))?;
         self.tokens.changed();
         self.record_tenant(
             AuditAction::TenantSecretRotated,
             actor,
             &tenant,
-            tenant.name.clone(),
+            format!("{}: {}", tenant.name, ended_detail(ended)),
         )
         .await?;
         Ok(CreatedTenant {
             tenant: self.tenant(&tenant.id.to_string()).await?,
             oauth_key_secret: Some(secret),
+            tokens_ended: ended,
         })
     }
 
+    /// Revokes every active secureApi token of a tenant; returns how many.
+    pub async fn revoke_tenant_tokens(&self, key: &str, actor: &Actor) -> Result<u64, DomainError> {
+        let tenant = self.tenant(key).await?;
+        let revoked = self
+            .store
+            .revoke_tenant_tokens(tenant.id, clock::now())
+            .await?;
+        self.tokens.changed();
+        self.record_tenant(
+            AuditAction::TokensRevokedAll,
+            actor,
+            &tenant,
+            format!("{}: {revoked} secure_api tokens", tenant.name),
+        )
+        .await?;
+        Ok(revoked)
+    }
+
     /// Turns OAuth on or off for a tenant. Turning it on for a tenant that never had a secret
-    /// issues one (shown this once); otherwise the existing secret applies again.
+    /// issues one (shown this once); otherwise the existing secret applies again. Turning it
+    /// on ends the secureApi tokens minted while it was off (no secret was checked for them),
+    /// in the same transaction.
     pub async fn set_oauth(
         &self,
         key: &str,
@@ -210,20 +248,25 @@ impl Admin {
         } else {
             AuditAction::TenantOAuthDisabled
         };
-        let issued = if enabled && !self.store.tenant_has_secret(tenant.id).await? {
-            self.rotate_secret(key, actor).await?.oauth_key_secret
+        let (issued, rotated) = if enabled && !self.store.tenant_has_secret(tenant.id).await? {
+            let rotated = self.rotate_secret(key, actor).await?;
+            (rotated.oauth_key_secret, rotated.tokens_ended)
         } else {
-            None
+            (None, 0)
         };
-        self.store
-            .set_tenant_oauth(tenant.id, enabled, None)
-            .await?;
+        let ended = self
+            .store
+            .set_tenant_oauth(tenant.id, enabled, None, clock::now())
+            .await?
+            .ok_or_else(|| DomainError::NotFound(format!("Tenant {key:?}")))?
+            + rotated;
         self.tokens.changed();
-        self.record_tenant(action, actor, &tenant, tenant.name.clone())
-            .await?;
+        let detail = format!("{}: {}", tenant.name, ended_detail(ended));
+        self.record_tenant(action, actor, &tenant, detail).await?;
         Ok(CreatedTenant {
             tenant: self.tenant(&tenant.id.to_string()).await?,
             oauth_key_secret: issued,
+            tokens_ended: ended,
         })
     }
 
@@ -520,6 +563,14 @@ pub(crate) async fn hash_slowly(secret: Secret) -> Result<String, DomainError> {
     tokio::task::spawn_blocking(move || secrets::argon2_hash(secret.expose()))
         .await
         .map_err(|e| DomainError::Internal(format!("hashing task failed: {e}")))?
+}
+
+/// "3 secure_api tokens ended", for audit details.
+fn ended_detail(ended: u64) -> String {
+    match ended {
+        1 => "1 secure_api token ended".to_owned(),
+        n => format!("{n} secure_api tokens ended"),
+    }
 }
 
 fn conflict(error: StoreError, message: String) -> DomainError {

@@ -69,7 +69,7 @@ pub enum AuditAction {
     TokenUpdated,
     /// One token was revoked.
     TokenRevoked,
-    /// Every token of an instance was revoked.
+    /// Every token of an instance, or every secureApi token of a tenant, was revoked.
     TokensRevokedAll,
     /// A credential (instance password, tenant secret, admin password) did not verify.
     SignInFailed,

@@ -142,6 +142,9 @@ pub struct Tenant {
     pub tenant_hash: String,
     /// Whether secureApi callers must present `oauth_key_secret`.
     pub oauth_enabled: bool,
+    /// Which `oauth_key_secret` is current: 1 for the first, one more at each rotation.
+    /// secureApi tokens remember the generation they were minted with, and end with it.
+    pub secret_generation: i64,
     /// When the tenant was created.
     pub created_at: UnixTime,
 }
@@ -264,6 +267,9 @@ pub struct NewToken {
     pub expires_at: UnixTime,
     /// The first characters of the token, shown to operators to tell tokens apart.
     pub prefix: String,
+    /// secureApi: the tenant's secret generation its `oauth_key_secret` was checked against;
+    /// `None` when minted without a secret check (OAuth off) and for other dialects.
+    pub secret_generation: Option<i64>,
 }
 
 /// A tenant with the argon2id hash of its `oauth_key_secret`, for secureApi checks.

@@ -120,6 +120,7 @@ impl OAuth {
             issued_at: now,
             expires_at: now + lifetime,
             prefix: secrets::token_prefix(token.expose()),
+            secret_generation: None,
         };
         let actor = Actor::new(owner.instance.username.clone(), client.source);
         let audit = AuditEvent::new(AuditAction::TokenIssued, &actor)

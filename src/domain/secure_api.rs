@@ -155,6 +155,8 @@ impl SecureApi {
             issued_at: now,
             expires_at: now + minutes * 60,
             prefix: secrets::token_prefix(token.expose()),
+            // With OAuth off no secret was checked: such tokens end when OAuth is turned on.
+            secret_generation: tenant.oauth_enabled.then_some(tenant.secret_generation),
         };
         let detail = format!("{} for {api}: {}", issued(&row), resources.join(" "));
         let actor = Actor::new(credentials.tenant_hash.clone(), credentials.source);

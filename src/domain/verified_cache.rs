@@ -357,6 +357,7 @@ mod tests {
                 environment: Environment::Cs,
                 tenant_hash: "0".repeat(32),
                 oauth_enabled: false,
+                secret_generation: 1,
                 created_at: 0,
             },
         }

@@ -16,6 +16,7 @@ use super::error::{ApiError, Challenge, ErrorBody, ErrorCode};
 use super::media_type::{Reads, require_readable};
 use crate::domain::a1user::TokenGrant;
 use crate::domain::clock;
+use crate::domain::json::JsonError;
 
 /// The vendor's token response; the field order is the vendor's.
 #[derive(Debug, Serialize, ToSchema)]
@@ -146,12 +147,15 @@ fn parse_login_body(body: &Bytes) -> Result<Option<String>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    serde_json::from_slice::<LoginBody>(body)
+    crate::domain::json::from_slice::<LoginBody>(body)
         .map(|b| b.tenant_name)
-        .map_err(|_| {
-            ApiError::invalid_request(
+        .map_err(|e| match e {
+            JsonError::DuplicateKey { .. } => {
+                ApiError::invalid_request(format!("The login body has a duplicate key: {e}."))
+            }
+            JsonError::Invalid(_) => ApiError::invalid_request(
                 "The login body must be empty or a JSON object like {\"tenantName\":\"…\"}.",
-            )
+            ),
         })
 }
 

@@ -98,6 +98,7 @@ pub fn documented_routes<V: guard::TokenVerifier>(
         .routes(routes!(admin::api::list_tenants, admin::api::create_tenant))
         .routes(routes!(admin::api::rotate_tenant_secret))
         .routes(routes!(admin::api::set_tenant_oauth))
+        .routes(routes!(admin::api::revoke_tenant_tokens))
         .routes(routes!(
             admin::api::list_instances,
             admin::api::create_instance

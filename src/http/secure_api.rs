@@ -15,6 +15,7 @@ use super::credentials::SourceAddress;
 use super::error::{ApiError, Challenge, ErrorBody, ErrorCode};
 use super::media_type::{Reads, require_readable};
 use crate::domain::DomainError;
+use crate::domain::json::JsonError;
 use crate::domain::secrets::Secret;
 use crate::domain::secure_api::TenantCredentialsPresented;
 
@@ -83,8 +84,11 @@ fn tenant_headers(
 
 /// The body as a JSON object.
 fn json_object(body: &Bytes) -> Result<serde_json::Map<String, Value>, ApiError> {
-    match serde_json::from_slice::<Value>(body) {
+    match crate::domain::json::value_from_slice(body) {
         Ok(Value::Object(map)) => Ok(map),
+        Err(e @ JsonError::DuplicateKey { .. }) => Err(ApiError::invalid_request(format!(
+            "The body has a duplicate key: {e}."
+        ))),
         _ => Err(ApiError::invalid_request(
             "The body must be a JSON object, e.g. {\"resource\":[\"basic\"],\"validity\":300}.",
         )),

@@ -71,12 +71,13 @@ macro_rules! impl_admin_sql_store {
                 now: UnixTime,
             ) -> Result<AdminAccount, StoreError> {
                 let row = query::<$db>(
-                    "INSERT INTO admins (username, password_hash, created_at) \
-                     VALUES ($1, $2, $3) RETURNING id",
+                    "INSERT INTO admins (username, password_hash, created_at, name_key) \
+                     VALUES ($1, $2, $3, $4) RETURNING id",
                 )
                 .bind(username)
                 .bind(password_hash)
                 .bind(now)
+                .bind(crate::domain::names::name_key(username))
                 .fetch_one(&self.writer)
                 .await
                 .map_err(|e| unique_violation(e, "admin username"))?;
@@ -94,8 +95,10 @@ macro_rules! impl_admin_sql_store {
             ) -> Result<Option<(AdminAccount, String)>, StoreError> {
                 let row = query::<$db>(
                     "SELECT id, username, created_at, disabled_at, password_hash FROM admins \
-                     WHERE username = $1",
+                     WHERE name_key = $1 OR (name_key IS NULL AND username = $2) \
+                     ORDER BY CASE WHEN username = $2 THEN 0 ELSE 1 END",
                 )
+                .bind(crate::domain::names::name_key(username))
                 .bind(username)
                 .fetch_optional(&self.pool)
                 .await?;
@@ -493,14 +496,15 @@ macro_rules! impl_admin_sql_store {
                 let mut tx = self.writer.begin().await?;
                 for a in &snapshot.admins {
                     query::<$db>(
-                        "INSERT INTO admins (id, username, password_hash, created_at, disabled_at) \
-                         VALUES ($1, $2, $3, $4, $5)",
+                        "INSERT INTO admins (id, username, password_hash, created_at, disabled_at, name_key) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
                     )
                     .bind(a.id)
                     .bind(&a.username)
                     .bind(&a.password_hash)
                     .bind(a.created_at)
                     .bind(a.disabled_at)
+                    .bind(crate::domain::names::name_key(&a.username))
                     .execute(&mut *tx)
                     .await?;
                 }

@@ -136,6 +136,8 @@ pub struct TenantRecord {
     pub oauth_enabled: bool,
     /// argon2id PHC string of the secret.
     pub oauth_secret_hash: Option<String>,
+    /// Which secret is current (tokens remember theirs).
+    pub secret_generation: i64,
     /// Creation time.
     pub created_at: UnixTime,
 }
@@ -192,6 +194,8 @@ pub struct TokenRecord {
     pub last_used_at: Option<UnixTime>,
     /// Display prefix.
     pub prefix: Option<String>,
+    /// secureApi: the tenant secret generation it was minted with.
+    pub secret_generation: Option<i64>,
 }
 
 /// Settings, tenants and instances of a deployment (tokens are moved in batches).
@@ -321,14 +325,16 @@ pub type DynStore = Arc<dyn Store>;
 /// credentials, the audit log, and per-token listings.
 #[async_trait]
 pub trait AdminStore: Send + Sync + 'static {
-    /// Inserts an admin account; `Conflict` when the username is taken.
+    /// Inserts an admin account; `Conflict` when the username (by its comparison key,
+    /// [`name_key`](crate::domain::names::name_key)) is taken.
     async fn create_admin(
         &self,
         username: &str,
         password_hash: &str,
         now: UnixTime,
     ) -> Result<AdminAccount, StoreError>;
-    /// An admin account with its argon2id password hash, by username.
+    /// An admin account with its argon2id password hash, by username (by its comparison key,
+    /// so `OPS` finds `ops`).
     async fn admin_password(
         &self,
         username: &str,
@@ -446,11 +452,12 @@ pub trait Store: AdminStore + cdp::CdpStore + cdp_copy::CdpTransfer {
         record: &KeyRecord,
     ) -> Result<bool, StoreError>;
 
-    /// Inserts a tenant; `Conflict` when the name or hash is taken.
+    /// Inserts a tenant; `Conflict` when the name (by its comparison key) or hash is taken.
     async fn create_tenant(&self, tenant: NewTenant) -> Result<Tenant, StoreError>;
     /// A tenant by id.
     async fn tenant_by_id(&self, id: TenantId) -> Result<Option<Tenant>, StoreError>;
-    /// A tenant by its unique name.
+    /// A tenant by name: by its comparison key
+    /// ([`name_key`](crate::domain::names::name_key)), so `ACME` finds `acme`.
     async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>, StoreError>;
     /// Every tenant, oldest first.
     async fn tenants(&self) -> Result<Vec<Tenant>, StoreError>;
@@ -459,13 +466,23 @@ pub trait Store: AdminStore + cdp::CdpStore + cdp_copy::CdpTransfer {
         &self,
         tenant_hash: &str,
     ) -> Result<Option<TenantCredentials>, StoreError>;
-    /// Turns OAuth on or off; with `Some(hash)` also replaces the secret. False if no tenant.
+    /// Turns OAuth on or off; with `Some(hash)` also replaces the secret and starts a new
+    /// secret generation. In the same transaction, revokes the tenant's active secureApi
+    /// tokens the new state no longer honours (minted with an older secret, or without a
+    /// secret check once OAuth is on). How many, or `None` if there is no such tenant.
     async fn set_tenant_oauth(
         &self,
         id: TenantId,
         enabled: bool,
         secret_hash: Option<&str>,
-    ) -> Result<bool, StoreError>;
+        now: UnixTime,
+    ) -> Result<Option<u64>, StoreError>;
+    /// Revokes every active secureApi token of a tenant; returns how many.
+    async fn revoke_tenant_tokens(
+        &self,
+        tenant: TenantId,
+        now: UnixTime,
+    ) -> Result<u64, StoreError>;
     /// Whether the tenant has ever had an `oauth_key_secret`.
     async fn tenant_has_secret(&self, id: TenantId) -> Result<bool, StoreError>;
 

@@ -65,6 +65,7 @@ impl PostgresStore {
             }
         };
         MIGRATOR.run(&pool).await?;
+        fill_name_keys(&pool).await?;
         let pool = GuardedPool::new(pool, Arc::new(Breaker::default()));
         Ok(PostgresStore {
             writer: pool.clone(),

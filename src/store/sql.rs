@@ -18,7 +18,7 @@ macro_rules! tenant_columns {
     () => {
         "t.id AS t_id, t.name AS t_name, t.environment AS t_environment, \
          t.tenant_hash AS t_tenant_hash, t.oauth_enabled AS t_oauth_enabled, \
-         t.created_at AS t_created_at"
+         t.secret_generation AS t_secret_generation, t.created_at AS t_created_at"
     };
 }
 
@@ -46,6 +46,28 @@ macro_rules! active {
     };
 }
 
+/// Whether the secureApi token `$k` is still honoured by its tenant `$t`: minted with the
+/// tenant's current secret, or without a secret check while OAuth stays off. Rotating the
+/// secret or turning OAuth on ends the others, whatever their revoked_at says (a token minted
+/// by a request that checked the old secret just before the rotation committed included).
+macro_rules! honoured {
+    ($k:literal, $t:literal) => {
+        concat!(
+            "(",
+            $k,
+            ".kind <> 'secure_api' OR ",
+            $k,
+            ".secret_generation = ",
+            $t,
+            ".secret_generation OR (",
+            $k,
+            ".secret_generation IS NULL AND NOT ",
+            $t,
+            ".oauth_enabled))"
+        )
+    };
+}
+
 /// Implements `Store` for `$store` (a struct with a `pool: sqlx::Pool<$db>` field).
 macro_rules! impl_sql_store {
     ($store:ident, $db:ty, $row:ty, $migrator:expr) => {
@@ -56,6 +78,48 @@ macro_rules! impl_sql_store {
             }
         }
 
+        /// Gives each tenant and admin whose name has no comparison key (rows from before
+        /// keys existed) or a stale one its key, oldest first. A key an older row already holds
+        /// is left off with a warning: that row is then found by its exact name only, and no
+        /// new name with that key can be created. Runs at every open; a no-op once keys are set.
+        async fn fill_name_keys(pool: &sqlx::Pool<$db>) -> Result<(), StoreError> {
+            let tables = [
+                (
+                    "tenants",
+                    "SELECT id, name, name_key FROM tenants ORDER BY id",
+                    "UPDATE tenants SET name_key = $1 WHERE id = $2",
+                ),
+                (
+                    "admins",
+                    "SELECT id, username AS name, name_key FROM admins ORDER BY id",
+                    "UPDATE admins SET name_key = $1 WHERE id = $2",
+                ),
+            ];
+            for (table, select, update) in tables {
+                for row in query::<$db>(select).fetch_all(pool).await? {
+                    let id: i64 = row.try_get("id")?;
+                    let name: String = row.try_get("name")?;
+                    let stored: Option<String> = row.try_get("name_key")?;
+                    let key = crate::domain::names::name_key(&name);
+                    if stored.as_deref() == Some(key.as_str()) {
+                        continue;
+                    }
+                    let set = query::<$db>(update).bind(&key).bind(id).execute(pool).await;
+                    match set.map_err(|e| unique_violation(e, "name key")) {
+                        Ok(_) => {}
+                        Err(StoreError::Conflict(_)) => tracing::warn!(
+                            table,
+                            id,
+                            "an older row has a name equal to this one's ignoring case and \
+                             Unicode compatibility forms; this row is found by its exact name only"
+                        ),
+                        Err(other) => return Err(other),
+                    }
+                }
+            }
+            Ok(())
+        }
+
         fn tenant_from(row: &$row) -> Result<Tenant, StoreError> {
             let environment: String = row.try_get("t_environment")?;
             Ok(Tenant {
@@ -64,6 +128,7 @@ macro_rules! impl_sql_store {
                 environment: environment.parse().map_err(StoreError::Corrupt)?,
                 tenant_hash: row.try_get("t_tenant_hash")?,
                 oauth_enabled: row.try_get("t_oauth_enabled")?,
+                secret_generation: row.try_get("t_secret_generation")?,
                 created_at: row.try_get("t_created_at")?,
             })
         }
@@ -126,6 +191,7 @@ macro_rules! impl_sql_store {
                 revoked_at: row.try_get("revoked_at")?,
                 last_used_at: row.try_get("last_used_at")?,
                 prefix: row.try_get("prefix")?,
+                secret_generation: row.try_get("secret_generation")?,
             })
         }
 
@@ -227,7 +293,8 @@ macro_rules! impl_sql_store {
             async fn create_tenant(&self, tenant: NewTenant) -> Result<Tenant, StoreError> {
                 let row = query::<$db>(
                     "INSERT INTO tenants (name, environment, tenant_hash, oauth_enabled, \
-                     oauth_secret_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                     oauth_secret_hash, created_at, name_key) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
                 )
                 .bind(&tenant.name)
                 .bind(tenant.environment.as_str())
@@ -235,6 +302,7 @@ macro_rules! impl_sql_store {
                 .bind(tenant.oauth_enabled)
                 .bind(&tenant.oauth_secret_hash)
                 .bind(tenant.created_at)
+                .bind(crate::domain::names::name_key(&tenant.name))
                 .fetch_one(&self.writer)
                 .await
                 .map_err(|e| unique_violation(e, "tenant name"))?;
@@ -244,6 +312,7 @@ macro_rules! impl_sql_store {
                     environment: tenant.environment,
                     tenant_hash: tenant.tenant_hash,
                     oauth_enabled: tenant.oauth_enabled,
+                    secret_generation: 1,
                     created_at: tenant.created_at,
                 })
             }
@@ -266,8 +335,11 @@ macro_rules! impl_sql_store {
                 query::<$db>(concat!(
                     "SELECT ",
                     tenant_columns!(),
-                    " FROM tenants t WHERE t.name = $1"
+                    " FROM tenants t WHERE t.name_key = $1 \
+                     OR (t.name_key IS NULL AND t.name = $2) \
+                     ORDER BY CASE WHEN t.name = $2 THEN 0 ELSE 1 END"
                 ))
+                .bind(crate::domain::names::name_key(name))
                 .bind(name)
                 .fetch_optional(&self.pool)
                 .await?
@@ -316,21 +388,64 @@ macro_rules! impl_sql_store {
                 id: TenantId,
                 enabled: bool,
                 secret_hash: Option<&str>,
-            ) -> Result<bool, StoreError> {
+                now: UnixTime,
+            ) -> Result<Option<u64>, StoreError> {
                 let mut tx = self.writer.begin().await?;
                 let done = query::<$db>(
                     "UPDATE tenants SET oauth_enabled = $1, \
-                     oauth_secret_hash = COALESCE($2, oauth_secret_hash) WHERE id = $3",
+                     oauth_secret_hash = COALESCE($2, oauth_secret_hash), \
+                     secret_generation = secret_generation + CASE WHEN $2 IS NULL THEN 0 ELSE 1 END \
+                     WHERE id = $3",
                 )
                 .bind(enabled)
                 .bind(secret_hash)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-                // Verified tenant credentials are cached: other processes must forget them.
+                if done.rows_affected() != 1 {
+                    return Ok(None);
+                }
+                // The tokens the new secret or switch no longer honours are refused by the
+                // bearer check already; marking them revoked keeps listings and counts true.
+                let revoked = query::<$db>(concat!(
+                    "UPDATE tokens SET revoked_at = $1 WHERE tenant_id = $2 \
+                     AND kind = 'secure_api' AND ",
+                    active!("tokens", "1"),
+                    " AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.id = tokens.tenant_id AND ",
+                    honoured!("tokens", "t"),
+                    ")"
+                ))
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                // Verified tenant credentials and tokens are cached: other processes must
+                // forget them.
                 bump_token_epoch(&mut tx).await?;
                 tx.commit().await?;
-                Ok(done.rows_affected() == 1)
+                Ok(Some(revoked.rows_affected()))
+            }
+
+            async fn revoke_tenant_tokens(
+                &self,
+                tenant: TenantId,
+                now: UnixTime,
+            ) -> Result<u64, StoreError> {
+                let mut tx = self.writer.begin().await?;
+                let done = query::<$db>(concat!(
+                    "UPDATE tokens SET revoked_at = $1 WHERE tenant_id = $2 \
+                     AND kind = 'secure_api' AND ",
+                    active!("tokens", "1")
+                ))
+                .bind(now)
+                .bind(tenant)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() > 0 {
+                    bump_token_epoch(&mut tx).await?;
+                }
+                tx.commit().await?;
+                Ok(done.rows_affected())
             }
 
             async fn tenant_has_secret(&self, id: TenantId) -> Result<bool, StoreError> {
@@ -630,7 +745,7 @@ macro_rules! impl_sql_store {
                 if !tokens.is_empty() {
                     let mut insert = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO tokens (token_hash, kind, tenant_id, instance_id, sealed, \
-                         api, scope, issued_at, expires_at, prefix) ",
+                         api, scope, issued_at, expires_at, prefix, secret_generation) ",
                     );
                     insert.push_values(tokens, |mut row, token| {
                         row.push_bind(&token.token_hash)
@@ -642,7 +757,8 @@ macro_rules! impl_sql_store {
                             .push_bind(&token.scope)
                             .push_bind(token.issued_at)
                             .push_bind(token.expires_at)
-                            .push_bind(&token.prefix);
+                            .push_bind(&token.prefix)
+                            .push_bind(token.secret_generation);
                     });
                     insert.build().execute(&mut *tx).await?;
                 }
@@ -694,7 +810,9 @@ macro_rules! impl_sql_store {
                     tenant_columns!(),
                     " FROM tokens k JOIN tenants t ON t.id = k.tenant_id \
                      LEFT JOIN instances i ON i.id = k.instance_id WHERE k.token_hash = $1 AND ",
-                    active!("k", "2")
+                    active!("k", "2"),
+                    " AND ",
+                    honoured!("k", "t")
                 ))
                 .bind(token_hash)
                 .bind(now)
@@ -813,7 +931,7 @@ macro_rules! impl_sql_store {
                 }
                 for row in query::<$db>(
                     "SELECT id, name, environment, tenant_hash, oauth_enabled, \
-                     oauth_secret_hash, created_at FROM tenants ORDER BY id",
+                     oauth_secret_hash, secret_generation, created_at FROM tenants ORDER BY id",
                 )
                 .fetch_all(&self.pool)
                 .await?
@@ -825,6 +943,7 @@ macro_rules! impl_sql_store {
                         tenant_hash: row.try_get("tenant_hash")?,
                         oauth_enabled: row.try_get("oauth_enabled")?,
                         oauth_secret_hash: row.try_get("oauth_secret_hash")?,
+                        secret_generation: row.try_get("secret_generation")?,
                         created_at: row.try_get("created_at")?,
                     });
                 }
@@ -857,7 +976,8 @@ macro_rules! impl_sql_store {
             ) -> Result<Vec<TokenRecord>, StoreError> {
                 query::<$db>(
                     "SELECT id, token_hash, kind, tenant_id, instance_id, sealed, api, scope, \
-                     issued_at, expires_at, revoked_at, last_used_at, prefix FROM tokens \
+                     issued_at, expires_at, revoked_at, last_used_at, prefix, secret_generation \
+                     FROM tokens \
                      WHERE id > $1 ORDER BY id LIMIT $2",
                 )
                 .bind(after)
@@ -881,7 +1001,8 @@ macro_rules! impl_sql_store {
                 for t in &snapshot.tenants {
                     query::<$db>(
                         "INSERT INTO tenants (id, name, environment, tenant_hash, oauth_enabled, \
-                         oauth_secret_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                         oauth_secret_hash, secret_generation, created_at, name_key) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                     )
                     .bind(t.id)
                     .bind(&t.name)
@@ -889,7 +1010,9 @@ macro_rules! impl_sql_store {
                     .bind(&t.tenant_hash)
                     .bind(t.oauth_enabled)
                     .bind(&t.oauth_secret_hash)
+                    .bind(t.secret_generation)
                     .bind(t.created_at)
+                    .bind(crate::domain::names::name_key(&t.name))
                     .execute(&mut *tx)
                     .await?;
                 }
@@ -920,8 +1043,9 @@ macro_rules! impl_sql_store {
                 for k in tokens {
                     query::<$db>(
                         "INSERT INTO tokens (id, token_hash, kind, tenant_id, instance_id, sealed, \
-                         api, scope, issued_at, expires_at, revoked_at, last_used_at, prefix) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                         api, scope, issued_at, expires_at, revoked_at, last_used_at, prefix, \
+                         secret_generation) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                     )
                     .bind(k.id)
                     .bind(&k.token_hash)
@@ -936,6 +1060,7 @@ macro_rules! impl_sql_store {
                     .bind(k.revoked_at)
                     .bind(k.last_used_at)
                     .bind(&k.prefix)
+                    .bind(k.secret_generation)
                     .execute(&mut *tx)
                     .await?;
                 }

@@ -120,6 +120,7 @@ impl SqliteStore {
             .connect_with(connect.clone())
             .await?;
         MIGRATOR.run(&pool).await?;
+        fill_name_keys(&pool).await?;
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)

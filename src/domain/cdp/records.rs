@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use super::model::{Channel, IncomingEvent, IncomingRecord};
 use super::profile::parse_rfc3339_micros;
+use crate::domain::json::{self, JsonError};
 
 /// Most errors one rejection reports; beyond this a sender learns nothing new and the
 /// response would only grow.
@@ -185,9 +186,10 @@ pub fn parse_push_body(
         )));
     }
     let values = if trimmed.starts_with('[') {
-        match serde_json::from_str::<Value>(trimmed) {
+        match json::value_from_str(trimmed) {
             Ok(Value::Array(values)) => values,
             Ok(_) => unreachable_shape()?,
+            Err(e @ JsonError::DuplicateKey { .. }) => return Err(duplicate_key(&e)),
             Err(e) => {
                 return Err(PushRejected::single(RecordError::body(format!(
                     "the body is not valid JSON: {e}"
@@ -195,8 +197,12 @@ pub fn parse_push_body(
             }
         }
     } else {
-        match serde_json::from_str::<Value>(trimmed) {
+        match json::value_from_str(trimmed) {
             Ok(value @ Value::Object(_)) => vec![value],
+            // One JSON value, read to its end but for the duplicate: not NDJSON.
+            Err(e @ JsonError::DuplicateKey { .. }) if !is_ndjson(trimmed) => {
+                return Err(duplicate_key(&e));
+            }
             Ok(_) => {
                 return Err(PushRejected::single(RecordError::body(
                     "the body must be a JSON array of records, one JSON object, or NDJSON \
@@ -230,6 +236,20 @@ pub fn parse_push_body(
     Ok(records)
 }
 
+/// A body whose one JSON value has an object naming a key twice.
+fn duplicate_key(error: &JsonError) -> PushRejected {
+    PushRejected::single(RecordError::body(format!(
+        "the body has a duplicate key: {error}"
+    )))
+}
+
+/// Whether a body that is not one JSON value is meant as NDJSON: several non-blank lines,
+/// each of them starting an object.
+fn is_ndjson(text: &str) -> bool {
+    let mut lines = text.lines().map(str::trim).filter(|line| !line.is_empty());
+    lines.clone().count() > 1 && lines.all(|line| line.starts_with('{') && line.ends_with('}'))
+}
+
 /// A JSON text starting with `[` is always an array; kept as an error rather than a panic.
 fn unreachable_shape() -> Result<Vec<Value>, PushRejected> {
     Err(PushRejected::single(RecordError::body(
@@ -252,7 +272,7 @@ fn check_count(count: usize, max_records: usize) -> Result<(), PushRejected> {
 fn parse_ndjson(
     text: &str,
     max_records: usize,
-    whole_error: &serde_json::Error,
+    whole_error: &JsonError,
 ) -> Result<Vec<Value>, PushRejected> {
     let lines: Vec<(usize, &str)> = text
         .split('\n')
@@ -269,8 +289,13 @@ fn parse_ndjson(
     let mut errors = Errors::default();
     let mut values = Vec::with_capacity(lines.len());
     for (line_number, line) in lines {
-        match serde_json::from_str::<Value>(line) {
+        match json::value_from_str(line) {
             Ok(value) => values.push(value),
+            Err(e @ JsonError::DuplicateKey { .. }) => errors.push(
+                None,
+                None,
+                format!("line {line_number} of the NDJSON body has a duplicate key: {e}"),
+            ),
             Err(e) => errors.push(
                 None,
                 None,

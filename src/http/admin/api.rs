@@ -15,6 +15,7 @@ use super::ApiAdmin;
 use crate::domain::DomainError;
 use crate::domain::admin::Admin;
 use crate::domain::audit::AuditAction;
+use crate::domain::json::{self, JsonError};
 use crate::domain::model::{AuditFilter, InstanceType};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::{AppState, no_store};
@@ -128,8 +129,14 @@ impl AuditQuery {
 }
 
 pub(super) fn json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::invalid_request(format!("The body is not the expected JSON: {e}.")))
+    json::from_slice(body).map_err(|e| match e {
+        JsonError::DuplicateKey { .. } => {
+            ApiError::invalid_request(format!("The body has a duplicate key: {e}."))
+        }
+        JsonError::Invalid(_) => {
+            ApiError::invalid_request(format!("The body is not the expected JSON: {e}."))
+        }
+    })
 }
 
 fn parse<T: std::str::FromStr<Err = String>>(value: &str) -> Result<T, ApiError> {
@@ -211,6 +218,26 @@ pub async fn rotate_tenant_secret(
     Ok(no_store(
         Json(TenantView::created(&rotated)).into_response(),
     ))
+}
+
+/// Revokes every active secureApi token of a tenant (after a leak, say): they are refused at
+/// once here and within a second on every replica.
+#[utoipa::path(delete, path = "/admin/api/tenants/{tenant}/tokens", tag = "admin",
+    params(("tenant" = String, Path, description = "Tenant id or name")),
+    responses((status = 200, description = "OK", body = RevokedView), (status = 401, description = "No or invalid admin credentials (`invalid_token`)", body = ErrorBody),
+        (status = 403, description = "A session write without its X-CSRF-Token (`invalid_csrf_token`)", body = ErrorBody), (status = 404, description = "No such tenant, instance or token (`not_found`)", body = ErrorBody)),
+    security(("bearer" = []), ("admin_session" = [])))]
+pub async fn revoke_tenant_tokens(
+    State(state): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    Path(tenant): Path<String>,
+) -> Result<Json<RevokedView>, ApiError> {
+    let revoked = state
+        .services
+        .admin
+        .revoke_tenant_tokens(&tenant, &admin.actor())
+        .await?;
+    Ok(Json(RevokedView { revoked }))
 }
 
 /// Turns a tenant's OAuth requirement on or off.

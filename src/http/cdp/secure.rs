@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::domain::DomainError;
 use crate::domain::audit::Actor;
 use crate::domain::cdp::records::normalise_email;
+use crate::domain::json::JsonError;
 use crate::http::AppState;
 use crate::http::credentials::SourceAddress;
 use crate::http::error::{ApiError, ErrorCode};
@@ -56,8 +57,11 @@ fn object_body(body: &Bytes) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(json!({}));
     }
-    match serde_json::from_slice::<Value>(body) {
+    match crate::domain::json::value_from_slice(body) {
         Ok(value @ Value::Object(_)) => Ok(value),
+        Err(e @ JsonError::DuplicateKey { .. }) => Err(ApiError::invalid_request(format!(
+            "The body has a duplicate key: {e}."
+        ))),
         _ => Err(ApiError::invalid_request("The body must be a JSON object.")),
     }
 }

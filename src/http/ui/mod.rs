@@ -92,6 +92,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/ui/admins/{username}/tokens/{token}/revoke",
             post(admins::revoke_token),
         )
+        .route(
+            "/ui/tenants/{id}/tokens/revoke",
+            post(tenants::revoke_tokens),
+        )
         .route("/ui/audit", get(audit::list))
         .route("/ui/assets/app.css", get(stylesheet))
         .route("/ui/assets/app.js", get(script))
@@ -468,10 +472,12 @@ pub enum Done {
     AdminDeleted,
     /// An administrator's API token revoked.
     AdminTokenRevoked,
+    /// Every secureApi token of a tenant revoked (the count travels as `&count=N`).
+    TenantTokensRevoked,
 }
 
 impl Done {
-    const ALL: [Done; 12] = [
+    const ALL: [Done; 13] = [
         Done::Revoked,
         Done::RevokedAll,
         Done::Disabled,
@@ -484,6 +490,7 @@ impl Done {
         Done::AdminEnabled,
         Done::AdminDeleted,
         Done::AdminTokenRevoked,
+        Done::TenantTokensRevoked,
     ];
 
     fn word(self) -> &'static str {
@@ -500,6 +507,7 @@ impl Done {
             Done::AdminEnabled => "admin-enabled",
             Done::AdminDeleted => "admin-deleted",
             Done::AdminTokenRevoked => "admin-token-revoked",
+            Done::TenantTokensRevoked => "tenant-tokens-revoked",
         }
     }
 
@@ -526,6 +534,9 @@ impl Done {
             Done::AdminEnabled => "Administrator enabled: it can sign in and use its tokens.",
             Done::AdminDeleted => "Administrator deleted, with its sessions and API tokens.",
             Done::AdminTokenRevoked => "API token revoked: it no longer works.",
+            Done::TenantTokensRevoked => {
+                "Every secureApi token of the tenant is revoked: they no longer work."
+            }
         }
     }
 
@@ -533,12 +544,19 @@ impl Done {
     pub fn redirect(self, location: &str) -> Response {
         see_other(&format!("{location}?done={}", self.word()))
     }
+
+    /// A 303 to `location`, saying this was done to `count` things.
+    pub fn redirect_counted(self, location: &str, count: u64) -> Response {
+        see_other(&format!("{location}?done={}&count={count}", self.word()))
+    }
 }
 
 /// The `?done=` of a page a form redirected to; an unknown word shows nothing.
 #[derive(Debug, Default, Deserialize)]
 pub struct DoneQuery {
     done: Option<String>,
+    /// How many, for the banners that say so; anything but a number is ignored.
+    count: Option<String>,
 }
 
 impl DoneQuery {
@@ -549,6 +567,21 @@ impl DoneQuery {
             .into_iter()
             .find(|d| d.word() == word)
             .map(Done::message)
+    }
+
+    /// The banner to show, with the count when the action carries one.
+    pub fn banner(&self) -> Option<std::borrow::Cow<'static, str>> {
+        let message = self.message()?;
+        let count = self.count.as_deref().and_then(|n| n.parse::<u64>().ok());
+        match (self.done.as_deref(), count) {
+            (Some("tenant-tokens-revoked"), Some(1)) => {
+                Some("1 secureApi token of the tenant revoked: it no longer works.".into())
+            }
+            (Some("tenant-tokens-revoked"), Some(n)) => Some(
+                format!("{n} secureApi tokens of the tenant revoked: they no longer work.").into(),
+            ),
+            _ => Some(message.into()),
+        }
     }
 }
 
@@ -567,11 +600,13 @@ mod tests {
         for done in Done::ALL {
             let query = DoneQuery {
                 done: Some(done.word().into()),
+                count: None,
             };
             assert_eq!(query.message(), Some(done.message()));
         }
         let made_up = DoneQuery {
             done: Some("<script>".into()),
+            count: Some("<script>".into()),
         };
         assert_eq!(made_up.message(), None);
     }

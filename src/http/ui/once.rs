@@ -149,9 +149,11 @@ mod tests {
                     environment: Environment::Uat,
                     tenant_hash: "h".into(),
                     oauth_enabled: true,
+                    secret_generation: 1,
                     created_at: 0,
                 },
                 oauth_key_secret: Some(Secret::new("s3cret")),
+                tokens_ended: 0,
             },
         }
     }

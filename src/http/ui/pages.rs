@@ -1,6 +1,8 @@
 //! The pages of the admin UI: one askama template per page, rendered on the server. Values are
 //! preformatted strings, so templates hold markup, not logic.
 
+use std::borrow::Cow;
+
 use askama::Template;
 
 /// The header of every page: title, and the navigation when someone is signed in.
@@ -10,7 +12,7 @@ pub struct Chrome {
     /// Navigation, for signed-in pages.
     pub nav: Option<Nav>,
     /// What the form that led here did, shown as a status banner.
-    pub flash: Option<&'static str>,
+    pub flash: Option<Cow<'static, str>>,
 }
 
 impl Chrome {
@@ -25,6 +27,12 @@ impl Chrome {
 
     /// With a status banner saying what was just done.
     pub fn with_flash(mut self, flash: Option<&'static str>) -> Self {
+        self.flash = flash.map(Cow::Borrowed);
+        self
+    }
+
+    /// With a status banner made for this answer (one that carries a count, say).
+    pub fn with_flash_text(mut self, flash: Option<Cow<'static, str>>) -> Self {
         self.flash = flash;
         self
     }

@@ -1,5 +1,5 @@
 //! Tenants: the list with each tenant's environment, tenant_hash and OAuth switch; creating
-//! one and rotating its `oauth_key_secret`, each shown once.
+//! one and rotating its `oauth_key_secret`, each shown once; revoking its secureApi tokens.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -36,7 +36,7 @@ pub async fn list(
     Ok(render(&TenantsPage {
         chrome: admin
             .chrome("Tenants", "tenants")
-            .with_flash(done.message()),
+            .with_flash_text(done.banner()),
         csrf: admin.csrf(),
         rows,
     }))
@@ -167,9 +167,24 @@ pub async fn rotate_secret(
         &state,
         &posted.admin,
         heading,
-        "oauth_key_secret rotated: the old one no longer works.",
+        "oauth_key_secret rotated: the old one, and the secureApi tokens minted with it, no longer work.",
         rotated,
     )
+}
+
+/// Revokes every active secureApi token of the tenant; the banner says how many.
+pub async fn revoke_tokens(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    posted: UiForm<CsrfOnly>,
+) -> Result<Response, UiError> {
+    let revoked = state
+        .services
+        .admin
+        .revoke_tenant_tokens(&id.to_string(), &posted.admin.principal.actor())
+        .await
+        .map_err(|e| UiError::from(e).back_to("/ui/tenants"))?;
+    Ok(Done::TenantTokensRevoked.redirect_counted("/ui/tenants", revoked))
 }
 
 /// The OAuth switch as posted.
