@@ -118,17 +118,25 @@ async fn stored_numbers(server: &Server, reader: &Instance, token: &str) -> Vec<
         .collect()
 }
 
-#[tokio::test]
-async fn a_full_disk_answers_503_keeps_cached_checks_and_recovers_when_space_is_freed() {
-    let disk = match SmallDisk::mount("2m") {
-        Ok(disk) => disk,
+/// A 2 MiB tmpfs, or `None` (the test is skipped, saying why) where none can be mounted;
+/// with `CDP_AUTH_REQUIRE_TMPFS=1` a missing tmpfs fails the test instead.
+fn small_disk() -> Option<SmallDisk> {
+    match SmallDisk::mount("2m") {
+        Ok(disk) => Some(disk),
         Err(why) if std::env::var("CDP_AUTH_REQUIRE_TMPFS").as_deref() == Ok("1") => {
             panic!("CDP_AUTH_REQUIRE_TMPFS=1 but no tmpfs: {why}")
         }
         Err(why) => {
             eprintln!("skipped: cannot mount a small tmpfs ({why}); run as root to test");
-            return;
+            None
         }
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_answers_503_keeps_cached_checks_and_recovers_when_space_is_freed() {
+    let Some(disk) = small_disk() else {
+        return;
     };
     let database = disk.path().join("cdp-auth.db");
     let deployment = Deployment::on_database(&format!("sqlite://{}", database.display()), &[]);
@@ -200,15 +208,8 @@ async fn a_full_disk_answers_503_keeps_cached_checks_and_recovers_when_space_is_
 
 #[tokio::test]
 async fn readyz_says_not_ready_while_the_disk_is_full_and_ready_once_space_is_freed() {
-    let disk = match SmallDisk::mount("2m") {
-        Ok(disk) => disk,
-        Err(why) if std::env::var("CDP_AUTH_REQUIRE_TMPFS").as_deref() == Ok("1") => {
-            panic!("CDP_AUTH_REQUIRE_TMPFS=1 but no tmpfs: {why}")
-        }
-        Err(why) => {
-            eprintln!("skipped: cannot mount a small tmpfs ({why}); run as root to test");
-            return;
-        }
+    let Some(disk) = small_disk() else {
+        return;
     };
     let database = disk.path().join("cdp-auth.db");
     let deployment = Deployment::on_database(&format!("sqlite://{}", database.display()), &[]);
