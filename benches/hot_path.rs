@@ -37,6 +37,7 @@ fn context(id: i64, hash: Vec<u8>) -> BearerContext {
             tenant_hash: "0".repeat(32),
             oauth_enabled: true,
             secret_generation: 1,
+            token_format: None,
             created_at: 0,
         },
     }

@@ -12,6 +12,7 @@ use crate::domain::admin::Admin;
 use crate::domain::audit::AuditLog;
 use crate::domain::authn::{Authenticator, SlowHasher};
 use crate::domain::cdp::{Cdp, CdpSettings};
+use crate::domain::jwt::{JwtAuthority, JwtIdentity, JwtSettings};
 use crate::domain::keyring::KeyEncryptionKey;
 use crate::domain::oauth::OAuth;
 use crate::domain::policy::Policy;
@@ -84,12 +85,21 @@ impl Services {
     pub async fn open(config: &Config) -> Result<Self, OpenError> {
         let store = store::open(&config.database, &config.store).await?;
         let (_, data_key) = unlock(&store, &config.server_key).await?;
+        let identity = JwtIdentity {
+            issuer: config.auth_host_url.clone(),
+            audience: config
+                .jwt
+                .audience
+                .clone()
+                .unwrap_or_else(|| config.api_host_url.clone()),
+        };
         Ok(Self::from_parts(
             store,
             ServerKeys::from_master(&data_key),
             config.policy.clone(),
             config.secure_api.clone(),
             config.cdp.clone(),
+            (config.jwt.clone(), identity),
         ))
     }
 
@@ -100,8 +110,10 @@ impl Services {
         policy: Policy,
         secure_api: SecureApiPolicy,
         cdp: CdpSettings,
+        (jwt, identity): (JwtSettings, JwtIdentity),
     ) -> Self {
         let keys = Arc::new(keys);
+        let jwt = JwtAuthority::new(store.clone(), keys.clone(), jwt, identity);
         let policy = Arc::new(policy);
         let hasher = SlowHasher::for_this_machine();
         let throttle = Throttle::new(policy.max_failed_attempts, policy.failed_attempts_window);
@@ -113,6 +125,7 @@ impl Services {
             throttle,
             audit.clone(),
             policy.failure_delay,
+            jwt,
         );
         let tokens = authn.verified_cache().clone();
         let writer = TokenWriter::new(store.clone());

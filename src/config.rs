@@ -15,6 +15,7 @@ use thiserror::Error;
 
 use crate::domain::cdp::gdpr::known_time_zone;
 use crate::domain::cdp::{CdpSettings, GdprSchedule};
+use crate::domain::jwt::JwtSettings;
 use crate::domain::policy::Policy;
 use crate::domain::secure_api::SecureApiPolicy;
 use crate::http::connections::ConnectionLimits;
@@ -138,6 +139,21 @@ pub struct ConfigArgs {
     /// the cache (e.g. `5m`; `0s`: not at all).
     #[arg(long, env = "CDP_AUTH_STALE_IF_ERROR", value_parser = humantime::parse_duration)]
     pub stale_if_error: Option<Duration>,
+    /// What `/oauth/token` issues unless a tenant says otherwise: `opaque` or `jwt`.
+    #[arg(long, env = "CDP_AUTH_OAUTH_TOKEN_FORMAT", value_name = "FORMAT")]
+    pub oauth_token_format: Option<String>,
+    /// Lifetime of JWT access tokens (e.g. `15m`).
+    #[arg(long, env = "CDP_AUTH_JWT_LIFETIME", value_parser = humantime::parse_duration)]
+    pub jwt_lifetime: Option<Duration>,
+    /// `aud` of JWT access tokens (default: the API Host URL).
+    #[arg(long, env = "CDP_AUTH_JWT_AUDIENCE", value_name = "URI")]
+    pub jwt_audience: Option<String>,
+    /// Algorithm of new JWT signing keys: `ES256` or `EdDSA`.
+    #[arg(long, env = "CDP_AUTH_JWT_ALGORITHM", value_name = "ALG")]
+    pub jwt_algorithm: Option<String>,
+    /// How long a JWT signing key signs before the next takes over (e.g. `30d`).
+    #[arg(long, env = "CDP_AUTH_JWT_KEY_ROTATION", value_parser = humantime::parse_duration)]
+    pub jwt_key_rotation: Option<Duration>,
     /// Longest secureApi token validity a create may ask for, in minutes.
     #[arg(long, env = "CDP_AUTH_MAX_VALIDITY")]
     pub max_validity: Option<u32>,
@@ -269,6 +285,13 @@ struct FileConfig {
     gdpr_time_zones: Option<BTreeMap<String, String>>,
     webtag_rate: Option<u32>,
     webtag_burst: Option<u32>,
+    oauth_token_format: Option<String>,
+    #[serde(default, with = "humantime_opt")]
+    jwt_lifetime: Option<Duration>,
+    jwt_audience: Option<String>,
+    jwt_algorithm: Option<String>,
+    #[serde(default, with = "humantime_opt")]
+    jwt_key_rotation: Option<Duration>,
 }
 
 mod humantime_opt {
@@ -318,6 +341,8 @@ pub struct Config {
     pub cdp: CdpSettings,
     /// Connections: how many at once, and how long a head or an idle connection may take.
     pub connections: ConnectionLimits,
+    /// JWT access tokens: default format, lifetime, audience, keys.
+    pub jwt: JwtSettings,
     /// Log filter.
     pub log: String,
 }
@@ -497,6 +522,16 @@ impl Config {
                 });
             }
         }
+        let jwt = resolve_jwt(
+            args,
+            JwtFile {
+                oauth_token_format: file.oauth_token_format,
+                jwt_lifetime: file.jwt_lifetime,
+                jwt_audience: file.jwt_audience,
+                jwt_algorithm: file.jwt_algorithm,
+                jwt_key_rotation: file.jwt_key_rotation,
+            },
+        )?;
         let cdp = resolve_cdp(
             args,
             file.max_push_body,
@@ -521,9 +556,66 @@ impl Config {
             store,
             cdp,
             connections,
+            jwt,
             log,
         })
     }
+}
+
+/// The JWT settings of the file layer.
+struct JwtFile {
+    oauth_token_format: Option<String>,
+    jwt_lifetime: Option<Duration>,
+    jwt_audience: Option<String>,
+    jwt_algorithm: Option<String>,
+    jwt_key_rotation: Option<Duration>,
+}
+
+fn resolve_jwt(args: &ConfigArgs, file: JwtFile) -> Result<JwtSettings, ConfigError> {
+    let defaults = JwtSettings::default();
+    let default_format = match args.oauth_token_format.clone().or(file.oauth_token_format) {
+        Some(word) => word.parse().map_err(|message| ConfigError::Invalid {
+            name: "oauth_token_format",
+            message,
+        })?,
+        None => defaults.default_format,
+    };
+    let algorithm = match args.jwt_algorithm.clone().or(file.jwt_algorithm) {
+        Some(word) => word.parse().map_err(|message| ConfigError::Invalid {
+            name: "jwt_algorithm",
+            message,
+        })?,
+        None => defaults.algorithm,
+    };
+    let settings = JwtSettings {
+        default_format,
+        lifetime: args
+            .jwt_lifetime
+            .or(file.jwt_lifetime)
+            .unwrap_or(defaults.lifetime),
+        audience: args
+            .jwt_audience
+            .clone()
+            .or(file.jwt_audience)
+            .filter(|a| !a.trim().is_empty()),
+        algorithm,
+        rotation: args
+            .jwt_key_rotation
+            .or(file.jwt_key_rotation)
+            .unwrap_or(defaults.rotation),
+    };
+    for (name, value) in [
+        ("jwt_lifetime", settings.lifetime),
+        ("jwt_key_rotation", settings.rotation),
+    ] {
+        if value.as_secs() == 0 {
+            return Err(ConfigError::Invalid {
+                name,
+                message: "must be at least one second".into(),
+            });
+        }
+    }
+    Ok(settings)
 }
 
 /// The CDP settings of the file layer.

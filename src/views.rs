@@ -23,6 +23,9 @@ pub struct TenantView {
     pub tenant_hash: String,
     /// Whether secureApi callers must present `oauth_key_secret`.
     pub oauth_enabled: bool,
+    /// What `/oauth/token` issues to its instances: `opaque` or `jwt`; null follows the
+    /// deployment's `oauth_token_format`.
+    pub token_format: Option<String>,
     /// RFC 3339.
     pub created_at: String,
     /// Only in the answer that issues it.
@@ -42,6 +45,7 @@ impl TenantView {
             environment: tenant.environment.to_string(),
             tenant_hash: tenant.tenant_hash.clone(),
             oauth_enabled: tenant.oauth_enabled,
+            token_format: tenant.token_format.map(|f| f.as_str().to_owned()),
             created_at: clock::rfc3339(tenant.created_at),
             oauth_key_secret: None,
             tokens_ended: None,

@@ -1,4 +1,5 @@
-//! `cdp-auth key rotate`: replaces the server key. Only the sealed data key is re-sealed, so
+//! `cdp-auth key rotate`: replaces the server key; `key rotate-signing` and `key signing-keys`
+//! act on the JWT signing keys. Only the sealed data key is re-sealed, so
 //! every password, token and secret stays valid, and running replicas (which hold the data
 //! key) carry on; each needs the new server key when it next starts.
 
@@ -27,6 +28,19 @@ pub enum KeyCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Make a new JWT signing key sign from now on; the previous one stays published until
+    /// the tokens it signed have expired. Running servers sign with it within 30 seconds.
+    RotateSigning {
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the JWT signing keys: which signs, which are published.
+    SigningKeys {
+        /// Print one JSON array.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Serialize)]
@@ -36,7 +50,54 @@ struct Rotated {
 }
 
 pub async fn run(command: KeyCommand, config: &Config) -> Result<(), String> {
-    let KeyCommand::Rotate { new_key_file, json } = command;
+    match command {
+        KeyCommand::Rotate { new_key_file, json } => rotate(new_key_file, json, config).await,
+        KeyCommand::RotateSigning { json } => {
+            let services = super::open(config).await?;
+            let kid = services
+                .authn
+                .jwt()
+                .rotate_now()
+                .await
+                .map_err(|e| e.to_string())?;
+            if json {
+                print_json(&serde_json::json!({ "kid": kid }))
+            } else {
+                println!("JWT access tokens are now signed with key {kid}.");
+                Ok(())
+            }
+        }
+        KeyCommand::SigningKeys { json } => {
+            let services = super::open(config).await?;
+            let keys = services
+                .authn
+                .jwt()
+                .describe()
+                .await
+                .map_err(|e| e.to_string())?;
+            if json {
+                return print_json(&keys);
+            }
+            println!(
+                "{:<44} {:<6} {:<20} {:<8} PUBLISHED",
+                "KID", "ALG", "ACTIVE FROM", "SIGNING"
+            );
+            for key in keys {
+                println!(
+                    "{:<44} {:<6} {:<20} {:<8} {}",
+                    key.kid,
+                    key.algorithm,
+                    crate::domain::clock::rfc3339(key.active_from),
+                    if key.signing { "yes" } else { "no" },
+                    if key.published { "yes" } else { "no" },
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn rotate(new_key_file: Option<PathBuf>, json: bool, config: &Config) -> Result<(), String> {
     let target = match (new_key_file, &config.server_key) {
         (Some(path), _) => path,
         (None, KeySource::File(path)) => path.clone(),

@@ -8,6 +8,13 @@ use crate::config::Config;
 use crate::http;
 
 pub async fn run(config: Config) -> Result<(), String> {
+    // Bound first, so that a public URL derived from the listen address (port 0: any free
+    // port) is the real one before the services take it as their JWT issuer and audience.
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let config = config.bound_to(address);
     let services = Services::open(&config).await.map_err(|e| e.to_string())?;
     // GDPR requests, idempotency-key expiry: work that runs beside the requests.
     let _worker = services.cdp.spawn_worker();
@@ -16,11 +23,12 @@ pub async fn run(config: Config) -> Result<(), String> {
         .authn
         .verified_cache()
         .spawn_watcher(services.store.clone(), config.policy.stale_if_error);
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    let address = listener.local_addr().map_err(|e| e.to_string())?;
-    let config = config.bound_to(address);
+    // The JWT signing keys: loaded (made, for a new deployment) now, then read again and
+    // rotated when due.
+    if let Err(error) = services.authn.jwt().maintain().await {
+        tracing::warn!(%error, "could not load the JWT signing keys; retrying in the background");
+    }
+    let _keys = services.authn.jwt().spawn_maintainer();
     let shutdown = shutdown_signal()?;
     tracing::info!(%address, database = %redact_url(&config.database), "cdp-auth serving");
     // A machine-readable line on stdout: tests and scripts that bind port 0 read it.

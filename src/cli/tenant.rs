@@ -1,4 +1,4 @@
-//! `cdp-auth tenant create|list|show|rotate-secret|set-oauth|revoke-tokens`.
+//! `cdp-auth tenant create|list|show|rotate-secret|set-oauth|set-token-format|revoke-tokens`.
 
 use clap::Subcommand;
 use serde::Serialize;
@@ -8,7 +8,7 @@ use crate::app::Services;
 use crate::domain::admin::CreatedTenant;
 use crate::domain::audit::Actor;
 use crate::domain::clock;
-use crate::domain::model::{Environment, Tenant};
+use crate::domain::model::{Environment, Tenant, TokenFormat};
 
 #[derive(Debug, Subcommand)]
 pub enum TenantCommand {
@@ -48,6 +48,18 @@ pub enum TenantCommand {
         /// on or off.
         #[arg(value_parser = ["on", "off"])]
         state: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Choose what /oauth/token issues to the tenant's instances: opaque tokens, JWT access
+    /// tokens, or the deployment's default (oauth_token_format).
+    SetTokenFormat {
+        /// Tenant id or name.
+        tenant: String,
+        /// opaque, jwt or default.
+        #[arg(value_parser = ["opaque", "jwt", "default"])]
+        format: String,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -111,6 +123,8 @@ struct TenantJson<'a> {
     environment: Environment,
     tenant_hash: &'a str,
     oauth_enabled: bool,
+    /// `opaque`, `jwt`, or null for the deployment's default.
+    token_format: Option<TokenFormat>,
     created_at: String,
 }
 
@@ -121,6 +135,7 @@ fn tenant_json(tenant: &Tenant) -> TenantJson<'_> {
         environment: tenant.environment,
         tenant_hash: &tenant.tenant_hash,
         oauth_enabled: tenant.oauth_enabled,
+        token_format: tenant.token_format,
         created_at: clock::rfc3339(tenant.created_at),
     }
 }
@@ -131,6 +146,10 @@ fn print_tenant(tenant: &Tenant) {
     println!("environment:   {}", tenant.environment);
     println!("tenant_hash:   {}", tenant.tenant_hash);
     println!("oauth_enabled: {}", tenant.oauth_enabled);
+    println!(
+        "token_format:  {}",
+        tenant.token_format.map_or("default", TokenFormat::as_str)
+    );
     println!("created_at:    {}", clock::rfc3339(tenant.created_at));
 }
 
@@ -201,6 +220,26 @@ pub async fn run(command: TenantCommand, services: &Services) -> Result<(), Stri
                 .await
                 .map_err(|e| e.to_string())?;
             print_created(&changed, json)
+        }
+        TenantCommand::SetTokenFormat {
+            tenant,
+            format,
+            json,
+        } => {
+            let format = match format.as_str() {
+                "default" => None,
+                word => Some(word.parse::<TokenFormat>()?),
+            };
+            let tenant = admin
+                .set_token_format(&tenant, format, &Actor::cli())
+                .await
+                .map_err(|e| e.to_string())?;
+            if json {
+                print_json(&tenant_json(&tenant))
+            } else {
+                print_tenant(&tenant);
+                Ok(())
+            }
         }
         TenantCommand::RevokeTokens {
             tenant,

@@ -7,7 +7,7 @@ use super::audit::{Actor, AuditAction, AuditEvent, AuditLog};
 use super::clock::{self, UnixTime};
 use super::error::DomainError;
 use super::model::{
-    Environment, Instance, InstanceId, InstanceType, Tenant, TokenId, TokenListing,
+    Environment, Instance, InstanceId, InstanceType, Tenant, TokenFormat, TokenId, TokenListing,
 };
 use super::names;
 use super::policy::Policy;
@@ -268,6 +268,32 @@ impl Admin {
             oauth_key_secret: issued,
             tokens_ended: ended,
         })
+    }
+
+    /// Sets the format of a tenant's OAuth access tokens (`None`: the deployment's default).
+    /// Tokens already issued keep working; the next `/oauth/token` of its instances uses the
+    /// new format (at once here, within a minute on other replicas, which cache verified
+    /// client credentials with their tenant).
+    pub async fn set_token_format(
+        &self,
+        key: &str,
+        format: Option<TokenFormat>,
+        actor: &Actor,
+    ) -> Result<Tenant, DomainError> {
+        let tenant = self.tenant(key).await?;
+        if !self
+            .store
+            .set_tenant_token_format(tenant.id, format)
+            .await?
+        {
+            return Err(DomainError::NotFound(format!("Tenant {key:?}")));
+        }
+        self.tokens.changed();
+        let shown = format.map_or("the deployment's default", TokenFormat::as_str);
+        let detail = format!("{}: OAuth access tokens are {shown}", tenant.name);
+        self.record_tenant(AuditAction::TenantTokenFormatSet, actor, &tenant, detail)
+            .await?;
+        self.tenant(&tenant.id.to_string()).await
     }
 
     /// Creates an instance with a generated username and password, within the per-type limit.

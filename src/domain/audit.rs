@@ -53,6 +53,8 @@ pub enum AuditAction {
     TenantOAuthEnabled,
     /// A tenant's OAuth switch was turned off.
     TenantOAuthDisabled,
+    /// A tenant's OAuth access token format was set.
+    TenantTokenFormatSet,
     /// An instance was created.
     InstanceCreated,
     /// An instance was disabled.
@@ -91,7 +93,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, in the order the audit page offers them as filters.
-    pub const ALL: [AuditAction; 30] = [
+    pub const ALL: [AuditAction; 31] = [
         AuditAction::TokenIssued,
         AuditAction::TokenExtended,
         AuditAction::TokenUpdated,
@@ -106,6 +108,7 @@ impl AuditAction {
         AuditAction::TenantSecretRotated,
         AuditAction::TenantOAuthEnabled,
         AuditAction::TenantOAuthDisabled,
+        AuditAction::TenantTokenFormatSet,
         AuditAction::AdminCreated,
         AuditAction::AdminSignedIn,
         AuditAction::AdminSignedOut,
@@ -140,6 +143,7 @@ impl AuditAction {
             AuditAction::TenantSecretRotated => "tenant.secret_rotated",
             AuditAction::TenantOAuthEnabled => "tenant.oauth_enabled",
             AuditAction::TenantOAuthDisabled => "tenant.oauth_disabled",
+            AuditAction::TenantTokenFormatSet => "tenant.token_format_set",
             AuditAction::InstanceCreated => "instance.created",
             AuditAction::InstanceDisabled => "instance.disabled",
             AuditAction::InstanceEnabled => "instance.enabled",

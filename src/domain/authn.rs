@@ -13,12 +13,13 @@ use super::a1user::BasicCredentials;
 use super::audit::{Actor, AuditAction, AuditEvent, AuditLog};
 use super::clock::{self, UnixTime};
 use super::error::DomainError;
+use super::jwt::{self, JwtAuthority};
 use super::model::{AdminAccount, InstanceCredentials, InstanceId, StoredToken, Tenant};
 use super::secrets::{self, Secret, ServerKeys};
 use super::secure_api::TenantCredentialsPresented;
 use super::throttle::{CredentialFingerprint, Throttle};
 use super::verified_cache::{Entry, VerifiedCache};
-use crate::store::DynStore;
+use crate::store::{BearerContext, DynStore};
 
 /// Bearer strings longer than this cannot be ours; refusing them early keeps hashing cheap.
 pub const MAX_TOKEN_LEN: usize = 512;
@@ -98,6 +99,7 @@ struct Inner {
     audit: AuditLog,
     tokens: VerifiedCache,
     failure_delay: std::time::Duration,
+    jwt: JwtAuthority,
 }
 
 impl Authenticator {
@@ -110,6 +112,7 @@ impl Authenticator {
         throttle: Throttle,
         audit: AuditLog,
         failure_delay: std::time::Duration,
+        jwt: JwtAuthority,
     ) -> Self {
         Authenticator {
             inner: Arc::new(Inner {
@@ -120,6 +123,7 @@ impl Authenticator {
                 audit,
                 tokens: VerifiedCache::new(),
                 failure_delay,
+                jwt,
             }),
         }
     }
@@ -191,6 +195,11 @@ impl Authenticator {
                 AuditEvent::new(AuditAction::SignInFailed, &Actor::new(shown, source)).detail(what);
             self.inner.audit.record_failure(event).await;
         }
+    }
+
+    /// The JWT signing keys, for minting and publishing.
+    pub fn jwt(&self) -> &JwtAuthority {
+        &self.inner.jwt
     }
 
     /// The server keys, for minting.
@@ -396,11 +405,19 @@ impl Authenticator {
     }
 
     /// Resolves a bearer token of any dialect to its active row, tenant and instance: one
-    /// keyed hash and a cache lookup, or one indexed read on a miss. Tokens of a disabled
-    /// instance are refused.
+    /// keyed hash and a cache lookup, or one indexed read on a miss. A JWT access token is
+    /// cached the same way, by a keyed hash of the whole JWT, so its signature is checked on
+    /// the miss only; its row (found by its `jti`) says whether it was revoked. Tokens of a
+    /// disabled instance are refused.
     pub async fn bearer(&self, token: &Secret) -> Result<Arc<Entry>, DomainError> {
         let token = token.expose();
-        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+        let is_jwt = jwt::looks_like_jwt(token);
+        let longest = if is_jwt {
+            jwt::MAX_JWT_LEN
+        } else {
+            MAX_TOKEN_LEN
+        };
+        if token.is_empty() || token.len() > longest {
             return Err(DomainError::InvalidToken);
         }
         let hash = self.inner.keys.token_hash(token);
@@ -409,12 +426,15 @@ impl Authenticator {
             Some(entry) => entry,
             None => {
                 let generation = self.inner.tokens.generation();
-                let context = self
-                    .inner
-                    .store
-                    .active_token_by_hash(&hash, now)
-                    .await?
-                    .ok_or(DomainError::InvalidToken)?;
+                let context = if is_jwt {
+                    self.jwt_row(token, now).await?
+                } else {
+                    self.inner
+                        .store
+                        .active_token_by_hash(&hash, now)
+                        .await?
+                        .ok_or(DomainError::InvalidToken)?
+                };
                 // Only usable tokens are kept: a refusal is always read afresh, so enabling
                 // an instance takes effect at once everywhere.
                 if context
@@ -439,6 +459,26 @@ impl Authenticator {
         }
         self.note_use(&entry, now);
         Ok(entry)
+    }
+
+    /// The row of a JWT access token whose signature and claims check out, if it is still
+    /// active and is the token its claims describe.
+    async fn jwt_row(&self, token: &str, now: UnixTime) -> Result<BearerContext, DomainError> {
+        let claims = self.inner.jwt.verify(token).await?;
+        let context = self
+            .inner
+            .store
+            .active_token_by_hash(&self.inner.keys.jwt_id_hash(&claims.jti), now)
+            .await?
+            .ok_or(DomainError::InvalidToken)?;
+        let same_client = context
+            .instance
+            .as_ref()
+            .is_some_and(|instance| instance.username == claims.client_id);
+        if !same_client || context.tenant.id.to_string() != claims.tenant_id {
+            return Err(DomainError::InvalidToken);
+        }
+        Ok(context)
     }
 
     /// The instance's newest active a1user token: from the cache when read within the last

@@ -11,6 +11,7 @@ pub mod cdp;
 pub mod clock;
 pub mod error;
 pub mod json;
+pub mod jwt;
 pub mod keyring;
 pub mod model;
 pub mod names;

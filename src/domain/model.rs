@@ -15,6 +15,65 @@ pub type InstanceId = i64;
 /// Row id of a token.
 pub type TokenId = i64;
 
+/// What `/oauth/token` hands out: an opaque random string (checked by a lookup here) or an
+/// RFC 9068 JWT (which any service can also verify offline against the published keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenFormat {
+    /// A random bearer string.
+    Opaque,
+    /// A signed JWT access token.
+    Jwt,
+}
+
+impl TokenFormat {
+    /// The word used in the config, the CLI, JSON and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenFormat::Opaque => "opaque",
+            TokenFormat::Jwt => "jwt",
+        }
+    }
+}
+
+impl fmt::Display for TokenFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl FromStr for TokenFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "opaque" => Ok(TokenFormat::Opaque),
+            "jwt" => Ok(TokenFormat::Jwt),
+            other => Err(format!(
+                "unknown token format {other:?}: expected opaque or jwt"
+            )),
+        }
+    }
+}
+
+/// A JWT signing key as stored: its private half sealed under the data key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    /// Key id: the RFC 7638 thumbprint of its public JWK.
+    pub kid: String,
+    /// Order of keys: the active key is the highest generation whose `active_from` has come.
+    pub generation: i64,
+    /// `ES256` or `EdDSA`.
+    pub algorithm: String,
+    /// The PKCS #8 private key, sealed.
+    pub sealed_private: Vec<u8>,
+    /// The public JWK, as published.
+    pub public_jwk: String,
+    /// When it was made (and first published).
+    pub created_at: UnixTime,
+    /// When it starts signing.
+    pub active_from: UnixTime,
+}
+
 /// The kind of deployment a tenant is; it sets token lifetimes and limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -145,6 +204,8 @@ pub struct Tenant {
     /// Which `oauth_key_secret` is current: 1 for the first, one more at each rotation.
     /// secureApi tokens remember the generation they were minted with, and end with it.
     pub secret_generation: i64,
+    /// The format of its OAuth access tokens; `None` follows the deployment's default.
+    pub token_format: Option<TokenFormat>,
     /// When the tenant was created.
     pub created_at: UnixTime,
 }

@@ -9,7 +9,8 @@ use super::audit::{Actor, AuditAction, AuditEvent, AuditLog};
 use super::authn::Authenticator;
 use super::clock;
 use super::error::DomainError;
-use super::model::{InstanceType, NewToken, TokenKind};
+use super::jwt::AccessClaims;
+use super::model::{InstanceType, NewToken, TokenFormat, TokenKind};
 use super::policy::Policy;
 use super::secrets::{self, Secret};
 use super::token_writer::TokenWriter;
@@ -106,20 +107,58 @@ impl OAuth {
                 allowed: allowed.to_owned(),
             });
         }
-        let token = secrets::new_a1user_token()?;
         let now = clock::now();
-        let lifetime = self.policy.oauth_token_lifetime_secs();
+        let jwt = self.authn.jwt();
+        let format = owner
+            .tenant
+            .token_format
+            .unwrap_or(jwt.settings().default_format);
+        // A JWT's row is found by its `jti` (the JWT itself is never stored); an opaque
+        // token's by the token.
+        let (token, lifetime, token_hash, prefix) = match format {
+            TokenFormat::Opaque => {
+                let token = secrets::new_a1user_token()?;
+                let hash = self.authn.keys().token_hash(token.expose());
+                let prefix = secrets::token_prefix(token.expose());
+                (token, self.policy.oauth_token_lifetime_secs(), hash, prefix)
+            }
+            TokenFormat::Jwt => {
+                let lifetime = jwt.settings().lifetime_secs();
+                let jti = secrets::random_urlsafe(18)?;
+                let identity = jwt.identity();
+                let claims = AccessClaims {
+                    iss: identity.issuer.clone(),
+                    sub: owner.instance.username.clone(),
+                    aud: identity.audience.clone(),
+                    exp: now + lifetime,
+                    iat: now,
+                    nbf: now,
+                    jti: jti.clone(),
+                    client_id: owner.instance.username.clone(),
+                    scope: allowed.to_owned(),
+                    tenant_id: owner.tenant.id.to_string(),
+                };
+                let token = Secret::new(jwt.sign(&claims).await?);
+                let hash = self.authn.keys().jwt_id_hash(&jti);
+                (
+                    token,
+                    lifetime,
+                    hash,
+                    format!("jwt:{}", secrets::token_prefix(&jti)),
+                )
+            }
+        };
         let row = NewToken {
             kind: TokenKind::OAuth,
             tenant_id: owner.tenant.id,
             instance_id: Some(owner.instance.id),
-            token_hash: self.authn.keys().token_hash(token.expose()),
+            token_hash,
             sealed: None,
             api: None,
             scope: Some(allowed.to_owned()),
             issued_at: now,
             expires_at: now + lifetime,
-            prefix: secrets::token_prefix(token.expose()),
+            prefix,
             secret_generation: None,
         };
         let actor = Actor::new(owner.instance.username.clone(), client.source);

@@ -106,7 +106,9 @@ pub struct ServerKeys {
     admin_credential: Hmac<Sha256>,
     csrf: Hmac<Sha256>,
     unknown_name: Hmac<Sha256>,
+    jwt_id_lookup: Hmac<Sha256>,
     sealing: XChaCha20Poly1305,
+    signing_key_sealing: XChaCha20Poly1305,
 }
 
 impl fmt::Debug for ServerKeys {
@@ -135,7 +137,9 @@ impl ServerKeys {
             admin_credential: hmac(derive(b"admin-credential")),
             csrf: hmac(derive(b"admin-csrf")),
             unknown_name: hmac(derive(b"unknown-name")),
+            jwt_id_lookup: hmac(derive(b"jwt-id-lookup")),
             sealing: XChaCha20Poly1305::new(&Key::from(derive(b"token-sealing"))),
+            signing_key_sealing: XChaCha20Poly1305::new(&Key::from(derive(b"signing-key-sealing"))),
         }
     }
 
@@ -189,6 +193,26 @@ impl ServerKeys {
         mac.finalize().into_bytes().to_vec()
     }
 
+    /// Keyed hash of a JWT access token's `jti`: the key its row (what revocation marks) is
+    /// looked up by. Its own key, so a `jti` (which anyone holding the JWT can read) presented
+    /// as an opaque bearer string can never match a token row.
+    pub fn jwt_id_hash(&self, jti: &str) -> Vec<u8> {
+        let mut mac = self.jwt_id_lookup.clone();
+        mac.update(jti.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// Encrypts a JWT signing key's private half for the store, bound to its key id.
+    pub fn seal_signing_key(&self, private: &[u8], kid: &str) -> Result<Vec<u8>, DomainError> {
+        seal_with(&self.signing_key_sealing, private, kid.as_bytes())
+    }
+
+    /// Decrypts a sealed signing key.
+    pub fn unseal_signing_key(&self, sealed: &[u8], kid: &str) -> Result<Vec<u8>, DomainError> {
+        open_with(&self.signing_key_sealing, sealed, kid.as_bytes())
+            .ok_or_else(|| DomainError::Internal("a stored signing key cannot be unsealed".into()))
+    }
+
     /// Keyed hash of an admin session or API token: the key it is looked up by.
     pub fn admin_credential_hash(&self, token: &str) -> Vec<u8> {
         let mut mac = self.admin_credential.clone();
@@ -208,43 +232,45 @@ impl ServerKeys {
     /// Encrypts a token so the store can keep it for the daily retrieve. The ciphertext is
     /// bound to the token's lookup hash, so rows cannot be swapped.
     pub fn seal(&self, token: &str, token_hash: &[u8]) -> Result<Vec<u8>, DomainError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        fill_random(&mut nonce)?;
-        let ciphertext = self
-            .sealing
-            .encrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: token.as_bytes(),
-                    aad: token_hash,
-                },
-            )
-            .map_err(|_| DomainError::Internal("token sealing failed".into()))?;
-        let mut sealed = nonce.to_vec();
-        sealed.extend_from_slice(&ciphertext);
-        Ok(sealed)
+        seal_with(&self.sealing, token.as_bytes(), token_hash)
     }
 
     /// Decrypts a sealed token.
     pub fn unseal(&self, sealed: &[u8], token_hash: &[u8]) -> Result<String, DomainError> {
         let broken = || DomainError::Internal("a stored token cannot be unsealed".into());
-        if sealed.len() <= NONCE_LEN {
-            return Err(broken());
-        }
-        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| broken())?;
-        let plain = self
-            .sealing
-            .decrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: token_hash,
-                },
-            )
-            .map_err(|_| broken())?;
+        let plain = open_with(&self.sealing, sealed, token_hash).ok_or_else(broken)?;
         String::from_utf8(plain).map_err(|_| broken())
     }
+}
+
+/// XChaCha20-Poly1305 under a fresh random nonce, which leads the result.
+fn seal_with(cipher: &XChaCha20Poly1305, msg: &[u8], aad: &[u8]) -> Result<Vec<u8>, DomainError> {
+    let mut nonce = [0u8; NONCE_LEN];
+    fill_random(&mut nonce)?;
+    let ciphertext = cipher
+        .encrypt(&XNonce::from(nonce), Payload { msg, aad })
+        .map_err(|_| DomainError::Internal("sealing failed".into()))?;
+    let mut sealed = nonce.to_vec();
+    sealed.extend_from_slice(&ciphertext);
+    Ok(sealed)
+}
+
+/// Opens what [`seal_with`] sealed with the same `aad`; `None` if it was not.
+fn open_with(cipher: &XChaCha20Poly1305, sealed: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
+    if sealed.len() <= NONCE_LEN {
+        return None;
+    }
+    let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+    let nonce: [u8; NONCE_LEN] = nonce.try_into().ok()?;
+    cipher
+        .decrypt(
+            &XNonce::from(nonce),
+            Payload {
+                msg: ciphertext,
+                aad,
+            },
+        )
+        .ok()
 }
 
 /// A new a1user access token: UUID-shaped (lowercase 8-4-4-4-12 hex) with 122 random bits, as

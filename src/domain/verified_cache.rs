@@ -358,6 +358,7 @@ mod tests {
                 tenant_hash: "0".repeat(32),
                 oauth_enabled: false,
                 secret_generation: 1,
+                token_format: None,
                 created_at: 0,
             },
         }

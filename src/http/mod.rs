@@ -92,12 +92,14 @@ pub fn documented_routes<V: guard::TokenVerifier>(
         .routes(routes!(oauth::introspect))
         .routes(routes!(oauth::revoke))
         .routes(routes!(oauth::metadata))
+        .routes(routes!(oauth::jwks))
         .routes(routes!(openapi::document))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(admin::api::list_tenants, admin::api::create_tenant))
         .routes(routes!(admin::api::rotate_tenant_secret))
         .routes(routes!(admin::api::set_tenant_oauth))
+        .routes(routes!(admin::api::set_tenant_token_format))
         .routes(routes!(admin::api::revoke_tenant_tokens))
         .routes(routes!(
             admin::api::list_instances,

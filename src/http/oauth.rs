@@ -81,6 +81,8 @@ pub struct ServerMetadata {
     token_endpoint: String,
     introspection_endpoint: String,
     revocation_endpoint: String,
+    /// Where the keys that sign JWT access tokens are published (RFC 7517).
+    jwks_uri: String,
     grant_types_supported: Vec<&'static str>,
     response_types_supported: Vec<&'static str>,
     token_endpoint_auth_methods_supported: Vec<&'static str>,
@@ -266,6 +268,7 @@ pub async fn metadata(State(state): State<AppState>) -> Json<ServerMetadata> {
         token_endpoint: format!("{base}/oauth/token"),
         introspection_endpoint: format!("{base}/oauth/introspect"),
         revocation_endpoint: format!("{base}/oauth/revoke"),
+        jwks_uri: format!("{base}{JWKS_PATH}"),
         grant_types_supported: vec!["client_credentials"],
         response_types_supported: vec![],
         token_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
@@ -273,4 +276,40 @@ pub async fn metadata(State(state): State<AppState>) -> Json<ServerMetadata> {
         revocation_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
         scopes_supported: oauth::all_scopes(),
     })
+}
+
+/// Where the JWT signing keys are published.
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+
+/// The public keys that sign JWT access tokens: the active one, the next one (published ahead
+/// of its first signature) and retired ones whose tokens may not have expired yet. Verifiers
+/// may cache it for five minutes; a key is always published longer ahead than that.
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "OAuth 2.0",
+    responses((
+        status = 200,
+        description = "RFC 7517 JWK set: `{\"keys\":[{\"kty\",\"crv\",\"x\",\"y\",\"kid\",\"alg\",\"use\"}]}`",
+        content_type = "application/jwk-set+json",
+        body = serde_json::Value
+    ))
+)]
+pub async fn jwks(State(state): State<AppState>) -> Response {
+    let body = state.services.authn.jwt().jwks_json();
+    let max_age = crate::domain::jwt::JWKS_MAX_AGE.as_secs();
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/jwk-set+json".to_owned(),
+            ),
+            (
+                axum::http::header::CACHE_CONTROL,
+                format!("public, max-age={max_age}"),
+            ),
+        ],
+        body.to_string(),
+    )
+        .into_response()
 }

@@ -26,8 +26,8 @@ use crate::domain::keyring::KeyRecord;
 use crate::domain::model::{
     AdminAccount, AdminChange, AdminCredentialId, AdminCredentialKind, AdminCredentialMatch,
     AdminId, AdminTokenListing, AuditFilter, AuditRecord, Environment, Instance,
-    InstanceCredentials, InstanceId, InstanceType, NewAuditEntry, NewToken, StoredToken, Tenant,
-    TenantCredentials, TenantId, TokenId, TokenListing,
+    InstanceCredentials, InstanceId, InstanceType, NewAuditEntry, NewToken, SigningKeyRecord,
+    StoredToken, Tenant, TenantCredentials, TenantId, TokenFormat, TokenId, TokenListing,
 };
 
 pub use postgres::PostgresStore;
@@ -138,6 +138,8 @@ pub struct TenantRecord {
     pub oauth_secret_hash: Option<String>,
     /// Which secret is current (tokens remember theirs).
     pub secret_generation: i64,
+    /// `opaque`, `jwt` or none (the deployment's default).
+    pub token_format: Option<String>,
     /// Creation time.
     pub created_at: UnixTime,
 }
@@ -207,6 +209,8 @@ pub struct Snapshot {
     pub tenants: Vec<TenantRecord>,
     /// Every instance.
     pub instances: Vec<InstanceRecord>,
+    /// The JWT signing keys (sealed under the same data key, so they move as they are).
+    pub signing_keys: Vec<SigningKeyRecord>,
 }
 
 /// Every column of an admin account row.
@@ -444,6 +448,25 @@ pub trait Store: AdminStore + cdp::CdpStore + cdp_copy::CdpTransfer {
     /// Records the keys of a new deployment, unless another process did first (then the
     /// caller reads back the winner's record).
     async fn init_key_record(&self, record: &KeyRecord) -> Result<(), StoreError>;
+    /// Every JWT signing key, oldest generation first.
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
+    /// Adds a signing key and deletes those of generations below `prune_before` (long
+    /// unpublished); `false` when another process took the generation first.
+    async fn add_signing_key(
+        &self,
+        key: &SigningKeyRecord,
+        prune_before: i64,
+    ) -> Result<bool, StoreError>;
+    /// Makes every key that would start signing later start now (a rotation "at once" that
+    /// promotes the key already published ahead of its time); how many did.
+    async fn activate_signing_keys(&self, now: UnixTime) -> Result<u64, StoreError>;
+    /// Sets a tenant's OAuth token format (`None`: the deployment's default); `false` when
+    /// there is no such tenant.
+    async fn set_tenant_token_format(
+        &self,
+        id: TenantId,
+        format: Option<TokenFormat>,
+    ) -> Result<bool, StoreError>;
     /// Replaces the key record if it still names the server key `expected_fingerprint`;
     /// returns whether it did. Atomic.
     async fn rotate_key_record(

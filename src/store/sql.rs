@@ -18,7 +18,8 @@ macro_rules! tenant_columns {
     () => {
         "t.id AS t_id, t.name AS t_name, t.environment AS t_environment, \
          t.tenant_hash AS t_tenant_hash, t.oauth_enabled AS t_oauth_enabled, \
-         t.secret_generation AS t_secret_generation, t.created_at AS t_created_at"
+         t.secret_generation AS t_secret_generation, t.token_format AS t_token_format, \
+         t.created_at AS t_created_at"
     };
 }
 
@@ -120,6 +121,48 @@ macro_rules! impl_sql_store {
             Ok(())
         }
 
+        fn signing_key_from(row: &$row) -> Result<SigningKeyRecord, StoreError> {
+            Ok(SigningKeyRecord {
+                kid: row.try_get("kid")?,
+                generation: row.try_get("generation")?,
+                algorithm: row.try_get("algorithm")?,
+                sealed_private: row.try_get("sealed_private")?,
+                public_jwk: row.try_get("public_jwk")?,
+                created_at: row.try_get("created_at")?,
+                active_from: row.try_get("active_from")?,
+            })
+        }
+
+        /// Inserts a signing key; `false` when its generation (or kid) is already taken, by a
+        /// replica that rotated at the same moment.
+        async fn insert_signing_key(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            key: &SigningKeyRecord,
+        ) -> Result<bool, StoreError> {
+            let inserted = query::<$db>(
+                "INSERT INTO signing_keys (kid, generation, algorithm, sealed_private, \
+                 public_jwk, created_at, active_from) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&key.kid)
+            .bind(key.generation)
+            .bind(&key.algorithm)
+            .bind(&key.sealed_private)
+            .bind(&key.public_jwk)
+            .bind(key.created_at)
+            .bind(key.active_from)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+            Ok(inserted == 1)
+        }
+
+        fn token_format_from(stored: Option<String>) -> Result<Option<TokenFormat>, StoreError> {
+            stored
+                .map(|word| word.parse().map_err(StoreError::Corrupt))
+                .transpose()
+        }
+
         fn tenant_from(row: &$row) -> Result<Tenant, StoreError> {
             let environment: String = row.try_get("t_environment")?;
             Ok(Tenant {
@@ -129,6 +172,7 @@ macro_rules! impl_sql_store {
                 tenant_hash: row.try_get("t_tenant_hash")?,
                 oauth_enabled: row.try_get("t_oauth_enabled")?,
                 secret_generation: row.try_get("t_secret_generation")?,
+                token_format: token_format_from(row.try_get("t_token_format")?)?,
                 created_at: row.try_get("t_created_at")?,
             })
         }
@@ -259,6 +303,61 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
+            async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+                query::<$db>(
+                    "SELECT kid, generation, algorithm, sealed_private, public_jwk, created_at, \
+                     active_from FROM signing_keys ORDER BY generation",
+                )
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(signing_key_from)
+                .collect()
+            }
+
+            async fn add_signing_key(
+                &self,
+                key: &SigningKeyRecord,
+                prune_before: i64,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.writer.begin().await?;
+                if !insert_signing_key(&mut tx, key).await? {
+                    return Ok(false);
+                }
+                query::<$db>("DELETE FROM signing_keys WHERE generation < $1")
+                    .bind(prune_before)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn activate_signing_keys(&self, now: UnixTime) -> Result<u64, StoreError> {
+                Ok(
+                    query::<$db>("UPDATE signing_keys SET active_from = $1 WHERE active_from > $1")
+                        .bind(now)
+                        .execute(&self.writer)
+                        .await?
+                        .rows_affected(),
+                )
+            }
+
+            async fn set_tenant_token_format(
+                &self,
+                id: TenantId,
+                format: Option<TokenFormat>,
+            ) -> Result<bool, StoreError> {
+                Ok(
+                    query::<$db>("UPDATE tenants SET token_format = $1 WHERE id = $2")
+                        .bind(format.map(TokenFormat::as_str))
+                        .bind(id)
+                        .execute(&self.writer)
+                        .await?
+                        .rows_affected()
+                        == 1,
+                )
+            }
+
             async fn rotate_key_record(
                 &self,
                 expected_fingerprint: &str,
@@ -313,6 +412,7 @@ macro_rules! impl_sql_store {
                     tenant_hash: tenant.tenant_hash,
                     oauth_enabled: tenant.oauth_enabled,
                     secret_generation: 1,
+                    token_format: None,
                     created_at: tenant.created_at,
                 })
             }
@@ -931,7 +1031,8 @@ macro_rules! impl_sql_store {
                 }
                 for row in query::<$db>(
                     "SELECT id, name, environment, tenant_hash, oauth_enabled, \
-                     oauth_secret_hash, secret_generation, created_at FROM tenants ORDER BY id",
+                     oauth_secret_hash, secret_generation, token_format, created_at \
+                     FROM tenants ORDER BY id",
                 )
                 .fetch_all(&self.pool)
                 .await?
@@ -944,6 +1045,7 @@ macro_rules! impl_sql_store {
                         oauth_enabled: row.try_get("oauth_enabled")?,
                         oauth_secret_hash: row.try_get("oauth_secret_hash")?,
                         secret_generation: row.try_get("secret_generation")?,
+                        token_format: row.try_get("token_format")?,
                         created_at: row.try_get("created_at")?,
                     });
                 }
@@ -966,6 +1068,7 @@ macro_rules! impl_sql_store {
                         created_at: row.try_get("created_at")?,
                     });
                 }
+                snapshot.signing_keys = self.signing_keys().await?;
                 Ok(snapshot)
             }
 
@@ -1001,8 +1104,8 @@ macro_rules! impl_sql_store {
                 for t in &snapshot.tenants {
                     query::<$db>(
                         "INSERT INTO tenants (id, name, environment, tenant_hash, oauth_enabled, \
-                         oauth_secret_hash, secret_generation, created_at, name_key) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                         oauth_secret_hash, secret_generation, created_at, name_key, token_format) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                     )
                     .bind(t.id)
                     .bind(&t.name)
@@ -1013,8 +1116,12 @@ macro_rules! impl_sql_store {
                     .bind(t.secret_generation)
                     .bind(t.created_at)
                     .bind(crate::domain::names::name_key(&t.name))
+                    .bind(&t.token_format)
                     .execute(&mut *tx)
                     .await?;
+                }
+                for key in &snapshot.signing_keys {
+                    insert_signing_key(&mut tx, key).await?;
                 }
                 for i in &snapshot.instances {
                     query::<$db>(

@@ -22,8 +22,8 @@ use crate::domain::keyring::KeyRecord;
 use crate::domain::model::{
     AdminAccount, AdminChange, AdminCredentialId, AdminCredentialKind, AdminCredentialMatch,
     AdminId, AdminTokenListing, AuditFilter, AuditRecord, Instance, InstanceCredentials,
-    InstanceId, NewAuditEntry, NewToken, StoredToken, Tenant, TenantCredentials, TenantId, TokenId,
-    TokenListing,
+    InstanceId, NewAuditEntry, NewToken, SigningKeyRecord, StoredToken, Tenant, TenantCredentials,
+    TenantId, TokenFormat, TokenId, TokenListing,
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");

@@ -16,7 +16,7 @@ use crate::domain::DomainError;
 use crate::domain::admin::Admin;
 use crate::domain::audit::AuditAction;
 use crate::domain::json::{self, JsonError};
-use crate::domain::model::{AuditFilter, InstanceType};
+use crate::domain::model::{AuditFilter, InstanceType, TokenFormat};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::{AppState, no_store};
 use crate::views::{
@@ -262,6 +262,42 @@ pub async fn set_tenant_oauth(
     Ok(no_store(
         Json(TenantView::created(&changed)).into_response(),
     ))
+}
+
+/// Body of `PUT /admin/api/tenants/{tenant}/token-format`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenFormatChoice {
+    /// `opaque`, `jwt`, or null for the deployment's default (`oauth_token_format`).
+    pub format: Option<String>,
+}
+
+/// Chooses what `/oauth/token` issues to a tenant's instances.
+#[utoipa::path(put, path = "/admin/api/tenants/{tenant}/token-format", tag = "admin",
+    params(("tenant" = String, Path, description = "Tenant id or name")),
+    request_body = TokenFormatChoice,
+    responses((status = 200, description = "OK", body = TenantView), (status = 400, description = "Malformed request or unknown format (`invalid_request`)", body = ErrorBody),
+        (status = 401, description = "No or invalid admin credentials (`invalid_token`)", body = ErrorBody), (status = 403, description = "A session write without its X-CSRF-Token (`invalid_csrf_token`)", body = ErrorBody), (status = 404, description = "No such tenant (`not_found`)", body = ErrorBody)),
+    security(("bearer" = []), ("admin_session" = [])))]
+pub async fn set_tenant_token_format(
+    State(state): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let choice: TokenFormatChoice = json_body(&body)?;
+    let format = choice
+        .format
+        .as_deref()
+        .map(str::parse::<TokenFormat>)
+        .transpose()
+        .map_err(ApiError::invalid_request)?;
+    let changed = state
+        .services
+        .admin
+        .set_token_format(&tenant, format, &admin.actor())
+        .await?;
+    Ok(no_store(Json(TenantView::of(&changed)).into_response()))
 }
 
 /// Filter of `GET /admin/api/instances`.

@@ -150,6 +150,7 @@ mod tests {
                     tenant_hash: "h".into(),
                     oauth_enabled: true,
                     secret_generation: 1,
+                    token_format: None,
                     created_at: 0,
                 },
                 oauth_key_secret: Some(Secret::new("s3cret")),
