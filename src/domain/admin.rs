@@ -272,8 +272,7 @@ impl Admin {
 
     /// Sets the format of a tenant's OAuth access tokens (`None`: the deployment's default).
     /// Tokens already issued keep working; the next `/oauth/token` of its instances uses the
-    /// new format (at once here, within a minute on other replicas, which cache verified
-    /// client credentials with their tenant).
+    /// new format (at once here, and on other processes once they see the token epoch move).
     pub async fn set_token_format(
         &self,
         key: &str,

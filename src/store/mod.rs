@@ -460,8 +460,9 @@ pub trait Store: AdminStore + cdp::CdpStore + cdp_copy::CdpTransfer {
     /// Makes every key that would start signing later start now (a rotation "at once" that
     /// promotes the key already published ahead of its time); how many did.
     async fn activate_signing_keys(&self, now: UnixTime) -> Result<u64, StoreError>;
-    /// Sets a tenant's OAuth token format (`None`: the deployment's default); `false` when
-    /// there is no such tenant.
+    /// Sets a tenant's OAuth token format (`None`: the deployment's default) and moves the
+    /// token epoch, so every process's cached credentials see it; `false` when there is no
+    /// such tenant.
     async fn set_tenant_token_format(
         &self,
         id: TenantId,

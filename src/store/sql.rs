@@ -347,15 +347,21 @@ macro_rules! impl_sql_store {
                 id: TenantId,
                 format: Option<TokenFormat>,
             ) -> Result<bool, StoreError> {
-                Ok(
-                    query::<$db>("UPDATE tenants SET token_format = $1 WHERE id = $2")
-                        .bind(format.map(TokenFormat::as_str))
-                        .bind(id)
-                        .execute(&self.writer)
-                        .await?
-                        .rows_affected()
-                        == 1,
-                )
+                let mut tx = self.writer.begin().await?;
+                let set = query::<$db>("UPDATE tenants SET token_format = $1 WHERE id = $2")
+                    .bind(format.map(TokenFormat::as_str))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if set != 1 {
+                    return Ok(false);
+                }
+                // Verified client credentials are cached with their tenant: every process
+                // reads it again, so the next token has the new format everywhere.
+                bump_token_epoch(&mut tx).await?;
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn rotate_key_record(

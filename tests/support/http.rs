@@ -222,6 +222,17 @@ pub async fn send(request: RequestBuilder, what: impl Into<String>) -> Reply {
     reply
 }
 
+/// [`send`] for an answer of another JSON media type (`application/jwk-set+json`, say).
+pub async fn send_typed(
+    request: RequestBuilder,
+    what: impl Into<String>,
+    media_type: &str,
+) -> Reply {
+    let reply = Reply::read(request, what.into()).await;
+    reply.check(&[media_type]);
+    reply
+}
+
 /// [`send`], but `application/hal+json` passes for JSON too: what an a1user client that
 /// sends `Accept: application/hal+json` may get.
 pub async fn send_json_or_hal(request: RequestBuilder, what: impl Into<String>) -> Reply {

@@ -259,8 +259,15 @@ impl Deployment {
 
     /// Starts `cdp-auth serve` on an ephemeral loopback port.
     pub fn serve(&self) -> Server {
-        let mut child = self
-            .serve_command()
+        self.serve_with_env(&[])
+    }
+
+    /// Starts `cdp-auth serve` with extra settings for this process only (a replica
+    /// configured differently from the others).
+    pub fn serve_with_env(&self, env: &[(&str, &str)]) -> Server {
+        let mut command = self.serve_command();
+        command.envs(env.iter().copied());
+        let mut child = command
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn cdp-auth serve");
@@ -476,4 +483,11 @@ where
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// Now, in Unix seconds, as the server counts time.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }

@@ -78,6 +78,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         )
         .route("/ui/tenants/{id}/secret/{once}", get(tenants::secret))
         .route("/ui/tenants/{id}/oauth", post(tenants::set_oauth))
+        .route(
+            "/ui/tenants/{id}/token-format",
+            post(tenants::set_token_format),
+        )
         .route("/ui/admins", get(admins::list).post(admins::create))
         .route("/ui/admins/shown/{once}", get(admins::shown))
         .route("/ui/admins/{username}/disable", post(admins::disable))
@@ -474,10 +478,12 @@ pub enum Done {
     AdminTokenRevoked,
     /// Every secureApi token of a tenant revoked (the count travels as `&count=N`).
     TenantTokensRevoked,
+    /// A tenant's OAuth token format saved.
+    TokenFormatSet,
 }
 
 impl Done {
-    const ALL: [Done; 13] = [
+    const ALL: [Done; 14] = [
         Done::Revoked,
         Done::RevokedAll,
         Done::Disabled,
@@ -491,6 +497,7 @@ impl Done {
         Done::AdminDeleted,
         Done::AdminTokenRevoked,
         Done::TenantTokensRevoked,
+        Done::TokenFormatSet,
     ];
 
     fn word(self) -> &'static str {
@@ -508,6 +515,7 @@ impl Done {
             Done::AdminDeleted => "admin-deleted",
             Done::AdminTokenRevoked => "admin-token-revoked",
             Done::TenantTokensRevoked => "tenant-tokens-revoked",
+            Done::TokenFormatSet => "token-format-set",
         }
     }
 
@@ -536,6 +544,9 @@ impl Done {
             Done::AdminTokenRevoked => "API token revoked: it no longer works.",
             Done::TenantTokensRevoked => {
                 "Every secureApi token of the tenant is revoked: they no longer work."
+            }
+            Done::TokenFormatSet => {
+                "OAuth token format saved: the tenant's next /oauth/token answers use it; tokens already issued keep working."
             }
         }
     }

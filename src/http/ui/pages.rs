@@ -209,6 +209,8 @@ pub struct TenantRow {
     pub tenant_hash: String,
     /// OAuth switch.
     pub oauth_enabled: bool,
+    /// Its own OAuth token format (`opaque`, `jwt`), or `default`.
+    pub token_format: &'static str,
 }
 
 /// Tenants.
@@ -221,6 +223,8 @@ pub struct TenantsPage {
     pub csrf: String,
     /// One row per tenant.
     pub rows: Vec<TenantRow>,
+    /// The deployment's `oauth_token_format`, for the "default" choice's label.
+    pub default_format: &'static str,
 }
 
 /// A tenant's identifiers and, shown once, its new `oauth_key_secret`.

@@ -10,7 +10,7 @@ use super::once::OnceResult;
 use super::pages::{SecretPage, TenantRow, TenantsPage};
 use super::{CsrfForm, CsrfOnly, Done, DoneQuery, UiAdmin, UiError, UiForm, render, see_other};
 use crate::domain::admin::CreatedTenant;
-use crate::domain::model::Environment;
+use crate::domain::model::{Environment, TokenFormat};
 use crate::http::{AppState, no_store};
 
 /// The tenant list and the create form, and what the form that led here did.
@@ -29,6 +29,7 @@ pub async fn list(
             id: t.id,
             environment: t.environment.as_str(),
             oauth_enabled: t.oauth_enabled,
+            token_format: t.token_format.map_or("default", TokenFormat::as_str),
             name: t.name,
             tenant_hash: t.tenant_hash,
         })
@@ -39,6 +40,13 @@ pub async fn list(
             .with_flash_text(done.banner()),
         csrf: admin.csrf(),
         rows,
+        default_format: state
+            .services
+            .authn
+            .jwt()
+            .settings()
+            .default_format
+            .as_str(),
     }))
 }
 
@@ -235,4 +243,42 @@ pub async fn set_oauth(
         Done::OAuthOff
     };
     Ok(done.redirect("/ui/tenants"))
+}
+
+/// The token-format form as posted.
+#[derive(Deserialize)]
+pub struct TokenFormatForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    format: String,
+}
+
+impl CsrfForm for TokenFormatForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// Chooses what `/oauth/token` issues to the tenant's instances.
+pub async fn set_token_format(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    posted: UiForm<TokenFormatForm>,
+) -> Result<Response, UiError> {
+    let UiForm { admin, form } = posted;
+    let format = match form.format.as_str() {
+        "default" => None,
+        word => Some(word.parse::<TokenFormat>().map_err(|_| {
+            UiError::new(StatusCode::BAD_REQUEST, "Choose opaque, jwt or default.")
+                .back_to("/ui/tenants")
+        })?),
+    };
+    state
+        .services
+        .admin
+        .set_token_format(&id.to_string(), format, &admin.principal.actor())
+        .await
+        .map_err(|e| UiError::from(e).back_to("/ui/tenants"))?;
+    Ok(Done::TokenFormatSet.redirect("/ui/tenants"))
 }
