@@ -24,7 +24,7 @@ use support::{Deployment, Server, http};
 const OPENAPI_31_SCHEMA: &str = include_str!("data/openapi-3.1-schema.json");
 
 /// The operations the server serves: (method, path).
-const EXPECTED_OPERATIONS: [(&str, &str); 50] = [
+const EXPECTED_OPERATIONS: [(&str, &str); 52] = [
     ("POST", "/authentication"),
     ("GET", "/token"),
     ("POST", "/token"),
@@ -35,6 +35,7 @@ const EXPECTED_OPERATIONS: [(&str, &str); 50] = [
     ("POST", "/oauth/introspect"),
     ("POST", "/oauth/revoke"),
     ("GET", "/.well-known/oauth-authorization-server"),
+    ("GET", "/.well-known/jwks.json"),
     ("GET", "/openapi.json"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
@@ -42,6 +43,7 @@ const EXPECTED_OPERATIONS: [(&str, &str); 50] = [
     ("POST", "/admin/api/tenants"),
     ("POST", "/admin/api/tenants/{tenant}/rotate-secret"),
     ("PUT", "/admin/api/tenants/{tenant}/oauth"),
+    ("PUT", "/admin/api/tenants/{tenant}/token-format"),
     ("DELETE", "/admin/api/tenants/{tenant}/tokens"),
     ("GET", "/admin/api/instances"),
     ("POST", "/admin/api/instances"),
@@ -78,8 +80,9 @@ const EXPECTED_OPERATIONS: [(&str, &str); 50] = [
 ];
 
 /// Operations that cannot fail and so need no 4xx response.
-const CANNOT_FAIL: [(&str, &str); 4] = [
+const CANNOT_FAIL: [(&str, &str); 5] = [
     ("GET", "/.well-known/oauth-authorization-server"),
+    ("GET", "/.well-known/jwks.json"),
     ("GET", "/openapi.json"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
@@ -334,7 +337,12 @@ async fn every_documented_operation_is_routed() {
         );
         let method = Method::from_bytes(method.as_bytes()).unwrap();
         let what = format!("{method} {concrete}");
-        let reply = http::send(server.request(method, &concrete), what).await;
+        let request = server.request(method, &concrete);
+        let reply = if path == "/.well-known/jwks.json" {
+            http::send_typed(request, what, "application/jwk-set+json").await
+        } else {
+            http::send(request, what).await
+        };
         assert_ne!(reply.status, 405, "{reply:?}");
         assert!(
             !(reply.status == 404 && reply.error() == "not_found"),
