@@ -645,6 +645,12 @@ async fn a_deployment_moves_from_sqlite_to_postgres_and_back() {
     assert_eq!(counts["gdpr_requests"], 1, "{counts}");
     assert_eq!(counts["webtag_keys"], 1, "{counts}");
     let moved = on(&postgres_url);
+    // The JWT signing keys came along, so JWTs signed before the move stay valid after it.
+    let signing_keys = |deployment: &Deployment| {
+        deployment.cli_json(&["key", "signing-keys", "--json"])[0]["kid"].clone()
+    };
+    assert!(signing_keys(&origin).is_string());
+    assert_eq!(signing_keys(&moved), signing_keys(&origin));
     let server = moved.serve();
     assert_intact(&server, &populated).await;
     assert_customer_data_intact(&moved, &server, &populated, &populated.cdp.expected).await;
