@@ -161,7 +161,10 @@ async fn pyjwt_verifies_our_tokens_offline_across_a_key_rotation() {
     let (status, body) = api.call(&second).await;
     assert_eq!(status, 200, "a token of the new key: {body}");
     let (status, body) = api.call(&first).await;
-    assert_eq!(status, 200, "a token of the retired key, still live: {body}");
+    assert_eq!(
+        status, 200,
+        "a token of the retired key, still live: {body}"
+    );
 }
 
 #[tokio::test]
@@ -180,7 +183,11 @@ async fn pyjwt_verifies_eddsa_tokens_and_refuses_what_is_not_an_access_token_of_
     let pieces: Vec<&str> = token.split('.').collect();
     let tampered = format!("{}.{}x.{}", pieces[0], pieces[1], pieces[2]);
     assert_eq!(api.call(&tampered).await.0, 401);
-    let opaque = a1user_token(&server, &deployment.instance("acme", "loader", "dw-tracker")).await;
+    let opaque = a1user_token(
+        &server,
+        &deployment.instance("acme", "loader", "dw-tracker"),
+    )
+    .await;
     assert_eq!(api.call(&opaque).await.0, 401);
 
     // Offline verification cannot see a revocation: the token stays valid there until `exp`,
