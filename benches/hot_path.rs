@@ -127,5 +127,59 @@ fn push_body(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, hot_path, push_body);
+/// What a JWT access token costs: an ES256 signature through jsonwebtoken with our provider
+/// (the key parsed once), the parse that the crate's own provider repeats at every signature,
+/// an EdDSA signature, and an ES256 verification.
+fn jwt(c: &mut Criterion) {
+    cdp_auth::domain::jose::install();
+    use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+    use p256::pkcs8::EncodePrivateKey;
+    let secret = p256::SecretKey::from_slice(&[7u8; 32]).expect("a valid scalar");
+    let der = secret.to_pkcs8_der().expect("PKCS #8").as_bytes().to_vec();
+    let encoding = EncodingKey::from_ec_der(&der);
+    let claims = serde_json::json!({
+        "iss": "https://auth.example.com", "sub": "profiles_ab12cd", "aud": "https://api.example.com",
+        "exp": 4_000_000_000_i64, "iat": 1_800_000_000_i64, "nbf": 1_800_000_000_i64,
+        "jti": "sZ91ev1ytXGQtRJOpRIi6uiI", "client_id": "profiles_ab12cd", "scope": "dw:a360",
+        "tenant_id": "7"
+    });
+    let mut header = Header::new(Algorithm::ES256);
+    header.typ = Some("at+jwt".into());
+    header.kid = Some("zA5kxd4u7ZKLZslTkKomkB3yETzsM4QpNo5wettayRE".into());
+    let mut group = c.benchmark_group("jwt");
+    group.bench_function("ES256 sign (jsonwebtoken::encode, key parsed once)", |b| {
+        b.iter(|| jsonwebtoken::encode(black_box(&header), black_box(&claims), &encoding))
+    });
+    group.bench_function(
+        "P-256 PKCS #8 parse (the crate provider repeats it per signature)",
+        |b| {
+            use p256::pkcs8::DecodePrivateKey;
+            b.iter(|| p256::ecdsa::SigningKey::from_pkcs8_der(black_box(&der)))
+        },
+    );
+    let token = jsonwebtoken::encode(&header, &claims, &encoding).expect("signs");
+    let jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, Algorithm::ES256).expect("JWK");
+    let decoding = DecodingKey::from_jwk(&jwk).expect("decoding key");
+    let mut validation = Validation::new(Algorithm::ES256);
+    validation.validate_aud = false;
+    group.bench_function("ES256 verify (jsonwebtoken::decode)", |b| {
+        b.iter(|| {
+            jsonwebtoken::decode::<serde_json::Value>(black_box(&token), &decoding, &validation)
+        })
+    });
+    let ed = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+    let ed_der = {
+        use ed25519_dalek::pkcs8::EncodePrivateKey;
+        ed.to_pkcs8_der().expect("PKCS #8").as_bytes().to_vec()
+    };
+    let ed_encoding = EncodingKey::from_ed_der(&ed_der);
+    let mut ed_header = header.clone();
+    ed_header.alg = Algorithm::EdDSA;
+    group.bench_function("EdDSA sign (jsonwebtoken::encode)", |b| {
+        b.iter(|| jsonwebtoken::encode(black_box(&ed_header), black_box(&claims), &ed_encoding))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, hot_path, push_body, jwt);
 criterion_main!(benches);

@@ -263,6 +263,7 @@ impl JwtAuthority {
         settings: JwtSettings,
         identity: JwtIdentity,
     ) -> Self {
+        super::jose::install();
         JwtAuthority {
             inner: Arc::new(Inner {
                 store,
