@@ -90,7 +90,6 @@ pub fn install() {
 mod tests {
     use super::*;
     use jsonwebtoken::DecodingKey;
-    use jsonwebtoken::signature::Verifier;
     use p256::pkcs8::EncodePrivateKey;
 
     #[test]
