@@ -48,6 +48,7 @@ const HEADER_PAIRS: [(&str, &str); 2] = [
     get,
     path = "/forward-auth",
     tag = "forward auth",
+    operation_id = "forward_auth",
     description = "The decision endpoint for gateways: any method, also at every path below \
         `/forward-auth` (Envoy ext_authz with `path_prefix: /forward-auth` appends the original \
         path and keeps the original method). The original request is named by `X-Original-Method` \
@@ -55,10 +56,10 @@ const HEADER_PAIRS: [(&str, &str); 2] = [
         else by the path below `/forward-auth` and this request's method. The configured \
         `[[forward_auth.rules]]` decide; with none, every request is denied. The body is never read.",
     params(
-        ("X-Original-Method" = Option<String>, Header, description = "nginx: the original request's method"),
-        ("X-Original-URI" = Option<String>, Header, description = "nginx: the original request target, `/path?query`"),
-        ("X-Forwarded-Method" = Option<String>, Header, description = "Traefik, Caddy: the original request's method"),
-        ("X-Forwarded-Uri" = Option<String>, Header, description = "Traefik, Caddy: the original request target"),
+        ("X-Original-Method" = Option<String>, Header, description = "nginx: the original request's method", example = "GET"),
+        ("X-Original-URI" = Option<String>, Header, description = "nginx: the original request target, `/path?query`", example = "/orders/42?expand=lines"),
+        ("X-Forwarded-Method" = Option<String>, Header, description = "Traefik, Caddy: the original request's method", example = "GET"),
+        ("X-Forwarded-Uri" = Option<String>, Header, description = "Traefik, Caddy: the original request target", example = "/orders/42?expand=lines"),
         ("tenant_hash" = Option<String>, Header, description = "secureApi: when sent, must be the token's tenant"),
     ),
     responses(
