@@ -1,5 +1,6 @@
 //! `/forward-auth` over HTTP against the real binary, with rules from a configuration file the
-//! test writes: each kind of token allowed with the `X-Auth-*` headers saying who it is; wrong
+//! test writes: each kind of token (a JWT access token too) allowed with the `X-Auth-*`
+//! headers saying who it is; wrong
 //! scope, another tenant, no rule, no token, a revoked token and a disabled instance refused;
 //! the three ways a gateway names the original request (nginx, Traefik/Caddy, Envoy), methods,
 //! `*` and `**`, the query ignored; every malformed original request a 400; no rules deny
@@ -312,6 +313,60 @@ async fn an_oauth_token_is_allowed_with_its_scope_and_expiry() {
     );
     // oauth_token_lifetime defaults to an hour.
     about(expires_at, now() + 3600);
+}
+
+#[tokio::test]
+async fn a_jwt_access_token_is_allowed_as_an_oauth_token_and_refused_once_revoked() {
+    let s = setup();
+    s.deployment
+        .cli_json(&["tenant", "set-token-format", "acme", "jwt", "--json"]);
+    let latest = std::sync::Mutex::new(String::new());
+    within_a_second("the next OAuth token is a JWT", || async {
+        let token = s.oauth_token().await;
+        let is_jwt = token.matches('.').count() == 2;
+        *latest.lock().expect("not poisoned") = token;
+        is_jwt
+    })
+    .await;
+    let token = latest.into_inner().expect("not poisoned");
+    let pull = pull_path(&s.acme);
+    let reply = ask(&s.server, Form::Envoy, "GET", &pull, Token::Bearer(&token)).await;
+    let (tenant, client, scope, kind, expires_at) = allowed(&reply);
+    assert_eq!(
+        (
+            tenant.as_str(),
+            client.as_str(),
+            scope.as_str(),
+            kind.as_str()
+        ),
+        (
+            s.acme.as_str(),
+            s.a360.username.as_str(),
+            "dw:a360",
+            "oauth"
+        )
+    );
+    // jwt_lifetime defaults to 15 minutes.
+    about(expires_at, now() + 15 * 60);
+    let other = ask(
+        &s.server,
+        Form::Envoy,
+        "GET",
+        &pull_path(&s.other),
+        Token::Bearer(&token),
+    )
+    .await;
+    insufficient(&other, "another tenant");
+    let revoked = post_form(
+        &s.server,
+        "/oauth/revoke",
+        Client::basic(&s.a360),
+        &[("token", &token)],
+    )
+    .await;
+    assert_eq!(revoked.status, 200, "{revoked:?}");
+    let reply = ask(&s.server, Form::Envoy, "GET", &pull, Token::Bearer(&token)).await;
+    reply.expect_error(401, "invalid_token");
 }
 
 #[tokio::test]
