@@ -1,6 +1,7 @@
 //! The pure functions a bearer check runs, measured one by one: reading the `Authorization`
 //! header, the keyed hash a token is looked up by, and the token cache lookup (a hit, and a
-//! miss). `cargo bench --bench hot_path`.
+//! miss); then what `/forward-auth` adds to it (reading the original path, deciding by the
+//! rules). `cargo bench --bench hot_path`.
 
 use std::hint::black_box;
 
@@ -181,5 +182,44 @@ fn jwt(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, hot_path, push_body, jwt);
+/// What `/forward-auth` does beyond the bearer check: parse the original request target and
+/// walk a dozen rules to the one that decides (the eighth), for a token of the path's tenant.
+fn forward_auth(c: &mut Criterion) {
+    use cdp_auth::domain::forward_auth::{
+        OriginalPath, PathTemplate, Rule, RuleMethod, RuleScope, Rules, TokenFacts, TokenScopes,
+    };
+    let rule = |path: &str, method: &str, scope: &str| {
+        Rule::new(
+            PathTemplate::parse(path).unwrap(),
+            Some(vec![RuleMethod::parse(method).unwrap()]),
+            Some(vec![RuleScope::parse(scope).unwrap()]),
+        )
+        .unwrap()
+    };
+    let mut rules: Vec<Rule> = (0..7)
+        .map(|i| rule(&format!("/api/v{i}/**"), "GET", "dw:a360"))
+        .collect();
+    rules.push(rule("/v2/{tenantId}/dw/tracker", "POST", "dw:tracker"));
+    rules.extend((0..4).map(|i| rule(&format!("/other/{i}/*"), "GET", "dw:a360")));
+    let rules = Rules::new(rules);
+    let token = TokenFacts {
+        tenant_id: 7,
+        scopes: TokenScopes::Words("dw:tracker"),
+    };
+    let target = "/v2/7/dw/tracker?scheme=a1user";
+    c.bench_function("forward auth: parse the original path", |b| {
+        b.iter(|| OriginalPath::parse(black_box(target)).unwrap())
+    });
+    c.bench_function(
+        "forward auth: parse + decide (12 rules, the 8th matches)",
+        |b| {
+            b.iter(|| {
+                let path = OriginalPath::parse(black_box(target)).unwrap();
+                rules.decide("POST", &path, &token).is_ok()
+            })
+        },
+    );
+}
+
+criterion_group!(benches, hot_path, push_body, jwt, forward_auth);
 criterion_main!(benches);

@@ -12,6 +12,7 @@ use crate::domain::admin::Admin;
 use crate::domain::audit::AuditLog;
 use crate::domain::authn::{Authenticator, SlowHasher};
 use crate::domain::cdp::{Cdp, CdpSettings};
+use crate::domain::forward_auth::Rules;
 use crate::domain::jwt::{JwtAuthority, JwtIdentity, JwtSettings};
 use crate::domain::keyring::KeyEncryptionKey;
 use crate::domain::oauth::OAuth;
@@ -75,6 +76,8 @@ pub struct Services {
     pub cdp: Cdp,
     /// Bearer checks, for the token layer in front of the CDP routes.
     pub authn: Authenticator,
+    /// The forward-auth rules `/forward-auth` decides by, parsed once from the configuration.
+    pub forward_auth: Arc<Rules>,
     /// The store, for health checks.
     pub store: DynStore,
 }
@@ -93,17 +96,22 @@ impl Services {
                 .clone()
                 .unwrap_or_else(|| config.api_host_url.clone()),
         };
-        Ok(Self::from_parts(
+        let services = Self::from_parts(
             store,
             ServerKeys::from_master(&data_key),
             config.policy.clone(),
             config.secure_api.clone(),
             config.cdp.clone(),
             (config.jwt.clone(), identity),
-        ))
+        );
+        Ok(Services {
+            forward_auth: Arc::new(config.forward_auth.clone()),
+            ..services
+        })
     }
 
-    /// Builds the services from their parts.
+    /// Builds the services from their parts, with no forward-auth rules (every request
+    /// denied) until the caller sets them.
     pub fn from_parts(
         store: DynStore,
         keys: ServerKeys,
@@ -160,6 +168,7 @@ impl Services {
             ),
             cdp: Cdp::new(store.clone(), keys.clone(), audit.clone(), cdp),
             authn,
+            forward_auth: Arc::new(Rules::default()),
             admin: Admin::new(store.clone(), keys, policy, audit, tokens),
             store,
         }

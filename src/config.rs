@@ -12,9 +12,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use thiserror::Error;
+use toml::Spanned;
 
 use crate::domain::cdp::gdpr::known_time_zone;
 use crate::domain::cdp::{CdpSettings, GdprSchedule};
+use crate::domain::forward_auth::{PathTemplate, Rule, RuleError, RuleMethod, RuleScope, Rules};
 use crate::domain::jwt::JwtSettings;
 use crate::domain::policy::Policy;
 use crate::domain::secure_api::SecureApiPolicy;
@@ -44,6 +46,16 @@ pub enum ConfigError {
     Parse {
         /// The file.
         path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A forward-auth rule that could never match, with the line of the file it is on.
+    #[error("invalid config file {path}, line {line}: forward_auth.rules: {message}")]
+    Rule {
+        /// The file.
+        path: PathBuf,
+        /// The line (from 1) of the offending value.
+        line: usize,
         /// What is wrong.
         message: String,
     },
@@ -292,6 +304,90 @@ struct FileConfig {
     jwt_algorithm: Option<String>,
     #[serde(default, with = "humantime_opt")]
     jwt_key_rotation: Option<Duration>,
+    /// `[[forward_auth.rules]]`.
+    forward_auth: Option<ForwardAuthFile>,
+}
+
+/// The `[forward_auth]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForwardAuthFile {
+    #[serde(default)]
+    rules: Vec<RuleFile>,
+}
+
+/// One `[[forward_auth.rules]]` entry, each value with its place in the file so that a rule
+/// that cannot match is reported at its line.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    path: Spanned<String>,
+    methods: Option<Spanned<Vec<Spanned<String>>>>,
+    scopes: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// The file's text and name, for pointing at a line of it.
+struct Source {
+    path: PathBuf,
+    text: String,
+}
+
+impl Source {
+    /// An error at the byte offset `at` of the file.
+    fn error_at(&self, at: usize, message: impl ToString) -> ConfigError {
+        let before = self.text.get(..at).unwrap_or(&self.text);
+        ConfigError::Rule {
+            path: self.path.clone(),
+            line: before.matches('\n').count() + 1,
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Parses the forward-auth rules of the file, each value checked where it stands.
+fn forward_auth_rules(
+    file: Option<ForwardAuthFile>,
+    source: Option<&Source>,
+) -> Result<Rules, ConfigError> {
+    let entries = file.map(|f| f.rules).unwrap_or_default();
+    let Some(source) = source.filter(|_| !entries.is_empty()) else {
+        return Ok(Rules::default());
+    };
+    let mut rules = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let path = PathTemplate::parse(entry.path.get_ref())
+            .map_err(|e| source.error_at(entry.path.span().start, e))?;
+        let (methods, methods_at) = list_of(source, entry.methods, RuleMethod::parse)?;
+        let (scopes, scopes_at) = list_of(source, entry.scopes, RuleScope::parse)?;
+        let rule = Rule::new(path, methods, scopes).map_err(|e| {
+            let at = match e {
+                RuleError::NoMethods => methods_at,
+                _ => scopes_at,
+            };
+            source.error_at(at, e)
+        })?;
+        rules.push(rule);
+    }
+    Ok(Rules::new(rules))
+}
+
+/// Parses each item of an optional list, reporting a bad item at its own place; returns the
+/// items and where the list begins.
+fn list_of<T>(
+    source: &Source,
+    list: Option<Spanned<Vec<Spanned<String>>>>,
+    parse: impl Fn(&str) -> Result<T, RuleError>,
+) -> Result<(Option<Vec<T>>, usize), ConfigError> {
+    let Some(list) = list else {
+        return Ok((None, 0));
+    };
+    let at = list.span().start;
+    let items = list
+        .into_inner()
+        .iter()
+        .map(|item| parse(item.get_ref()).map_err(|e| source.error_at(item.span().start, e)))
+        .collect::<Result<Vec<T>, ConfigError>>()?;
+    Ok((Some(items), at))
 }
 
 mod humantime_opt {
@@ -345,13 +441,16 @@ pub struct Config {
     pub jwt: JwtSettings,
     /// Log filter.
     pub log: String,
+    /// The forward-auth rules, in order; none denies every request.
+    pub forward_auth: Rules,
 }
 
 impl Config {
     /// Resolves flags and environment (already merged by clap) over the config file over the
     /// defaults. `server_key_env` is `CDP_AUTH_SERVER_KEY`, read by the caller.
     pub fn resolve(args: &ConfigArgs, server_key_env: Option<String>) -> Result<Self, ConfigError> {
-        let file = load_file(args.config.as_deref())?;
+        let (mut file, source) = load_file(args.config.as_deref())?;
+        let forward_auth = forward_auth_rules(file.forward_auth.take(), source.as_ref())?;
         let database = args
             .database
             .clone()
@@ -558,6 +657,7 @@ impl Config {
             connections,
             jwt,
             log,
+            forward_auth,
         })
     }
 }
@@ -696,13 +796,14 @@ fn resolve_cdp(
     Ok(settings)
 }
 
-fn load_file(explicit: Option<&Path>) -> Result<FileConfig, ConfigError> {
+/// The file layer and, when there is a file, its text (to name the line of a bad value).
+fn load_file(explicit: Option<&Path>) -> Result<(FileConfig, Option<Source>), ConfigError> {
     let path = match explicit {
         Some(path) => path.to_path_buf(),
         None => {
             let default = PathBuf::from(DEFAULT_CONFIG_FILE);
             if !default.exists() {
-                return Ok(FileConfig::default());
+                return Ok((FileConfig::default(), None));
             }
             default
         }
@@ -711,10 +812,11 @@ fn load_file(explicit: Option<&Path>) -> Result<FileConfig, ConfigError> {
         path: path.clone(),
         source,
     })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Parse {
-        path,
+    let file = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.clone(),
         message: e.to_string(),
-    })
+    })?;
+    Ok((file, Some(Source { path, text })))
 }
 
 impl Config {
@@ -843,6 +945,84 @@ mod tests {
             .bound_to("127.0.0.1:4567".parse().unwrap());
         assert_eq!(config.api_host_url, "http://127.0.0.1:4567");
         assert_eq!(config.auth_host_url, "https://auth.example.com");
+    }
+
+    fn resolve_text(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, text).unwrap();
+        let args = ConfigArgs {
+            config: Some(file),
+            ..ConfigArgs::default()
+        };
+        Config::resolve(&args, None)
+    }
+
+    #[test]
+    fn forward_auth_rules_are_read_in_order_and_default_to_none() {
+        assert!(resolve_text("").unwrap().forward_auth.is_empty());
+        let config = resolve_text(
+            r#"
+[[forward_auth.rules]]
+path = "/v2/{tenantId}/dw/tracker"
+methods = ["POST"]
+scopes = ["dw:tracker"]
+
+[[forward_auth.rules]]
+path = "/api/v1/profile/**"
+"#,
+        )
+        .unwrap();
+        assert_eq!(config.forward_auth.len(), 2);
+    }
+
+    #[test]
+    fn a_forward_auth_rule_that_cannot_match_names_its_line() {
+        let head = "listen = \"127.0.0.1:9000\"\n\n[[forward_auth.rules]]\npath = \"/ok\"\n\n[[forward_auth.rules]]\n";
+        for (rule, line, says) in [
+            ("path = \"v2/x\"", 7, "must start with /"),
+            ("path = \"/a/**/b\"", 7, "last segment"),
+            ("path = \"/{tenantId}/{tenantId}\"", 7, "more than once"),
+            ("path = \"/v2/{tenant}\"", 7, "unknown parameter {tenant}"),
+            ("path = \"/x\"\nmethods = []", 8, "methods lists no method"),
+            ("path = \"/x\"\nscopes = []", 8, "scopes lists no scope"),
+            (
+                "path = \"/x\"\nmethods = [\n  \"GET\",\n  \"GE T\",\n]",
+                10,
+                "not an HTTP method",
+            ),
+            (
+                "path = \"/x\"\nscopes = [\"dw:tracker\", \"tracker\"]",
+                8,
+                "not a scope of the form a:b",
+            ),
+        ] {
+            let text = format!("{head}{rule}\n");
+            match resolve_text(&text) {
+                Err(error @ ConfigError::Rule { line: at, .. }) => {
+                    let message = error.to_string();
+                    assert_eq!(at, line, "{rule}: {message}");
+                    assert!(message.contains(&format!("line {line}")), "{message}");
+                    assert!(message.contains(says), "{rule}: {message}");
+                }
+                other => panic!("{rule}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_forward_auth_keys_are_refused_with_their_line() {
+        let error =
+            resolve_text("[[forward_auth.rules]]\npath = \"/x\"\nscope = [\"dw:tracker\"]\n")
+                .unwrap_err();
+        let message = error.to_string();
+        assert!(matches!(error, ConfigError::Parse { .. }), "{message}");
+        assert!(
+            message.contains("line 3") && message.contains("scope"),
+            "{message}"
+        );
+        let error = resolve_text("[forward_auth]\nrule = []\n").unwrap_err();
+        assert!(error.to_string().contains("rule"), "{error}");
     }
 
     #[test]

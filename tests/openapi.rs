@@ -24,7 +24,7 @@ use support::{Deployment, Server, http};
 const OPENAPI_31_SCHEMA: &str = include_str!("data/openapi-3.1-schema.json");
 
 /// The operations the server serves: (method, path).
-const EXPECTED_OPERATIONS: [(&str, &str); 52] = [
+const EXPECTED_OPERATIONS: [(&str, &str); 53] = [
     ("POST", "/authentication"),
     ("GET", "/token"),
     ("POST", "/token"),
@@ -77,6 +77,7 @@ const EXPECTED_OPERATIONS: [(&str, &str); 52] = [
     ("POST", "/api/v1/gdpr/b2b/{action}"),
     ("GET", "/postman/{instance}/collection.json"),
     ("GET", "/postman/{instance}/environment.json"),
+    ("GET", "/forward-auth"),
 ];
 
 /// Operations that cannot fail and so need no 4xx response.

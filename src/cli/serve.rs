@@ -31,6 +31,12 @@ pub async fn run(config: Config) -> Result<(), String> {
     let _keys = services.authn.jwt().spawn_maintainer();
     let shutdown = shutdown_signal()?;
     tracing::info!(%address, database = %redact_url(&config.database), "cdp-auth serving");
+    match services.forward_auth.len() {
+        0 => tracing::info!(
+            "no [[forward_auth.rules]] configured: /forward-auth denies every request"
+        ),
+        rules => tracing::info!(rules, "forward-auth rules loaded"),
+    }
     // A machine-readable line on stdout: tests and scripts that bind port 0 read it.
     println!("listening on http://{address}");
     http::serve(

@@ -10,6 +10,7 @@ pub mod authn;
 pub mod cdp;
 pub mod clock;
 pub mod error;
+pub mod forward_auth;
 pub mod jose;
 pub mod json;
 pub mod jwt;

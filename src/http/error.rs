@@ -85,7 +85,7 @@ error_codes! {
     InvalidToken = "invalid_token", "401",
         "No bearer token was sent, or it is unknown, expired, revoked or of a disabled instance.";
     InsufficientScope = "insufficient_scope", "403",
-        "The token is valid but may not do this: another tenant, another instance type, a resource it does not hold, or a WebTag origin that is not allowed.";
+        "The token is valid but may not do this: another tenant, another instance type, a resource it does not hold, a WebTag origin that is not allowed, or (`/forward-auth`) no rule that allows the request.";
     UnsupportedScheme = "unsupported_scheme", "400",
         "`scheme` is missing or not one this endpoint speaks (`a1user`, `a1webtag`).";
     UnsupportedGrantType = "unsupported_grant_type", "400",

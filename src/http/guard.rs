@@ -258,8 +258,9 @@ pub fn single_header<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'
     })
 }
 
-/// The token from `Authorization: Bearer` or the `access_token` header (not both).
-fn bearer_token(headers: &HeaderMap) -> Result<Secret, ApiError> {
+/// The token from `Authorization: Bearer` or the `access_token` header (not both); also what
+/// `/forward-auth` reads, so that a gateway takes credentials exactly as the CDP API does.
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Secret, ApiError> {
     let from_header = single_header(headers, "access_token")?.filter(|t| !t.is_empty());
     match (presented(headers, SourceAddress(None))?, from_header) {
         (Presented::Bearer(_), Some(_)) => Err(ApiError::invalid_request(

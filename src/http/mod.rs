@@ -7,6 +7,7 @@ pub mod cdp;
 pub mod connections;
 pub mod credentials;
 pub mod error;
+pub mod forward_auth;
 pub mod guard;
 pub mod health;
 pub mod media_type;
@@ -24,6 +25,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use axum::routing::any;
 use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -73,8 +75,8 @@ impl std::ops::Deref for AppState {
 }
 
 /// Every documented route, with the OpenAPI document they produce. The CDP routes check
-/// tokens with `verifier` and take pushes of up to `max_push_body` bytes; every other route
-/// reads at most [`MAX_AUTH_BODY_BYTES`].
+/// tokens with `verifier` and take pushes of up to `max_push_body` bytes; `/forward-auth`
+/// reads no body at all; every other route reads at most [`MAX_AUTH_BODY_BYTES`].
 pub fn documented_routes<V: guard::TokenVerifier>(
     verifier: V,
     max_push_body: usize,
@@ -137,7 +139,21 @@ pub fn documented_routes<V: guard::TokenVerifier>(
         // Also for endpoints that never read their body: a declared oversized body is refused
         // before anything else happens.
         .layer(RequestBodyLimitLayer::new(MAX_AUTH_BODY_BYTES));
-    token_routes.merge(cdp::routes(verifier, max_push_body))
+    token_routes
+        .merge(cdp::routes(verifier, max_push_body))
+        .merge(forward_auth_routes())
+}
+
+/// `/forward-auth` and every path below it, for any method. Documented as `GET` (the method
+/// nginx and Traefik use) but routed for all, since Envoy keeps the original request's method.
+/// Outside the token routes' body limit: the body is never read, and a gateway may forward the
+/// original request's `Content-Length`.
+fn forward_auth_routes() -> OpenApiRouter<AppState> {
+    let (schemas, paths, _) = routes!(forward_auth::check);
+    OpenApiRouter::new()
+        .routes((schemas, paths, any(forward_auth::check)))
+        .route("/forward-auth/", any(forward_auth::check))
+        .route("/forward-auth/{*original}", any(forward_auth::check))
 }
 
 /// A verifier that knows no token, for building the OpenAPI document without a database.
