@@ -27,24 +27,9 @@ const RESOURCE_SERVER: &str = concat!(
 );
 const INSTALL: &str = "pip install \"pyjwt[crypto]\"";
 
-/// Whether PyJWT (with its crypto backend) can be imported; if not, fails under CI and says why
-/// otherwise.
+/// Whether PyJWT can be imported (see [`support::python_modules_available`]).
 fn pyjwt_available() -> bool {
-    let probe = Command::new("python3")
-        .args(["-c", "import jwt, cryptography"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output();
-    let why = match probe {
-        Ok(output) if output.status.success() => return true,
-        Ok(output) => String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-        Err(e) => format!("python3 did not run: {e}"),
-    };
-    if std::env::var_os("CI").is_some() {
-        panic!("PyJWT is required under CI: {INSTALL} ({why})");
-    }
-    eprintln!("notice: skipping the PyJWT tests: {INSTALL} to run them ({why})");
-    false
+    support::python_modules_available("jwt, cryptography", "PyJWT", INSTALL)
 }
 
 /// The example resource server, trusting `issuer` for tokens meant for `audience`.

@@ -20,23 +20,9 @@ const INSTALL: &str = "pip install authlib requests";
 /// Far more than the script needs (a few seconds), so a hung client cannot hang the suite.
 const TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Whether Authlib can be imported; if not, fails under CI and says why otherwise.
+/// Whether Python Authlib can be imported (see [`support::python_modules_available`]).
 fn authlib_available() -> bool {
-    let probe = Command::new("python3")
-        .args(["-c", "import authlib, requests"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output();
-    let why = match probe {
-        Ok(output) if output.status.success() => return true,
-        Ok(output) => String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-        Err(e) => format!("python3 did not run: {e}"),
-    };
-    if std::env::var_os("CI").is_some() {
-        panic!("Python Authlib is required under CI: {INSTALL} ({why})");
-    }
-    eprintln!("notice: skipping the Authlib client test: {INSTALL} to run it ({why})");
-    false
+    support::python_modules_available("authlib, requests", "Python Authlib", INSTALL)
 }
 
 /// Runs the script against `server` as `instance`; returns (success, stdout, stderr).

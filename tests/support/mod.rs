@@ -491,3 +491,24 @@ pub fn unix_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
 }
+
+/// Whether `python3` can import `modules` (e.g. `"jwt, cryptography"`). When it cannot, a test
+/// of a third-party Python client fails under CI (which installs them) and is skipped with a
+/// notice naming `install` otherwise.
+pub fn python_modules_available(modules: &str, what: &str, install: &str) -> bool {
+    let probe = Command::new("python3")
+        .args(["-c", &format!("import {modules}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output();
+    let why = match probe {
+        Ok(output) if output.status.success() => return true,
+        Ok(output) => String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        Err(e) => format!("python3 did not run: {e}"),
+    };
+    if std::env::var_os("CI").is_some() {
+        panic!("{what} is required under CI: {install} ({why})");
+    }
+    eprintln!("notice: skipping the {what} tests: {install} to run them ({why})");
+    false
+}
