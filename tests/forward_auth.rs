@@ -223,6 +223,19 @@ fn allowed(reply: &Reply) -> (String, String, String, String, i64) {
     )
 }
 
+/// Asserts `200` with these `X-Auth-*` headers (tenant, client, scope, kind); returns
+/// `X-Auth-Expires-At`.
+#[track_caller]
+fn allowed_as(reply: &Reply, tenant: &str, client: &str, scope: &str, kind: &str) -> i64 {
+    let (t, c, sc, k, expires_at) = allowed(reply);
+    assert_eq!(
+        (t.as_str(), c.as_str(), sc.as_str(), k.as_str()),
+        (tenant, client, scope, kind),
+        "X-Auth-* headers (tenant, client, scope, kind): {reply:?}"
+    );
+    expires_at
+}
+
 /// Asserts `403 insufficient_scope` whose description says `why`.
 #[track_caller]
 fn insufficient(reply: &Reply, why: &str) {
@@ -276,11 +289,7 @@ async fn an_a1user_token_is_allowed_with_headers_saying_who_it_is() {
         Token::Bearer(&token),
     )
     .await;
-    let (tenant, client, scope, kind, expires_at) = allowed(&reply);
-    assert_eq!(tenant, s.acme);
-    assert_eq!(client, s.tracker.username);
-    assert_eq!(scope, "dw:tracker");
-    assert_eq!(kind, "a1user");
+    let expires_at = allowed_as(&reply, &s.acme, &s.tracker.username, "dw:tracker", "a1user");
     about(expires_at, now() + expires_in);
 }
 
@@ -296,21 +305,7 @@ async fn an_oauth_token_is_allowed_with_its_scope_and_expiry() {
         Token::Bearer(&token),
     )
     .await;
-    let (tenant, client, scope, kind, expires_at) = allowed(&reply);
-    assert_eq!(
-        (
-            tenant.as_str(),
-            client.as_str(),
-            scope.as_str(),
-            kind.as_str()
-        ),
-        (
-            s.acme.as_str(),
-            s.a360.username.as_str(),
-            "dw:a360",
-            "oauth"
-        )
-    );
+    let expires_at = allowed_as(&reply, &s.acme, &s.a360.username, "dw:a360", "oauth");
     // oauth_token_lifetime defaults to an hour.
     about(expires_at, now() + 3600);
 }
@@ -331,21 +326,7 @@ async fn a_jwt_access_token_is_allowed_as_an_oauth_token_and_refused_once_revoke
     let token = latest.into_inner().expect("not poisoned");
     let pull = pull_path(&s.acme);
     let reply = ask(&s.server, Form::Envoy, "GET", &pull, Token::Bearer(&token)).await;
-    let (tenant, client, scope, kind, expires_at) = allowed(&reply);
-    assert_eq!(
-        (
-            tenant.as_str(),
-            client.as_str(),
-            scope.as_str(),
-            kind.as_str()
-        ),
-        (
-            s.acme.as_str(),
-            s.a360.username.as_str(),
-            "dw:a360",
-            "oauth"
-        )
-    );
+    let expires_at = allowed_as(&reply, &s.acme, &s.a360.username, "dw:a360", "oauth");
     // jwt_lifetime defaults to 15 minutes.
     about(expires_at, now() + 15 * 60);
     let other = ask(
@@ -383,14 +364,14 @@ async fn a_secure_api_token_is_allowed_through_the_access_token_and_tenant_hash_
             Token::SecureApi(&token, &s.acme_hash),
         )
         .await;
-        let (tenant, client, scope, kind, expires_at) = allowed(&reply);
-        assert_eq!(tenant, s.acme);
-        assert_eq!(
-            client, s.acme_hash,
-            "the client of a secureApi token is its tenant"
+        // The client of a secureApi token is its tenant.
+        let expires_at = allowed_as(
+            &reply,
+            &s.acme,
+            &s.acme_hash,
+            "profile:basic profile:segments",
+            "secureapi",
         );
-        assert_eq!(scope, "profile:basic profile:segments");
-        assert_eq!(kind, "secureapi");
         about(expires_at, now() + 60 * 60);
     }
     // As a Bearer token too, without the tenant_hash.
