@@ -730,6 +730,42 @@ async function main() {
     await assertNoSecretsInPage('the filtered audit log');
   });
 
+  await step('the tenant\'s OAuth token format, chosen in the UI, makes /oauth/token answer a JWT, then opaque again', async () => {
+    const oauthToken = async (what) => {
+      const response = await fetch(`${first.authHost}/oauth/token`, {
+        method: 'POST',
+        headers: { Authorization: basic(first.username, first.password), 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: 'grant_type=client_credentials',
+      });
+      const text = await response.text();
+      assert.equal(response.status, 200, `${what}: /oauth/token answered ${response.status}: ${text}`);
+      return JSON.parse(text).access_token;
+    };
+    const choose = async (label) => {
+      await navTo('Tenants', '/ui/tenants');
+      await page.getByLabel('OAuth token format for Acme', { exact: true }).selectOption({ label });
+      await Promise.all([
+        page.waitForNavigation(),
+        page.getByRole('button', { name: 'Save the OAuth token format of Acme', exact: true }).click(),
+      ]);
+      await expectPath('/ui/tenants');
+      assert.match(await page.getByRole('status').innerText(), /OAuth token format saved/, 'no banner says the format was saved');
+      const shown = await page.getByLabel('OAuth token format for Acme', { exact: true }).evaluate((s) => s.selectedOptions[0].text);
+      assert.equal(shown, label, 'the tenants page does not show the chosen format');
+    };
+    await choose('JWT');
+    const jwt = await oauthToken('after choosing JWT');
+    const parts = jwt.split('.');
+    assert.equal(parts.length, 3, `the token is not a JWT: ${jwt}`);
+    const header = JSON.parse(Buffer.from(parts[0], 'base64url').toString());
+    assert.equal(header.typ, 'at+jwt', `the JWT header is ${JSON.stringify(header)}`);
+    const claims = JSON.parse(Buffer.from(parts[1], 'base64url').toString());
+    assert.equal(claims.client_id, first.username, `the JWT is for ${claims.client_id}`);
+    await choose('Default (opaque)');
+    const opaque = await oauthToken('after choosing Default');
+    assert.ok(!opaque.includes('.'), `after Default the token is still a JWT: ${opaque}`);
+  });
+
   // A fresh instance just for Postman, its files downloaded from its shown-once page.
   let postman;
   await step('add an instance for Postman and download its collection and environment', async () => {
