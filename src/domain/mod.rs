@@ -19,6 +19,7 @@ pub mod model;
 pub mod names;
 pub mod oauth;
 pub mod policy;
+pub mod replay;
 pub mod secrets;
 pub mod secure_api;
 pub mod throttle;

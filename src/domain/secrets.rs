@@ -107,6 +107,7 @@ pub struct ServerKeys {
     csrf: Hmac<Sha256>,
     unknown_name: Hmac<Sha256>,
     jwt_id_lookup: Hmac<Sha256>,
+    one_time_id: Hmac<Sha256>,
     sealing: XChaCha20Poly1305,
     signing_key_sealing: XChaCha20Poly1305,
 }
@@ -138,6 +139,7 @@ impl ServerKeys {
             csrf: hmac(derive(b"admin-csrf")),
             unknown_name: hmac(derive(b"unknown-name")),
             jwt_id_lookup: hmac(derive(b"jwt-id-lookup")),
+            one_time_id: hmac(derive(b"one-time-id")),
             sealing: XChaCha20Poly1305::new(&Key::from(derive(b"token-sealing"))),
             signing_key_sealing: XChaCha20Poly1305::new(&Key::from(derive(b"signing-key-sealing"))),
         }
@@ -199,6 +201,19 @@ impl ServerKeys {
     pub fn jwt_id_hash(&self, jti: &str) -> Vec<u8> {
         let mut mac = self.jwt_id_lookup.clone();
         mac.update(jti.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// Keyed hash of a one-time identifier (a client assertion's or a DPoP proof's `jti`),
+    /// under what it is unique within (`kind`, and the client or key it came from): the key
+    /// its sighting is recorded under, so a replay is found without storing what was sent.
+    pub fn one_time_id_hash(&self, kind: &str, scope: &str, jti: &str) -> Vec<u8> {
+        let mut mac = self.one_time_id.clone();
+        // Lengths first, so that no two (kind, scope, jti) triples hash the same bytes.
+        for part in [kind, scope, jti] {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part.as_bytes());
+        }
         mac.finalize().into_bytes().to_vec()
     }
 

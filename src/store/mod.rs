@@ -260,6 +260,16 @@ pub struct AdminSnapshot {
     pub audit: Vec<AuditRecord>,
 }
 
+/// A one-time identifier to record: its keyed hash and when it stops mattering (after that,
+/// the credential it came in is refused for its age anyway).
+#[derive(Debug, Clone)]
+pub struct SeenJti {
+    /// The keyed hash of the identifier, with what it identifies mixed in.
+    pub key: Vec<u8>,
+    /// Until when a second sighting is a replay.
+    pub expires_at: UnixTime,
+}
+
 /// A token to insert, with the audit entry that records it.
 #[derive(Debug, Clone)]
 pub struct TokenIssue {
@@ -460,6 +470,13 @@ pub trait Store: AdminStore + cdp::CdpStore + cdp_copy::CdpTransfer {
     /// Makes every key that would start signing later start now (a rotation "at once" that
     /// promotes the key already published ahead of its time); how many did.
     async fn activate_signing_keys(&self, now: UnixTime) -> Result<u64, StoreError>;
+    /// Records one-time identifiers (client assertion and DPoP proof `jti`s, as keyed hashes)
+    /// until they expire, in one transaction: for each, `true` when it was unseen (or its
+    /// earlier sighting has expired), `false` for a replay. Every replica writes here, so a
+    /// `jti` one of them accepted is refused by all.
+    async fn first_uses(&self, batch: &[SeenJti], now: UnixTime) -> Result<Vec<bool>, StoreError>;
+    /// Deletes the one-time identifiers expired before `now`; how many.
+    async fn prune_seen_jtis(&self, now: UnixTime) -> Result<u64, StoreError>;
     /// Sets a tenant's OAuth token format (`None`: the deployment's default) and moves the
     /// token epoch, so every process's cached credentials see it; `false` when there is no
     /// such tenant.

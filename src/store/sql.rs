@@ -342,6 +342,40 @@ macro_rules! impl_sql_store {
                 )
             }
 
+            async fn first_uses(
+                &self,
+                batch: &[SeenJti],
+                now: UnixTime,
+            ) -> Result<Vec<bool>, StoreError> {
+                let mut tx = self.writer.begin().await?;
+                let mut fresh = Vec::with_capacity(batch.len());
+                for seen in batch {
+                    // A row still live is a replay; an expired one is taken over.
+                    let taken = query::<$db>(
+                        "INSERT INTO seen_jtis (key, expires_at) VALUES ($1, $2) \
+                         ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at \
+                         WHERE seen_jtis.expires_at <= $3",
+                    )
+                    .bind(&seen.key)
+                    .bind(seen.expires_at)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    fresh.push(taken == 1);
+                }
+                tx.commit().await?;
+                Ok(fresh)
+            }
+
+            async fn prune_seen_jtis(&self, now: UnixTime) -> Result<u64, StoreError> {
+                Ok(query::<$db>("DELETE FROM seen_jtis WHERE expires_at <= $1")
+                    .bind(now)
+                    .execute(&self.writer)
+                    .await?
+                    .rows_affected())
+            }
+
             async fn set_tenant_token_format(
                 &self,
                 id: TenantId,

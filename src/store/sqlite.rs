@@ -14,8 +14,8 @@ use sqlx::{Row, Sqlite, Transaction, query};
 use super::breaker::{Breaker, GuardedPool};
 use super::{
     AdminCredentialRecord, AdminRecord, AdminSnapshot, AdminStore, BearerContext, InstanceRecord,
-    LockKey, NewInstance, NewTenant, Snapshot, Store, StoreError, StoreOptions, TenantRecord,
-    TokenIssue, TokenRecord,
+    LockKey, NewInstance, NewTenant, SeenJti, Snapshot, Store, StoreError, StoreOptions,
+    TenantRecord, TokenIssue, TokenRecord,
 };
 use crate::domain::clock::UnixTime;
 use crate::domain::keyring::KeyRecord;
