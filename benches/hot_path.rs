@@ -29,6 +29,7 @@ fn context(id: i64, hash: Vec<u8>) -> BearerContext {
             issued_at: 0,
             expires_at: i64::MAX,
             last_used_at: Some(i64::MAX),
+            dpop_jkt: None,
         },
         instance: None,
         tenant: Tenant {

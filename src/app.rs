@@ -95,6 +95,7 @@ impl Services {
                 .audience
                 .clone()
                 .unwrap_or_else(|| config.api_host_url.clone()),
+            resource: config.api_host_url.clone(),
         };
         let services = Self::from_parts(
             store,

@@ -466,7 +466,10 @@ async fn no_token_or_an_unknown_one_is_401_with_a_bearer_challenge() {
             .expect_challenge("Bearer");
         assert_eq!(
             reply.challenges(),
-            ["Bearer realm=\"cdp-auth\""],
+            [
+                "Bearer realm=\"cdp-auth\"",
+                "DPoP realm=\"cdp-auth\", algs=\"ES256 EdDSA Ed25519 RS256 PS256\""
+            ],
             "{reply:?}"
         );
         let reply = ask(

@@ -306,6 +306,7 @@ impl A1User {
             expires_at: now + lifetime,
             prefix: secrets::token_prefix(token.expose()),
             secret_generation: None,
+            dpop_jkt: None,
         };
         Ok((token, row))
     }

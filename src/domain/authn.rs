@@ -12,9 +12,11 @@ use std::net::IpAddr;
 use super::a1user::BasicCredentials;
 use super::audit::{Actor, AuditAction, AuditEvent, AuditLog};
 use super::clock::{self, UnixTime};
+use super::dpop::Dpop;
 use super::error::DomainError;
 use super::jwt::{self, JwtAuthority};
 use super::model::{AdminAccount, InstanceCredentials, InstanceId, StoredToken, Tenant};
+use super::replay::ReplayGuard;
 use super::secrets::{self, Secret, ServerKeys};
 use super::secure_api::TenantCredentialsPresented;
 use super::throttle::{CredentialFingerprint, Throttle};
@@ -100,6 +102,8 @@ struct Inner {
     tokens: VerifiedCache,
     failure_delay: std::time::Duration,
     jwt: JwtAuthority,
+    replay: ReplayGuard,
+    dpop: Dpop,
 }
 
 impl Authenticator {
@@ -114,8 +118,18 @@ impl Authenticator {
         failure_delay: std::time::Duration,
         jwt: JwtAuthority,
     ) -> Self {
+        let replay = ReplayGuard::new(store.clone());
+        let identity = jwt.identity();
+        let dpop = Dpop::new(
+            keys.clone(),
+            replay.clone(),
+            &identity.issuer,
+            &identity.resource,
+        );
         Authenticator {
             inner: Arc::new(Inner {
+                replay,
+                dpop,
                 store,
                 keys,
                 hasher,
@@ -197,7 +211,18 @@ impl Authenticator {
         }
     }
 
-    /// The JWT signing keys, for minting and publishing.
+    /// DPoP proof checking, for the token endpoint and the resources.
+    pub fn dpop(&self) -> &Dpop {
+        &self.inner.dpop
+    }
+
+    /// The replay guard one-time identifiers (DPoP proofs, client assertions) are recorded
+    /// with.
+    pub fn replay(&self) -> &ReplayGuard {
+        &self.inner.replay
+    }
+
+    /// The JWT access token authority.
     pub fn jwt(&self) -> &JwtAuthority {
         &self.inner.jwt
     }

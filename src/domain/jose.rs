@@ -6,14 +6,19 @@
 //! parse (which derives the public key, a scalar multiplication) costs twice the signature
 //! itself (`cargo bench --bench hot_path -- jwt`). The signature is still RustCrypto's ECDSA,
 //! the same one the crate's provider makes; only the parsed key is kept.
+//!
+//! Verification of ES256 and EdDSA signatures goes to `ring`, whose P-256 and Ed25519
+//! verifiers (assembly, constant-time) are several times faster than the pure-Rust ones: a
+//! DPoP proof is verified on every request a bound token makes, so this is the hot path.
+//! Every other algorithm is verified by the crate's own provider.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
 
-use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, rust_crypto};
+use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, rust_crypto};
 use jsonwebtoken::errors::{ErrorKind, Result};
-use jsonwebtoken::signature::{Error, Signer};
-use jsonwebtoken::{Algorithm, EncodingKey};
+use jsonwebtoken::signature::{Error, Signer, Verifier};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey};
 use p256::pkcs8::DecodePrivateKey;
 
 /// At most this many parsed keys are kept (keys rotate monthly; a handful are ever live).
@@ -73,12 +78,65 @@ fn signer(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>
     Ok(Box::new(Es256(signing)))
 }
 
+/// An ES256 or EdDSA verifier over `ring`.
+struct RingVerifier {
+    algorithm: Algorithm,
+    scheme: &'static dyn ring::signature::VerificationAlgorithm,
+    public: Vec<u8>,
+}
+
+impl Verifier<Vec<u8>> for RingVerifier {
+    fn verify(&self, message: &[u8], signature: &Vec<u8>) -> std::result::Result<(), Error> {
+        ring::signature::UnparsedPublicKey::new(self.scheme, &self.public)
+            .verify(message, signature)
+            .map_err(|_| Error::new())
+    }
+}
+
+impl JwtVerifier for RingVerifier {
+    fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+}
+
+/// The provider's verifier factory: ES256 (an uncompressed SEC1 point, as a JWK's `x` and `y`
+/// make it) and EdDSA (a 32-byte Ed25519 key) on `ring`, every other algorithm as the crate's
+/// own provider makes it.
+fn verifier(algorithm: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>> {
+    let (family, scheme): (_, &'static dyn ring::signature::VerificationAlgorithm) = match algorithm
+    {
+        Algorithm::ES256 => (
+            AlgorithmFamily::Ec,
+            &ring::signature::ECDSA_P256_SHA256_FIXED,
+        ),
+        Algorithm::EdDSA => (AlgorithmFamily::Ed, &ring::signature::ED25519),
+        _ => return (rust_crypto::DEFAULT_PROVIDER.verifier_factory)(algorithm, key),
+    };
+    if key.family() != family {
+        return Err(ErrorKind::InvalidKeyFormat.into());
+    }
+    let public = key.try_get_as_bytes()?;
+    let well_formed = match algorithm {
+        Algorithm::ES256 => public.len() == 65 && public[0] == 0x04,
+        _ => public.len() == 32,
+    };
+    if !well_formed {
+        return Err(ErrorKind::InvalidKeyFormat.into());
+    }
+    Ok(Box::new(RingVerifier {
+        algorithm: *algorithm,
+        scheme,
+        public: public.to_vec(),
+    }))
+}
+
 /// Makes this the process's provider, unless one was chosen already (then signing works the
 /// same, only slower). Call before the first JWT is signed or checked.
 pub fn install() {
     static PROVIDER: OnceLock<CryptoProvider> = OnceLock::new();
     let provider = PROVIDER.get_or_init(|| CryptoProvider {
         signer_factory: signer,
+        verifier_factory: verifier,
         ..rust_crypto::DEFAULT_PROVIDER.clone()
     });
     if CryptoProvider::install_default(provider).is_err() {

@@ -162,6 +162,8 @@ pub struct JwtIdentity {
     pub issuer: String,
     /// `aud`: the API the tokens are for.
     pub audience: String,
+    /// The API Host URL: where the resources are (DPoP proofs there name it).
+    pub resource: String,
 }
 
 /// The claims of an access token (RFC 9068 §2.2, plus `tenant_id`).
@@ -187,6 +189,16 @@ pub struct AccessClaims {
     pub scope: String,
     /// The tenant, as a string like everywhere else.
     pub tenant_id: String,
+    /// A DPoP-bound token's confirmation (RFC 9449 §6.1): the thumbprint of its key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// `cnf` of a DPoP-bound token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// The JWK SHA-256 thumbprint of the key (RFC 7638).
+    pub jkt: String,
 }
 
 /// Whether a bearer string is shaped like a JWS compact serialization (a JSON header, three
@@ -706,6 +718,7 @@ mod tests {
         JwtIdentity {
             issuer: "https://auth.example".into(),
             audience: "https://api.example".into(),
+            resource: "https://api.example".into(),
         }
     }
 
@@ -721,6 +734,7 @@ mod tests {
             client_id: "tracker_abc123".into(),
             scope: "dw:tracker".into(),
             tenant_id: "7".into(),
+            cnf: None,
         }
     }
 

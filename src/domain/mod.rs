@@ -9,6 +9,7 @@ pub mod audit;
 pub mod authn;
 pub mod cdp;
 pub mod clock;
+pub mod dpop;
 pub mod error;
 pub mod forward_auth;
 pub mod jose;

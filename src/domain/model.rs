@@ -303,6 +303,9 @@ pub struct StoredToken {
     pub expires_at: UnixTime,
     /// When a bearer check last accepted it (kept to the minute).
     pub last_used_at: Option<UnixTime>,
+    /// OAuth tokens bound to a DPoP key: its JWK SHA-256 thumbprint (`cnf.jkt`). Such a token
+    /// is accepted only with a proof signed by that key.
+    pub dpop_jkt: Option<String>,
 }
 
 /// A new token row.
@@ -331,6 +334,8 @@ pub struct NewToken {
     /// secureApi: the tenant's secret generation its `oauth_key_secret` was checked against;
     /// `None` when minted without a secret check (OAuth off) and for other dialects.
     pub secret_generation: Option<i64>,
+    /// OAuth: the thumbprint of the DPoP key the token is bound to, if any.
+    pub dpop_jkt: Option<String>,
 }
 
 /// A tenant with the argon2id hash of its `oauth_key_secret`, for secureApi checks.

@@ -9,7 +9,7 @@ use super::audit::{Actor, AuditAction, AuditEvent, AuditLog};
 use super::authn::Authenticator;
 use super::clock;
 use super::error::DomainError;
-use super::jwt::AccessClaims;
+use super::jwt::{AccessClaims, Confirmation};
 use super::model::{InstanceType, NewToken, TokenFormat, TokenKind};
 use super::policy::Policy;
 use super::secrets::{self, Secret};
@@ -40,6 +40,8 @@ pub struct OAuthGrant {
     pub expires_in: i64,
     /// Granted scope.
     pub scope: String,
+    /// Whether it is bound to a DPoP key (`token_type` `DPoP`).
+    pub dpop_bound: bool,
 }
 
 /// What introspection tells about an active token.
@@ -61,6 +63,8 @@ pub struct Introspection {
     pub api: Option<String>,
     /// Which dialect minted it.
     pub kind: TokenKind,
+    /// A DPoP-bound token's key thumbprint (`cnf.jkt`).
+    pub dpop_jkt: Option<String>,
 }
 
 /// The OAuth 2.0 endpoints' domain.
@@ -92,11 +96,13 @@ impl OAuth {
         }
     }
 
-    /// `grant_type=client_credentials`: a new short-lived token for the client instance.
+    /// `grant_type=client_credentials`: a new short-lived token for the client instance,
+    /// bound to the DPoP key of thumbprint `dpop_jkt` when the request carried a proof.
     pub async fn client_credentials(
         &self,
         client: &BasicCredentials,
         scope: Option<&str>,
+        dpop_jkt: Option<String>,
     ) -> Result<OAuthGrant, DomainError> {
         let owner = self.authn.instance(client).await?;
         let allowed = scope_of(owner.instance.instance_type);
@@ -137,6 +143,7 @@ impl OAuth {
                     client_id: owner.instance.username.clone(),
                     scope: allowed.to_owned(),
                     tenant_id: owner.tenant.id.to_string(),
+                    cnf: dpop_jkt.clone().map(|jkt| Confirmation { jkt }),
                 };
                 let token = Secret::new(jwt.sign(&claims).await?);
                 let hash = self.authn.keys().jwt_id_hash(&jti);
@@ -160,6 +167,7 @@ impl OAuth {
             expires_at: now + lifetime,
             prefix,
             secret_generation: None,
+            dpop_jkt: dpop_jkt.clone(),
         };
         let actor = Actor::new(owner.instance.username.clone(), client.source);
         let audit = AuditEvent::new(AuditAction::TokenIssued, &actor)
@@ -176,6 +184,7 @@ impl OAuth {
             access_token: token,
             expires_in: lifetime,
             scope: allowed.to_owned(),
+            dpop_bound: dpop_jkt.is_some(),
         })
     }
 
@@ -218,6 +227,7 @@ impl OAuth {
             tenant_id: context.tenant.id.to_string(),
             api: token.api.clone(),
             kind: token.kind,
+            dpop_jkt: token.dpop_jkt.clone(),
         }))
     }
 

@@ -157,6 +157,7 @@ impl SecureApi {
             prefix: secrets::token_prefix(token.expose()),
             // With OAuth off no secret was checked: such tokens end when OAuth is turned on.
             secret_generation: tenant.oauth_enabled.then_some(tenant.secret_generation),
+            dpop_jkt: None,
         };
         let detail = format!("{} for {api}: {}", issued(&row), resources.join(" "));
         let actor = Actor::new(credentials.tenant_hash.clone(), credentials.source);

@@ -349,6 +349,7 @@ mod tests {
                 issued_at: 0,
                 expires_at,
                 last_used_at: None,
+                dpop_jkt: None,
             },
             instance: None,
             tenant: Tenant {

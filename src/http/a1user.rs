@@ -286,7 +286,7 @@ pub async fn revoke(
     let revoked = match presented(&headers, source)? {
         Presented::Bearer(token) => a1user.revoke(&token, source.0).await?,
         Presented::Basic(credentials) => a1user.revoke_all(&credentials).await?,
-        Presented::Missing | Presented::Other => {
+        Presented::Missing | Presented::Dpop(_) | Presented::Other => {
             return Err(ApiError::new(
                 axum::http::StatusCode::UNAUTHORIZED,
                 ErrorCode::InvalidClient,

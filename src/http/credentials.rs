@@ -23,6 +23,9 @@ pub enum Presented {
     Basic(BasicCredentials),
     /// `Bearer token`.
     Bearer(Secret),
+    /// `DPoP token` (RFC 9449 §7.1): a token bound to a key, with a proof in the `DPoP`
+    /// header.
+    Dpop(Secret),
     /// Some other scheme (`Digest`, …).
     Other,
 }
@@ -65,6 +68,8 @@ pub fn presented(headers: &HeaderMap, source: SourceAddress) -> Result<Presented
         parse_basic(rest, source).map(Presented::Basic)
     } else if scheme.eq_ignore_ascii_case("bearer") {
         Ok(Presented::Bearer(Secret::new(rest)))
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Ok(Presented::Dpop(Secret::new(rest)))
     } else {
         Ok(Presented::Other)
     }
@@ -96,9 +101,9 @@ pub fn require_basic(
         Presented::Missing => Err(ApiError::basic_required(
             "This request needs Basic credentials (instance username and password).",
         )),
-        Presented::Bearer(_) | Presented::Other => Err(ApiError::basic_required(
-            "This request needs Basic credentials, not a token.",
-        )),
+        Presented::Bearer(_) | Presented::Dpop(_) | Presented::Other => Err(
+            ApiError::basic_required("This request needs Basic credentials, not a token."),
+        ),
     }
 }
 
@@ -110,10 +115,12 @@ pub fn require_bearer(headers: &HeaderMap) -> Result<Secret, ApiError> {
             "This request needs a Bearer token.",
             Challenge::BearerMissing,
         )),
-        Presented::Basic(_) | Presented::Other => Err(ApiError::bearer_required(
-            "This request needs a Bearer token, not a username and password.",
-            Challenge::BearerInvalid,
-        )),
+        Presented::Basic(_) | Presented::Dpop(_) | Presented::Other => {
+            Err(ApiError::bearer_required(
+                "This request needs a Bearer token, not a username and password.",
+                Challenge::BearerInvalid,
+            ))
+        }
     }
 }
 

@@ -31,6 +31,12 @@ pub enum Challenge {
     BearerInsufficientScope,
     /// secureApi: the `tenant_hash` and `oauth_key_secret` headers.
     TenantHeaders,
+    /// `DPoP realm="cdp-auth", error="invalid_dpop_proof"` (RFC 9449 §7.1), with a Bearer
+    /// challenge beside it: a DPoP proof was missing or bad.
+    DpopInvalidProof,
+    /// `DPoP realm="cdp-auth", error="invalid_token"`: the token is DPoP-bound but came as
+    /// Bearer, or came as DPoP but is not bound.
+    DpopInvalidToken,
 }
 
 /// Declares [`ErrorCode`] and its list from one table, so the list cannot miss a code.
@@ -83,7 +89,9 @@ error_codes! {
     InvalidClient = "invalid_client", "401",
         "The client credentials (Basic username and password, `client_secret_post`, or the secureApi `tenant_hash` and `oauth_key_secret`) are missing or wrong. Unknown usernames and wrong passwords answer alike.";
     InvalidToken = "invalid_token", "401",
-        "No bearer token was sent, or it is unknown, expired, revoked or of a disabled instance.";
+        "No bearer token was sent, or it is unknown, expired, revoked or of a disabled instance; a DPoP-bound token sent as `Bearer`, or an unbound one sent as `DPoP`.";
+    InvalidDpopProof = "invalid_dpop_proof", "400, 401",
+        "The `DPoP` proof is missing, malformed, signed wrongly, for another method or URL, too old or too new, reused, or (at a resource) not signed by the key the token is bound to: 400 at `/oauth/token`, 401 at the CDP API and `/forward-auth`.";
     InsufficientScope = "insufficient_scope", "403",
         "The token is valid but may not do this: another tenant, another instance type, a resource it does not hold, a WebTag origin that is not allowed, or (`/forward-auth`) no rule that allows the request.";
     UnsupportedScheme = "unsupported_scheme", "400",
@@ -208,6 +216,37 @@ impl ApiError {
         .with_challenge(Challenge::Basic)
     }
 
+    /// `400 invalid_dpop_proof`: the token endpoint refused a request's DPoP proof.
+    pub fn dpop_proof_refused(description: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidDpopProof,
+            description,
+        )
+    }
+
+    /// `401 invalid_dpop_proof` with a DPoP challenge: a resource refused the proof that came
+    /// with a bound token.
+    pub fn dpop_proof_required(description: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidDpopProof,
+            description,
+        )
+        .with_challenge(Challenge::DpopInvalidProof)
+    }
+
+    /// `401 invalid_token` with a DPoP challenge: a bound token came as Bearer, or an unbound
+    /// one as DPoP.
+    pub fn dpop_scheme_mismatch(description: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidToken,
+            description,
+        )
+        .with_challenge(Challenge::DpopInvalidToken)
+    }
+
     /// `401 invalid_token` asking for a Bearer token.
     pub fn bearer_required(description: impl Into<String>, challenge: Challenge) -> Self {
         Self::new(
@@ -244,16 +283,34 @@ impl ApiError {
     }
 }
 
+/// The DPoP challenge a resource answers beside its Bearer one (RFC 9449 §7.1): tokens may
+/// come either way, and `algs` tells a client which proofs it may sign.
+const DPOP_CHALLENGE: &str = "DPoP realm=\"cdp-auth\", algs=\"ES256 EdDSA Ed25519 RS256 PS256\"";
+
 fn challenge_header(challenge: Challenge) -> Vec<HeaderValue> {
     let basic = || HeaderValue::from_static("Basic realm=\"cdp-auth\", charset=\"UTF-8\"");
     let bearer = || HeaderValue::from_static("Bearer realm=\"cdp-auth\"");
+    let dpop = || HeaderValue::from_static(DPOP_CHALLENGE);
     match challenge {
         Challenge::None => vec![],
         Challenge::Basic => vec![basic()],
-        Challenge::BearerMissing => vec![bearer()],
-        Challenge::BearerInvalid => vec![HeaderValue::from_static(
-            "Bearer realm=\"cdp-auth\", error=\"invalid_token\"",
-        )],
+        Challenge::BearerMissing => vec![bearer(), dpop()],
+        Challenge::BearerInvalid => vec![
+            HeaderValue::from_static("Bearer realm=\"cdp-auth\", error=\"invalid_token\""),
+            dpop(),
+        ],
+        Challenge::DpopInvalidProof => vec![
+            HeaderValue::from_static(
+                "DPoP realm=\"cdp-auth\", error=\"invalid_dpop_proof\", algs=\"ES256 EdDSA Ed25519 RS256 PS256\"",
+            ),
+            bearer(),
+        ],
+        Challenge::DpopInvalidToken => vec![
+            HeaderValue::from_static(
+                "DPoP realm=\"cdp-auth\", error=\"invalid_token\", algs=\"ES256 EdDSA Ed25519 RS256 PS256\"",
+            ),
+            bearer(),
+        ],
         Challenge::BasicOrBearer => vec![basic(), bearer()],
         Challenge::BearerInsufficientScope => vec![HeaderValue::from_static(
             "Bearer realm=\"cdp-auth\", error=\"insufficient_scope\"",

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::guard::{bearer_token, single_header};
+use super::guard::{RequestLine, check_binding, presented_token, single_header};
 use crate::domain::DomainError;
 use crate::domain::forward_auth::{OriginalPath, TokenFacts, is_method_token, kind_word};
 use crate::store::BearerContext;
@@ -103,8 +103,25 @@ async fn decide(state: &AppState, parts: &Parts) -> Result<Response, ApiError> {
         ))
     })?;
     let headers = &parts.headers;
-    let token = bearer_token(headers)?;
-    let entry = state.services.authn.bearer(&token).await?;
+    let presented = presented_token(headers)?;
+    let authn = &state.services.authn;
+    let entry = authn.bearer(&presented.token).await?;
+    // A bound token's proof is for the original request: its method, and its URL at the
+    // origin the gateway names (else the API Host URL).
+    let origin = original_origin(headers)?;
+    let line = RequestLine {
+        method,
+        path: original.target.split(['?', '#']).next().unwrap_or_default(),
+        origin: origin.as_deref(),
+    };
+    check_binding(
+        Some(authn.dpop()),
+        headers,
+        &presented,
+        entry.token.dpop_jkt.as_deref(),
+        line,
+    )
+    .await?;
     if let Some(tenant_hash) = single_header(headers, "tenant_hash")?
         && tenant_hash != entry.tenant.tenant_hash
     {
@@ -119,6 +136,22 @@ async fn decide(state: &AppState, parts: &Parts) -> Result<Response, ApiError> {
         .decide(method, &path, &facts)
         .map_err(|refusal| refuse(refusal.describe(method, &path)))?;
     allowed(&entry.context, &facts)
+}
+
+/// The origin (`scheme://host`) of the original request, when the gateway sends both
+/// `X-Forwarded-Proto` and `X-Forwarded-Host` (Traefik and Caddy do; nginx when configured
+/// to, as the documentation shows): what a DPoP proof's `htu` names.
+fn original_origin(headers: &axum::http::HeaderMap) -> Result<Option<String>, ApiError> {
+    let proto = single_header(headers, "x-forwarded-proto")?;
+    let host = single_header(headers, "x-forwarded-host")?;
+    Ok(match (proto, host) {
+        // A list (several proxies) names the first, the client-facing one.
+        (Some(proto), Some(host)) => {
+            let first = |v: &str| v.split(',').next().unwrap_or_default().trim().to_owned();
+            Some(format!("{}://{}", first(proto), first(host)))
+        }
+        _ => None,
+    })
 }
 
 /// The request the gateway asks about.

@@ -1,5 +1,6 @@
 //! The token check in front of every protected CDP route, as a tower [`Layer`]: it takes the
-//! token from `Authorization: Bearer` or the vendor's `access_token` header, resolves it
+//! token from `Authorization: Bearer` or the vendor's `access_token` header (or, for a token
+//! bound to a DPoP key, `Authorization: DPoP` with a proof for this request), resolves it
 //! through a [`TokenVerifier`], checks that it may make this request (its tenant, its instance
 //! type, or its secureApi api and resource), and hands the handler a [`Grant`] in the request
 //! extensions. Refusals follow RFC 6750: 401 with `WWW-Authenticate` when there is no valid
@@ -29,6 +30,8 @@ use super::credentials::{Presented, SourceAddress, presented};
 use super::error::{ApiError, Challenge};
 use crate::domain::DomainError;
 use crate::domain::authn::Authenticator;
+use crate::domain::clock;
+use crate::domain::dpop::{Dpop, DpopRefusal, ProofTarget};
 use crate::domain::model::{Instance, InstanceType, Tenant, TokenId, TokenKind};
 use crate::domain::secrets::Secret;
 
@@ -45,6 +48,8 @@ pub struct Grant {
     pub api: Option<String>,
     /// The secureApi resources it holds.
     pub resources: Vec<String>,
+    /// OAuth tokens bound to a DPoP key: its thumbprint.
+    pub dpop_jkt: Option<String>,
 }
 
 /// Resolves a bearer token to what it grants: `InvalidToken` when it is unknown, expired or
@@ -52,6 +57,12 @@ pub struct Grant {
 pub trait TokenVerifier: Clone + Send + Sync + 'static {
     /// Verifies one token.
     fn verify(&self, token: Secret) -> impl Future<Output = Result<Grant, DomainError>> + Send;
+
+    /// Checks the DPoP proofs of bound tokens; `None` when this verifier binds no tokens
+    /// (then a DPoP-scheme request is refused).
+    fn dpop(&self) -> Option<&Dpop> {
+        None
+    }
 }
 
 impl TokenVerifier for Authenticator {
@@ -67,8 +78,108 @@ impl TokenVerifier for Authenticator {
                 (true, Some(scope)) => scope.split(' ').map(str::to_owned).collect(),
                 _ => Vec::new(),
             },
+            dpop_jkt: context.token.dpop_jkt.clone(),
         })
     }
+
+    fn dpop(&self) -> Option<&Dpop> {
+        Some(Authenticator::dpop(self))
+    }
+}
+
+/// The request a token came with, as a DPoP proof must name it.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLine<'a> {
+    /// The method (a gateway's original one, for forward auth).
+    pub method: &'a str,
+    /// The path (query and fragment play no part).
+    pub path: &'a str,
+    /// The origin (`https://host`) a gateway said the original request went to; `None`: the
+    /// API Host URL.
+    pub origin: Option<&'a str>,
+}
+
+impl<'a> RequestLine<'a> {
+    /// The line of a request made to this server.
+    pub fn of(method: &'a axum::http::Method, uri: &'a axum::http::Uri) -> Self {
+        RequestLine {
+            method: method.as_str(),
+            path: uri.path(),
+            origin: None,
+        }
+    }
+}
+
+/// A token as the request presented it.
+pub struct PresentedToken {
+    /// The token.
+    pub token: Secret,
+    /// Whether it came as `Authorization: DPoP`.
+    pub dpop: bool,
+}
+
+/// Checks that a token's binding and the way it came agree: an unbound token comes as Bearer
+/// (or `access_token`); a bound one as DPoP, with a proof for this request signed by the key
+/// it is bound to (RFC 9449 §7).
+pub async fn check_binding(
+    dpop: Option<&Dpop>,
+    headers: &HeaderMap,
+    presented: &PresentedToken,
+    bound_to: Option<&str>,
+    line: RequestLine<'_>,
+) -> Result<(), ApiError> {
+    let Some(bound_to) = bound_to else {
+        if presented.dpop {
+            return Err(ApiError::dpop_scheme_mismatch(
+                "This token is not bound to a DPoP key: send it as Authorization: Bearer <token>.",
+            ));
+        }
+        return Ok(());
+    };
+    if !presented.dpop {
+        return Err(ApiError::dpop_scheme_mismatch(
+            "This token is bound to a DPoP key: send it as Authorization: DPoP <token>, with a DPoP proof for this request.",
+        ));
+    }
+    let (Some(dpop), Some(proof)) = (dpop, single_header(headers, "dpop")?) else {
+        return Err(ApiError::dpop_proof_required(
+            "This token is bound to a DPoP key: send a DPoP proof for this request in the DPoP header.",
+        ));
+    };
+    let urls = dpop.resource_urls(line.path, line.origin);
+    let target = ProofTarget {
+        method: line.method,
+        urls: &urls,
+        access_token: Some(presented.token.expose()),
+        now: clock::now(),
+    };
+    match dpop.check(proof, &target).await {
+        Ok(jkt) if jkt == bound_to => Ok(()),
+        Ok(_) => Err(ApiError::dpop_proof_required(
+            "The DPoP proof is not signed by the key this token is bound to.",
+        )),
+        Err(DpopRefusal::Proof(why)) => Err(ApiError::dpop_proof_required(why.0)),
+        Err(DpopRefusal::Unavailable(error)) => Err(error.into()),
+    }
+}
+
+/// Verifies the request's token and checks its DPoP binding.
+async fn verified_grant<V: TokenVerifier>(
+    verifier: &V,
+    headers: &HeaderMap,
+    line: RequestLine<'_>,
+) -> Result<Grant, ApiError> {
+    let presented = presented_token(headers)?;
+    let grant = verifier.verify(presented.token.clone()).await?;
+    check_binding(
+        verifier.dpop(),
+        headers,
+        &presented,
+        grant.dpop_jkt.as_deref(),
+        line,
+    )
+    .await?;
+    Ok(grant)
 }
 
 /// What a route asks of a token.
@@ -180,13 +291,17 @@ impl<V: TokenVerifier> RequireToken<V> {
                     .iter()
                     .find(|(name, _)| *name == "tenantId")
                     .map(|(_, value)| value);
+                let line = RequestLine::of(&parts.method, &parts.uri);
                 let grant =
-                    authorize_instance(&self.verifier, &parts.headers, tenant, required).await?;
+                    authorize_instance(&self.verifier, &parts.headers, line, tenant, required)
+                        .await?;
                 Ok((grant, Request::from_parts(parts, body)))
             }
             Requirement::Resource { api, resource } => {
+                let line = RequestLine::of(request.method(), request.uri());
                 let grant =
-                    authorize_resource(&self.verifier, request.headers(), api, resource).await?;
+                    authorize_resource(&self.verifier, request.headers(), line, api, resource)
+                        .await?;
                 Ok((grant, request))
             }
         }
@@ -204,10 +319,11 @@ fn refuse(why: &str) -> ApiError {
 pub async fn authorize_instance<V: TokenVerifier>(
     verifier: &V,
     headers: &HeaderMap,
+    line: RequestLine<'_>,
     tenant_in_path: Option<&str>,
     required: InstanceType,
 ) -> Result<Grant, ApiError> {
-    let grant = verifier.verify(bearer_token(headers)?).await?;
+    let grant = verified_grant(verifier, headers, line).await?;
     match &grant.instance {
         Some(instance) if instance.instance_type == required => {}
         Some(_) => return Err(refuse("it belongs to another type of instance")),
@@ -224,10 +340,11 @@ pub async fn authorize_instance<V: TokenVerifier>(
 pub async fn authorize_resource<V: TokenVerifier>(
     verifier: &V,
     headers: &HeaderMap,
+    line: RequestLine<'_>,
     api: &str,
     resource: &str,
 ) -> Result<Grant, ApiError> {
-    let grant = verifier.verify(bearer_token(headers)?).await?;
+    let grant = verified_grant(verifier, headers, line).await?;
     if grant.api.as_deref() != Some(api) {
         return Err(refuse(&format!("it is not a secureApi token of api {api}")));
     }
@@ -258,16 +375,19 @@ pub fn single_header<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'
     })
 }
 
-/// The token from `Authorization: Bearer` or the `access_token` header (not both); also what
-/// `/forward-auth` reads, so that a gateway takes credentials exactly as the CDP API does.
-pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Secret, ApiError> {
+/// The token from `Authorization: Bearer` (or `DPoP`) or the `access_token` header (not
+/// both); also what `/forward-auth` reads, so that a gateway takes credentials exactly as the
+/// CDP API does.
+pub(crate) fn presented_token(headers: &HeaderMap) -> Result<PresentedToken, ApiError> {
     let from_header = single_header(headers, "access_token")?.filter(|t| !t.is_empty());
+    let bearer = |token| PresentedToken { token, dpop: false };
     match (presented(headers, SourceAddress(None))?, from_header) {
-        (Presented::Bearer(_), Some(_)) => Err(ApiError::invalid_request(
+        (Presented::Bearer(_) | Presented::Dpop(_), Some(_)) => Err(ApiError::invalid_request(
             "Send the token once: in Authorization or in access_token, not both.",
         )),
-        (Presented::Bearer(token), None) => Ok(token),
-        (Presented::Missing, Some(token)) => Ok(Secret::new(token)),
+        (Presented::Bearer(token), None) => Ok(bearer(token)),
+        (Presented::Dpop(token), None) => Ok(PresentedToken { token, dpop: true }),
+        (Presented::Missing, Some(token)) => Ok(bearer(Secret::new(token))),
         (Presented::Missing, None) => Err(ApiError::bearer_required(
             "This request needs a token: send it as Authorization: Bearer <token>, or (secureApi) in the access_token header.",
             Challenge::BearerMissing,

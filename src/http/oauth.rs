@@ -12,9 +12,13 @@ use utoipa::ToSchema;
 
 use super::credentials::{Presented, SourceAddress, presented};
 use super::error::{ApiError, ErrorBody, ErrorCode};
+use super::guard::single_header;
 use super::media_type::{Reads, require_readable};
 use super::{AppState, no_store};
 use crate::domain::a1user::BasicCredentials;
+use crate::domain::clock;
+use crate::domain::dpop::{DpopRefusal, ProofTarget};
+use crate::domain::jwt::Confirmation;
 use crate::domain::oauth;
 use crate::domain::secrets::Secret;
 
@@ -42,7 +46,8 @@ pub struct OAuthForm {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OAuthTokenResponse {
     access_token: String,
-    /// Always `Bearer`.
+    /// `Bearer`, or `DPoP` when the request carried a DPoP proof and the token is bound to
+    /// its key.
     token_type: &'static str,
     expires_in: i64,
     scope: String,
@@ -72,6 +77,10 @@ pub struct IntrospectionResponse {
     /// Which dialect minted the token: `a1user`, `oauth` or `secure_api`.
     #[serde(skip_serializing_if = "Option::is_none")]
     dialect: Option<&'static str>,
+    /// A DPoP-bound token's key: `{"jkt": "<JWK SHA-256 thumbprint>"}` (RFC 9449 §6.2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    cnf: Option<Confirmation>,
 }
 
 /// RFC 8414 authorization server metadata.
@@ -162,20 +171,45 @@ pub async fn token(
         }
     }
     let client = client(&headers, source, &form)?;
+    let dpop_jkt = token_request_proof(&state, &headers).await?;
     let grant = state
         .services
         .oauth
-        .client_credentials(&client, form.scope.as_deref())
+        .client_credentials(&client, form.scope.as_deref(), dpop_jkt)
         .await?;
     Ok(no_store(
         Json(OAuthTokenResponse {
             access_token: grant.access_token.expose().to_owned(),
-            token_type: "Bearer",
+            token_type: if grant.dpop_bound { "DPoP" } else { "Bearer" },
             expires_in: grant.expires_in,
             scope: grant.scope,
         })
         .into_response(),
     ))
+}
+
+/// The thumbprint of the key a token request's `DPoP` proof (RFC 9449 §5) was signed with, if
+/// it carried one: the new token is bound to that key. A bad proof is `400
+/// invalid_dpop_proof`, and no token is issued.
+async fn token_request_proof(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<String>, ApiError> {
+    let Some(proof) = single_header(headers, "dpop")? else {
+        return Ok(None);
+    };
+    let dpop = state.services.authn.dpop();
+    let target = ProofTarget {
+        method: "POST",
+        urls: dpop.token_endpoint_urls(),
+        access_token: None,
+        now: clock::now(),
+    };
+    match dpop.check(proof, &target).await {
+        Ok(jkt) => Ok(Some(jkt)),
+        Err(DpopRefusal::Proof(why)) => Err(ApiError::dpop_proof_refused(why.0)),
+        Err(DpopRefusal::Unavailable(error)) => Err(error.into()),
+    }
 }
 
 fn required_token(form: &OAuthForm) -> Result<Secret, ApiError> {
@@ -218,10 +252,15 @@ pub async fn introspect(
             scope: Some(found.scope),
             exp: Some(found.exp),
             iat: Some(found.iat),
-            token_type: Some("Bearer"),
+            token_type: Some(if found.dpop_jkt.is_some() {
+                "DPoP"
+            } else {
+                "Bearer"
+            }),
             tenant_id: Some(found.tenant_id),
             api: found.api,
             dialect: Some(found.kind.as_str()),
+            cnf: found.dpop_jkt.map(|jkt| Confirmation { jkt }),
         },
     };
     Ok(no_store(Json(response).into_response()))

@@ -198,6 +198,8 @@ pub struct TokenRecord {
     pub prefix: Option<String>,
     /// secureApi: the tenant secret generation it was minted with.
     pub secret_generation: Option<i64>,
+    /// OAuth: the DPoP key thumbprint it is bound to.
+    pub dpop_jkt: Option<String>,
 }
 
 /// Settings, tenants and instances of a deployment (tokens are moved in batches).

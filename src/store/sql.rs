@@ -29,7 +29,8 @@ macro_rules! token_columns {
         "k.id AS k_id, k.kind AS k_kind, k.tenant_id AS k_tenant_id, \
          k.instance_id AS k_instance_id, k.sealed AS k_sealed, k.token_hash AS k_token_hash, \
          k.api AS k_api, k.scope AS k_scope, k.issued_at AS k_issued_at, \
-         k.expires_at AS k_expires_at, k.last_used_at AS k_last_used_at"
+         k.expires_at AS k_expires_at, k.last_used_at AS k_last_used_at, \
+         k.dpop_jkt AS k_dpop_jkt"
     };
 }
 
@@ -205,6 +206,7 @@ macro_rules! impl_sql_store {
                 issued_at: row.try_get("k_issued_at")?,
                 expires_at: row.try_get("k_expires_at")?,
                 last_used_at: row.try_get("k_last_used_at")?,
+                dpop_jkt: row.try_get("k_dpop_jkt")?,
             })
         }
 
@@ -236,6 +238,7 @@ macro_rules! impl_sql_store {
                 last_used_at: row.try_get("last_used_at")?,
                 prefix: row.try_get("prefix")?,
                 secret_generation: row.try_get("secret_generation")?,
+                dpop_jkt: row.try_get("dpop_jkt")?,
             })
         }
 
@@ -885,7 +888,7 @@ macro_rules! impl_sql_store {
                 if !tokens.is_empty() {
                     let mut insert = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO tokens (token_hash, kind, tenant_id, instance_id, sealed, \
-                         api, scope, issued_at, expires_at, prefix, secret_generation) ",
+                         api, scope, issued_at, expires_at, prefix, secret_generation, dpop_jkt) ",
                     );
                     insert.push_values(tokens, |mut row, token| {
                         row.push_bind(&token.token_hash)
@@ -898,7 +901,8 @@ macro_rules! impl_sql_store {
                             .push_bind(token.issued_at)
                             .push_bind(token.expires_at)
                             .push_bind(&token.prefix)
-                            .push_bind(token.secret_generation);
+                            .push_bind(token.secret_generation)
+                            .push_bind(&token.dpop_jkt);
                     });
                     insert.build().execute(&mut *tx).await?;
                 }
@@ -1119,8 +1123,8 @@ macro_rules! impl_sql_store {
             ) -> Result<Vec<TokenRecord>, StoreError> {
                 query::<$db>(
                     "SELECT id, token_hash, kind, tenant_id, instance_id, sealed, api, scope, \
-                     issued_at, expires_at, revoked_at, last_used_at, prefix, secret_generation \
-                     FROM tokens \
+                     issued_at, expires_at, revoked_at, last_used_at, prefix, secret_generation, \
+                     dpop_jkt FROM tokens \
                      WHERE id > $1 ORDER BY id LIMIT $2",
                 )
                 .bind(after)
@@ -1191,8 +1195,8 @@ macro_rules! impl_sql_store {
                     query::<$db>(
                         "INSERT INTO tokens (id, token_hash, kind, tenant_id, instance_id, sealed, \
                          api, scope, issued_at, expires_at, revoked_at, last_used_at, prefix, \
-                         secret_generation) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                         secret_generation, dpop_jkt) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
                     )
                     .bind(k.id)
                     .bind(&k.token_hash)
@@ -1208,6 +1212,7 @@ macro_rules! impl_sql_store {
                     .bind(k.last_used_at)
                     .bind(&k.prefix)
                     .bind(k.secret_generation)
+                    .bind(&k.dpop_jkt)
                     .execute(&mut *tx)
                     .await?;
                 }

@@ -77,10 +77,12 @@ pub async fn authenticate(
                 session: Some(session),
             }))
         }
-        Presented::Basic(_) | Presented::Other => Err(ApiError::bearer_required(
-            "Send an admin API token as a Bearer token, or sign in at /ui/.",
-            Challenge::BearerMissing,
-        )),
+        Presented::Basic(_) | Presented::Dpop(_) | Presented::Other => {
+            Err(ApiError::bearer_required(
+                "Send an admin API token as a Bearer token, or sign in at /ui/.",
+                Challenge::BearerMissing,
+            ))
+        }
     }
 }
 

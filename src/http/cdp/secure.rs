@@ -5,8 +5,8 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -17,7 +17,7 @@ use crate::domain::json::JsonError;
 use crate::http::AppState;
 use crate::http::credentials::SourceAddress;
 use crate::http::error::{ApiError, ErrorCode};
-use crate::http::guard::{ErrorStyle, Grant, authorize_resource, single_header};
+use crate::http::guard::{ErrorStyle, Grant, RequestLine, authorize_resource, single_header};
 use crate::http::media_type::{Reads, require_readable};
 use crate::store::cdp::CustomerKey;
 
@@ -113,15 +113,18 @@ fn customer_key(headers: &HeaderMap) -> Result<CustomerKey, ApiError> {
 pub async fn profile(
     State(state): State<AppState>,
     Path(resource): Path<String>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let line = RequestLine::of(&method, &uri);
     let Some(resource) = PROFILE_RESOURCES.iter().find(|r| **r == resource) else {
         return vendor(not_found(&format!("Resource {resource:?}")));
     };
     let outcome = async {
         let grant =
-            authorize_resource(&state.services.authn, &headers, "profile", resource).await?;
+            authorize_resource(&state.services.authn, &headers, line, "profile", resource).await?;
         let key = customer_key(&headers)?;
         require_readable(&headers, &body, Reads::Json)?;
         let body = object_body(&body)?;
@@ -161,14 +164,18 @@ pub async fn gdpr(
     State(state): State<AppState>,
     Path(action): Path<String>,
     source: SourceAddress,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let line = RequestLine::of(&method, &uri);
     let Some(action) = GDPR_ACTIONS.iter().find(|a| **a == action) else {
         return vendor(not_found(&format!("GDPR action {action:?}")));
     };
     let outcome = async {
-        let grant = authorize_resource(&state.services.authn, &headers, "gdpr", action).await?;
+        let grant =
+            authorize_resource(&state.services.authn, &headers, line, "gdpr", action).await?;
         require_readable(&headers, &body, Reads::Json)?;
         let body = object_body(&body)?;
         gdpr_action(&state, &grant, action, &body, &headers, source).await

@@ -4,8 +4,8 @@
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{OriginalUri, Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -16,7 +16,7 @@ use crate::domain::cdp::records::{self, RecordError};
 use crate::domain::model::InstanceType;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody, ErrorCode};
-use crate::http::guard::{authorize_instance, single_header};
+use crate::http::guard::{RequestLine, authorize_instance, single_header};
 use crate::http::media_type::{Reads, require_readable};
 use crate::store::cdp::WebTagContext;
 
@@ -148,6 +148,8 @@ pub async fn push(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
     RawQuery(raw): RawQuery,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -160,6 +162,7 @@ pub async fn push(
             let grant = authorize_instance(
                 &state.services.authn,
                 &headers,
+                RequestLine::of(&method, &uri),
                 Some(&tenant),
                 InstanceType::DwTracker,
             )
