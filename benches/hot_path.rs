@@ -1,7 +1,7 @@
 //! The pure functions a bearer check runs, measured one by one: reading the `Authorization`
 //! header, the keyed hash a token is looked up by, and the token cache lookup (a hit, and a
 //! miss); then what `/forward-auth` adds to it (reading the original path, deciding by the
-//! rules). `cargo bench --bench hot_path`.
+//! rules), and a DPoP proof check. `cargo bench --bench hot_path`.
 
 use std::hint::black_box;
 
@@ -183,6 +183,58 @@ fn jwt(c: &mut Criterion) {
     group.finish();
 }
 
+/// A DPoP proof check (RFC 9449) as a resource runs it per request, signature included, for
+/// ES256 and EdDSA proofs; without the replay record (a database write, measured over HTTP by
+/// `scripts/bench`).
+fn dpop(c: &mut Criterion) {
+    cdp_auth::domain::jose::install();
+    use cdp_auth::domain::dpop::{ProofTarget, access_token_hash, check_proof, normalized_url};
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, jwk::Jwk};
+    use p256::pkcs8::EncodePrivateKey;
+    let url = "https://api.example.com/v2/7/dw/a360/customers/gcr-1";
+    let token = "f265e508-c599-44e3-ab60-60a040a9154a";
+    let now = 1_800_000_000_i64;
+    let claims = serde_json::json!({
+        "jti": "e1j3V9mQk3WgYl7Q", "htm": "GET", "htu": url, "iat": now,
+        "ath": access_token_hash(token)
+    });
+    let es = {
+        let secret = p256::SecretKey::from_slice(&[7u8; 32]).expect("a valid scalar");
+        EncodingKey::from_ec_der(secret.to_pkcs8_der().expect("PKCS #8").as_bytes())
+    };
+    let ed = {
+        use ed25519_dalek::pkcs8::EncodePrivateKey;
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+        EncodingKey::from_ed_der(key.to_pkcs8_der().expect("PKCS #8").as_bytes())
+    };
+    let urls = [normalized_url(url).expect("a URL")];
+    let target = ProofTarget {
+        method: "GET",
+        urls: &urls,
+        access_token: Some(token),
+        now,
+    };
+    let mut group = c.benchmark_group("dpop");
+    for (name, algorithm, key) in [
+        ("ES256", Algorithm::ES256, &es),
+        ("EdDSA", Algorithm::EdDSA, &ed),
+    ] {
+        let mut header = Header::new(algorithm);
+        header.typ = Some("dpop+jwt".into());
+        header.jwk = Some(Jwk::from_encoding_key(key, algorithm).expect("a JWK"));
+        let proof = jsonwebtoken::encode(&header, &claims, key).expect("signs");
+        assert!(
+            check_proof(&proof, &target).is_ok(),
+            "the {name} proof checks out"
+        );
+        group.bench_function(
+            format!("{name} proof check (parse, verify, thumbprint)"),
+            |b| b.iter(|| check_proof(black_box(&proof), black_box(&target))),
+        );
+    }
+    group.finish();
+}
+
 /// What `/forward-auth` does beyond the bearer check: parse the original request target and
 /// walk a dozen rules to the one that decides (the eighth), for a token of the path's tenant.
 fn forward_auth(c: &mut Criterion) {
@@ -222,5 +274,5 @@ fn forward_auth(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, hot_path, push_body, jwt, forward_auth);
+criterion_group!(benches, hot_path, push_body, jwt, dpop, forward_auth);
 criterion_main!(benches);

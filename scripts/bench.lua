@@ -11,7 +11,8 @@
 --   BENCH_STOP_AFTER     wrk prints the counts and exits after this many EXPECTED answers
 --                        (for seeding, with -t1; no wrk summary then)
 -- With TOKENS_FILE (one token a line), every request takes the next token in turn in place of
--- the first "{token}" of BENCH_AUTH and BENCH_BODY.
+-- the first "{token}" of BENCH_AUTH and BENCH_BODY, or (BENCH_TOKEN_HEADER set) as the value
+-- of that header: a DPoP proof, used once.
 --
 -- Every answer but EXPECTED is counted; done() prints "expected responses: N" and
 -- "unexpected responses: N" (and the first unexpected answer), which the scripts check.
@@ -63,9 +64,11 @@ function init(args)
             end
         end
         assert(#tokens > 0, "bench.lua: no tokens in " .. args[2])
+        token_header = os.getenv("BENCH_TOKEN_HEADER")
         auth_parts = split(auth)
         body_parts = split(body)
-        assert(auth_parts or body_parts, "bench.lua: a tokens file needs {token} in BENCH_AUTH or BENCH_BODY")
+        assert(auth_parts or body_parts or token_header,
+            "bench.lua: a tokens file needs {token} in BENCH_AUTH or BENCH_BODY, or BENCH_TOKEN_HEADER")
     else
         if auth then
             headers["Authorization"] = auth
@@ -88,6 +91,9 @@ function request()
     end
     if body_parts then
         this_body = body_parts[1] .. token .. body_parts[2]
+    end
+    if token_header then
+        headers[token_header] = token
     end
     return wrk.format(method, nil, headers, this_body)
 end
