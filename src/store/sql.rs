@@ -350,24 +350,38 @@ macro_rules! impl_sql_store {
                 batch: &[SeenJti],
                 now: UnixTime,
             ) -> Result<Vec<bool>, StoreError> {
-                let mut tx = self.writer.begin().await?;
-                let mut fresh = Vec::with_capacity(batch.len());
-                for seen in batch {
-                    // A row still live is a replay; an expired one is taken over.
-                    let taken = query::<$db>(
-                        "INSERT INTO seen_jtis (key, expires_at) VALUES ($1, $2) \
-                         ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at \
-                         WHERE seen_jtis.expires_at <= $3",
-                    )
-                    .bind(&seen.key)
-                    .bind(seen.expires_at)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    fresh.push(taken == 1);
+                // One statement for the batch: a key seen twice within it is a replay from
+                // its second sighting on (and would make one row change twice, which
+                // PostgreSQL refuses), so only each key's first sighting is sent.
+                let mut first_at = std::collections::HashMap::with_capacity(batch.len());
+                for (at, seen) in batch.iter().enumerate() {
+                    first_at.entry(seen.key.as_slice()).or_insert(at);
                 }
-                tx.commit().await?;
+                let mut fresh = vec![false; batch.len()];
+                if first_at.is_empty() {
+                    return Ok(fresh);
+                }
+                let mut insert =
+                    sqlx::QueryBuilder::<$db>::new("INSERT INTO seen_jtis (key, expires_at) ");
+                insert.push_values(first_at.keys(), |mut row, key| {
+                    row.push_bind(key.to_vec())
+                        .push_bind(batch[first_at[key]].expires_at);
+                });
+                // A row still live is a replay (the WHERE leaves it, and it is not returned);
+                // an expired one is taken over.
+                insert
+                    .push(
+                        " ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at \
+                         WHERE seen_jtis.expires_at <= ",
+                    )
+                    .push_bind(now)
+                    .push(" RETURNING key");
+                for row in insert.build().fetch_all(&self.writer).await? {
+                    let key: Vec<u8> = row.try_get("key")?;
+                    if let Some(&at) = first_at.get(key.as_slice()) {
+                        fresh[at] = true;
+                    }
+                }
                 Ok(fresh)
             }
 

@@ -249,4 +249,39 @@ mod tests {
         assert_eq!(qpsg(store.pool.pool()).await, 1, "a reader connection");
         assert_eq!(qpsg(store.writer.pool()).await, 1, "the writer connection");
     }
+
+    #[tokio::test]
+    async fn a_one_time_id_is_fresh_once_within_a_batch_and_across_batches_until_it_expires() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let url = format!("sqlite://{}", dir.path().join("jtis.db").display());
+        let store = SqliteStore::open(&url, &StoreOptions::default())
+            .await
+            .expect("the store opens");
+        let seen = |key: u8, expires_at| SeenJti {
+            key: vec![key; 32],
+            expires_at,
+        };
+        let batch = [seen(1, 200), seen(2, 200), seen(1, 200)];
+        assert_eq!(
+            store.first_uses(&batch, 100).await.unwrap(),
+            [true, true, false]
+        );
+        assert_eq!(
+            store
+                .first_uses(&[seen(2, 300), seen(3, 300)], 150)
+                .await
+                .unwrap(),
+            [false, true]
+        );
+        // Once expired, the same identifier is new again (its proof is refused for its age).
+        assert_eq!(
+            store.first_uses(&[seen(1, 400)], 250).await.unwrap(),
+            [true]
+        );
+        assert_eq!(store.prune_seen_jtis(350).await.unwrap(), 2);
+        assert_eq!(
+            store.first_uses(&[seen(1, 500)], 360).await.unwrap(),
+            [false]
+        );
+    }
 }
