@@ -94,6 +94,7 @@ pub fn documented_routes<V: guard::TokenVerifier>(
         .routes(routes!(oauth::introspect))
         .routes(routes!(oauth::revoke))
         .routes(routes!(oauth::metadata))
+        .routes(routes!(oauth::resource_metadata))
         .routes(routes!(oauth::jwks))
         .routes(routes!(openapi::document))
         .routes(routes!(health::healthz))
