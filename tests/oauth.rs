@@ -599,3 +599,59 @@ async fn a_json_body_is_415_saying_the_body_must_be_form_encoded() {
         "{reply:?}"
     );
 }
+
+/// RFC 6749 §2.3.1: a client id and secret are form-urlencoded before Basic encoding, so a
+/// strict client sends `tracker_abc` as `tracker%5Fabc`; the OAuth endpoints decode it. The
+/// a1user dialect's vendor clients do not encode, so its Basic is taken as sent.
+#[tokio::test]
+async fn client_secret_basic_is_form_decoded_on_the_oauth_endpoints_only() {
+    let setup = setup(false);
+    let server = &setup.server;
+    let (user, password) = (&setup.tracker.username, &setup.tracker.password);
+    assert!(user.contains('_'), "usernames have a prefix with `_`: {user}");
+    let encoded = user.replace('_', "%5F");
+    let every_byte: String = user.bytes().map(|b| format!("%{b:02X}")).collect();
+    let password_encoded: String = password.bytes().map(|b| format!("%{b:02x}")).collect();
+
+    let access_token = granted(
+        &token(server, Client::Basic(&encoded, password), &[]).await,
+        "dw:tracker",
+    );
+    granted(
+        &token(server, Client::Basic(&every_byte, &password_encoded), &[]).await,
+        "dw:tracker",
+    );
+    let found = introspect(server, Client::Basic(&encoded, password), &access_token).await;
+    assert_eq!(found.ok()["active"], true, "{found:?}");
+    revoke(server, Client::Basic(&encoded, password), &access_token)
+        .await
+        .ok();
+    // The form-encoded `client_secret_post` was always decoded by the form reader.
+    granted(
+        &token(server, Client::Post(user, password), &[]).await,
+        "dw:tracker",
+    );
+
+    // Malformed percent-encoding is a failed authentication, answered like a wrong password.
+    let wrong = token(server, Client::Basic(user, &"A".repeat(24)), &[]).await;
+    wrong.expect_error(401, "invalid_client");
+    for (bad_user, bad_password) in [
+        (format!("{user}%5"), password.clone()),
+        (user.replace('_', "%zz"), password.clone()),
+        (user.clone(), format!("{password}%")),
+        ("%ff%fe".to_owned(), password.clone()),
+    ] {
+        let reply = token(server, Client::Basic(&bad_user, &bad_password), &[]).await;
+        reply.expect_error(401, "invalid_client");
+        assert_eq!(reply.body, wrong.body, "{bad_user}: {reply:?}");
+        assert!(
+            reply.challenges().iter().any(|c| c.starts_with("Basic ")),
+            "{reply:?}"
+        );
+    }
+
+    // The a1user dialect takes Basic as sent: the encoded name is no username there.
+    support::http::login_as(server, user, password).await.ok();
+    let vendor = support::http::login_as(server, &encoded, password).await;
+    assert_eq!(vendor.status, 401, "{vendor:?}");
+}
