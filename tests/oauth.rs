@@ -608,7 +608,10 @@ async fn client_secret_basic_is_form_decoded_on_the_oauth_endpoints_only() {
     let setup = setup(false);
     let server = &setup.server;
     let (user, password) = (&setup.tracker.username, &setup.tracker.password);
-    assert!(user.contains('_'), "usernames have a prefix with `_`: {user}");
+    assert!(
+        user.contains('_'),
+        "usernames have a prefix with `_`: {user}"
+    );
     let encoded = user.replace('_', "%5F");
     let every_byte: String = user.bytes().map(|b| format!("%{b:02X}")).collect();
     let password_encoded: String = password.bytes().map(|b| format!("%{b:02x}")).collect();
