@@ -515,15 +515,58 @@ fn assert_metadata(metadata: &Value, base: &str) {
         metadata["grant_types_supported"],
         json!(["client_credentials"])
     );
-    let methods = &metadata["token_endpoint_auth_methods_supported"];
-    for method in ["client_secret_basic", "client_secret_post"] {
-        assert!(
-            methods
-                .as_array()
-                .is_some_and(|m| m.contains(&json!(method))),
-            "{method} not in {metadata}"
+    let algorithms = json!(["ES256", "EdDSA", "Ed25519", "RS256", "PS256"]);
+    for endpoint in ["token", "introspection", "revocation"] {
+        assert_eq!(
+            metadata[format!("{endpoint}_endpoint_auth_methods_supported")],
+            json!([
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt"
+            ]),
+            "{endpoint}: {metadata}"
+        );
+        assert_eq!(
+            metadata[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")],
+            algorithms,
+            "{endpoint}: {metadata}"
         );
     }
+    assert_eq!(metadata["dpop_signing_alg_values_supported"], algorithms);
+    // No authorization endpoint, so no response type: present (RFC 8414 §2) and empty.
+    assert_eq!(metadata["response_types_supported"], json!([]));
+    assert_eq!(
+        metadata["jwks_uri"],
+        format!("{base}/.well-known/jwks.json")
+    );
+}
+
+/// RFC 9728 protected resource metadata of the CDP API, naming the issuer.
+#[tokio::test]
+async fn the_api_publishes_protected_resource_metadata() {
+    let deployment = Deployment::with_env(&[
+        ("CDP_AUTH_API_HOST_URL", "https://api.example.test"),
+        ("CDP_AUTH_AUTH_HOST_URL", "https://auth.example.test"),
+    ]);
+    let server = deployment.serve();
+    let reply = send(
+        server.get("/.well-known/oauth-protected-resource"),
+        "GET protected resource metadata",
+    )
+    .await;
+    let found = reply.ok();
+    assert_eq!(found["resource"], "https://api.example.test", "{found}");
+    assert_eq!(
+        found["authorization_servers"],
+        json!(["https://auth.example.test"])
+    );
+    assert_eq!(found["bearer_methods_supported"], json!(["header"]));
+    assert_eq!(
+        found["dpop_signing_alg_values_supported"],
+        json!(["ES256", "EdDSA", "Ed25519", "RS256", "PS256"])
+    );
+    let issuer = metadata(&server).await;
+    assert_eq!(issuer["issuer"], "https://auth.example.test");
 }
 
 async fn metadata(server: &Server) -> Value {
