@@ -305,10 +305,7 @@ async fn cleared_keys_stop_assertions_and_keep_the_password() {
         "instance",
         "set-jwks",
         "--instance",
-        &setup.tracker.json["id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
+        setup.tracker.json["id"].as_str().unwrap_or_default(),
         "--clear",
         "--json",
     ]);
@@ -365,7 +362,7 @@ async fn the_admin_api_registers_shows_refuses_and_clears_keys() {
             "not supported",
         ),
         (json!({"keys": [small_rsa]}).to_string(), "1024 bits"),
-        (TestKey::set(&vec![&key; 11]), "at most 10"),
+        (TestKey::set(&[&key; 11]), "at most 10"),
         (
             format!("{{\"keys\":[],\"pad\":\"{}\"}}", "x".repeat(17 * 1024)),
             "larger",

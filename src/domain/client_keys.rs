@@ -431,7 +431,7 @@ mod tests {
             (set(&[P256, P256]), "unique"),
             (set(&[&P256.replace("f83O", "AAAA")]), "valid public key"),
             (set(&[r#"{"kty":"RSA","n":"AQAB","e":"AQAB"}"#]), "bits"),
-            (set(&vec![ED25519; MAX_KEYS + 1]), "at most"),
+            (set(&[ED25519; MAX_KEYS + 1]), "at most"),
             ("[]".to_owned(), "JSON object"),
             (" ".repeat(MAX_JWKS_BYTES + 1), "larger"),
         ];
