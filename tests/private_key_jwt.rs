@@ -698,3 +698,50 @@ async fn an_assertion_accepted_by_one_replica_is_refused_by_another() {
         .count();
     assert_eq!(granted, assertions.len(), "each assertion once");
 }
+
+#[tokio::test]
+async fn copy_carries_the_registered_keys() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let key_file = folder.path().join("server.key").display().to_string();
+    let url = |name: &str| format!("sqlite://{}", folder.path().join(name).display());
+    let on = |database: &str| {
+        Deployment::with_env(&[
+            ("CDP_AUTH_DATABASE", database),
+            ("CDP_AUTH_SERVER_KEY_FILE", key_file.as_str()),
+        ])
+    };
+    let (origin_url, copy_url) = (url("origin.db"), url("copy.db"));
+    let origin = on(&origin_url);
+    origin.tenant("acme", "uat");
+    let tracker = origin.instance("acme", "loader", "dw-tracker");
+    let key = TestKey::ed25519(61, "moved");
+    let jwks = folder.path().join("keys.jwks");
+    std::fs::write(&jwks, TestKey::set(&[&key])).expect("write the JWK Set");
+    let jwks = jwks.display().to_string();
+    origin.cli_json(&[
+        "instance",
+        "set-jwks",
+        "--instance",
+        &tracker.username,
+        "--jwks",
+        &jwks,
+        "--json",
+    ]);
+    origin.cli_json(&["copy", "--from", &origin_url, "--to", &copy_url]);
+
+    let copied = on(&copy_url);
+    let server = copied.serve();
+    let user = tracker.username.as_str();
+    token_with(&server, &sign(&key, &claims(user, &server.base)))
+        .await
+        .ok();
+    let shown = copied.cli_json(&[
+        "instance",
+        "set-jwks",
+        "--instance",
+        user,
+        "--clear",
+        "--json",
+    ]);
+    assert_eq!(shown["username"], user);
+}
