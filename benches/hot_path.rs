@@ -235,6 +235,75 @@ fn dpop(c: &mut Criterion) {
     group.finish();
 }
 
+/// What a `private_key_jwt` token request costs beyond the grant: reading the registered JWK
+/// Set (done per request) and verifying the assertion, per algorithm. RSA is left out: the
+/// workspace has no RSA key generator (scripts/bench and the oauth4webapi test cover RS256
+/// and PS256 end to end).
+fn client_assertion(c: &mut Criterion) {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use cdp_auth::domain::client_assertion::{Expected, verify};
+    use cdp_auth::domain::client_keys::ClientKeySet;
+    use ed25519_dalek::Signer;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use p256::pkcs8::EncodePrivateKey;
+    cdp_auth::domain::jose::install();
+    let now = 1_800_000_000_i64;
+    let claims = serde_json::json!({
+        "iss": "tracker_ab12cd", "sub": "tracker_ab12cd", "aud": "https://auth.example.com",
+        "iat": now, "exp": now + 60, "jti": "sZ91ev1ytXGQtRJOpRIi6uiI"
+    });
+    let p256 = p256::SecretKey::from_slice(&[7u8; 32]).expect("a valid scalar");
+    let es_der = p256.to_pkcs8_der().expect("PKCS #8").as_bytes().to_vec();
+    let es_encoding = EncodingKey::from_ec_der(&es_der);
+    let mut es_jwk = serde_json::to_value(
+        jsonwebtoken::jwk::Jwk::from_encoding_key(&es_encoding, Algorithm::ES256).expect("JWK"),
+    )
+    .expect("JSON");
+    es_jwk["kid"] = "es".into();
+    let ed = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+    let ed_jwk = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "kid": "ed",
+        "x": URL_SAFE_NO_PAD.encode(ed.verifying_key().as_bytes())});
+    let set_json = serde_json::json!({"keys": [es_jwk, ed_jwk]}).to_string();
+    let keys = ClientKeySet::parse(&set_json)
+        .expect("a valid set")
+        .expect("keys");
+    let mut es_header = Header::new(Algorithm::ES256);
+    es_header.kid = Some("es".into());
+    let es256 = jsonwebtoken::encode(&es_header, &claims, &es_encoding).expect("signs");
+    let ed_signed = |alg: &str| {
+        let header = serde_json::json!({"alg": alg, "kid": "ed"});
+        let message = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature = ed.sign(message.as_bytes()).to_bytes();
+        format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature))
+    };
+    let audiences = ["https://auth.example.com".to_owned()];
+    let expected = Expected {
+        client_id: "tracker_ab12cd",
+        audiences: &audiences,
+        now,
+    };
+    let mut group = c.benchmark_group("client_assertion");
+    group.bench_function("JWK Set parse (2 keys, per request)", |b| {
+        b.iter(|| ClientKeySet::parse(black_box(&set_json)))
+    });
+    for (name, assertion) in [
+        ("ES256", es256),
+        ("EdDSA", ed_signed("EdDSA")),
+        ("Ed25519 (RFC 9864 name)", ed_signed("Ed25519")),
+    ] {
+        assert!(verify(&assertion, &keys, &expected).is_ok(), "{name}");
+        group.bench_function(format!("{name} verify + claims"), |b| {
+            b.iter(|| verify(black_box(&assertion), &keys, &expected))
+        });
+    }
+    group.finish();
+}
+
 /// What `/forward-auth` does beyond the bearer check: parse the original request target and
 /// walk a dozen rules to the one that decides (the eighth), for a token of the path's tenant.
 fn forward_auth(c: &mut Criterion) {
@@ -274,5 +343,13 @@ fn forward_auth(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, hot_path, push_body, jwt, dpop, forward_auth);
+criterion_group!(
+    benches,
+    hot_path,
+    push_body,
+    jwt,
+    dpop,
+    client_assertion,
+    forward_auth
+);
 criterion_main!(benches);

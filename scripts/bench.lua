@@ -12,7 +12,9 @@
 --                        (for seeding, with -t1; no wrk summary then)
 -- With TOKENS_FILE (one token a line), every request takes the next token in turn in place of
 -- the first "{token}" of BENCH_AUTH and BENCH_BODY, or (BENCH_TOKEN_HEADER set) as the value
--- of that header: a DPoP proof, used once.
+-- of that header; with BENCH_THREADS=N (wrk -tN) the threads take disjoint turns, so a file at
+-- least as long as the requests sent sends each line once (one-time credentials: client
+-- assertions, DPoP proofs).
 --
 -- Every answer but EXPECTED is counted; done() prints "expected responses: N" and
 -- "unexpected responses: N" (and the first unexpected answer), which the scripts check.
@@ -21,6 +23,7 @@ local threads = {}
 
 function setup(thread)
     table.insert(threads, thread)
+    thread:set("thread_index", #threads - 1)
 end
 
 -- Splits text at its first "{token}": returns the part before and the part after, or nil.
@@ -56,6 +59,7 @@ function init(args)
         headers[os.getenv("BENCH_HEADER_NAME_" .. n)] = os.getenv("BENCH_HEADER_VALUE_" .. n)
         n = n + 1
     end
+    thread_count = tonumber(os.getenv("BENCH_THREADS") or "") or 1
     tokens = {}
     if args[2] then
         for line in io.lines(args[2]) do
@@ -82,7 +86,8 @@ function request()
     if fixed then
         return fixed
     end
-    local token = tokens[(sent - 1) % #tokens + 1]
+    local turn = (sent - 1) * thread_count + (thread_index or 0)
+    local token = tokens[turn % #tokens + 1]
     local this_body = body
     if auth_parts then
         headers["Authorization"] = auth_parts[1] .. token .. auth_parts[2]

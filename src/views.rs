@@ -331,6 +331,71 @@ impl OriginsView {
     }
 }
 
+/// One registered `private_key_jwt` public key, as shown: never the key itself is needed to
+/// tell keys apart, its id and RFC 7638 thumbprint do.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientKeyView {
+    /// Its `kid`, if it has one.
+    pub kid: Option<String>,
+    /// `EC`, `OKP` or `RSA`.
+    pub kty: &'static str,
+    /// The algorithms it verifies assertions signed with.
+    pub algorithms: Vec<&'static str>,
+    /// RFC 7638 JWK SHA-256 thumbprint, base64url.
+    pub thumbprint: String,
+}
+
+/// An instance's registered `private_key_jwt` keys.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientKeysView {
+    /// Instance id.
+    pub id: String,
+    /// Username (the OAuth `client_id`, and an assertion's `iss` and `sub`).
+    pub username: String,
+    /// The keys; empty when none are registered (then only the password authenticates).
+    pub keys: Vec<ClientKeyView>,
+    /// The JWK Set as stored (public members only); null when none is registered.
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
+}
+
+impl ClientKeysView {
+    /// The view of an instance and its keys.
+    pub fn of(
+        instance: &crate::domain::model::Instance,
+        keys: Option<&crate::domain::client_keys::ClientKeySet>,
+    ) -> Self {
+        use crate::domain::client_keys::KeyKind;
+        let views = keys.map_or_else(Vec::new, |set| {
+            set.keys()
+                .iter()
+                .map(|key| ClientKeyView {
+                    kid: key.kid.clone(),
+                    kty: match key.kind {
+                        KeyKind::P256 => "EC",
+                        KeyKind::Ed25519 => "OKP",
+                        KeyKind::Rsa => "RSA",
+                    },
+                    algorithms: match (key.kind, key.alg) {
+                        (KeyKind::P256, _) => vec!["ES256"],
+                        (KeyKind::Ed25519, _) => vec!["EdDSA", "Ed25519"],
+                        (KeyKind::Rsa, Some(jsonwebtoken::Algorithm::PS256)) => vec!["PS256"],
+                        (KeyKind::Rsa, Some(_)) => vec!["RS256"],
+                        (KeyKind::Rsa, None) => vec!["RS256", "PS256"],
+                    },
+                    thumbprint: key.thumbprint.clone(),
+                })
+                .collect()
+        });
+        ClientKeysView {
+            id: instance.id.to_string(),
+            username: instance.username.clone(),
+            keys: views,
+            jwks: keys.and_then(|set| serde_json::from_str(set.json()).ok()),
+        }
+    }
+}
+
 /// A segment and its rule.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SegmentView {

@@ -515,15 +515,58 @@ fn assert_metadata(metadata: &Value, base: &str) {
         metadata["grant_types_supported"],
         json!(["client_credentials"])
     );
-    let methods = &metadata["token_endpoint_auth_methods_supported"];
-    for method in ["client_secret_basic", "client_secret_post"] {
-        assert!(
-            methods
-                .as_array()
-                .is_some_and(|m| m.contains(&json!(method))),
-            "{method} not in {metadata}"
+    let algorithms = json!(["ES256", "EdDSA", "Ed25519", "RS256", "PS256"]);
+    for endpoint in ["token", "introspection", "revocation"] {
+        assert_eq!(
+            metadata[format!("{endpoint}_endpoint_auth_methods_supported")],
+            json!([
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt"
+            ]),
+            "{endpoint}: {metadata}"
+        );
+        assert_eq!(
+            metadata[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")],
+            algorithms,
+            "{endpoint}: {metadata}"
         );
     }
+    assert_eq!(metadata["dpop_signing_alg_values_supported"], algorithms);
+    // No authorization endpoint, so no response type: present (RFC 8414 §2) and empty.
+    assert_eq!(metadata["response_types_supported"], json!([]));
+    assert_eq!(
+        metadata["jwks_uri"],
+        format!("{base}/.well-known/jwks.json")
+    );
+}
+
+/// RFC 9728 protected resource metadata of the CDP API, naming the issuer.
+#[tokio::test]
+async fn the_api_publishes_protected_resource_metadata() {
+    let deployment = Deployment::with_env(&[
+        ("CDP_AUTH_API_HOST_URL", "https://api.example.test"),
+        ("CDP_AUTH_AUTH_HOST_URL", "https://auth.example.test"),
+    ]);
+    let server = deployment.serve();
+    let reply = send(
+        server.get("/.well-known/oauth-protected-resource"),
+        "GET protected resource metadata",
+    )
+    .await;
+    let found = reply.ok();
+    assert_eq!(found["resource"], "https://api.example.test", "{found}");
+    assert_eq!(
+        found["authorization_servers"],
+        json!(["https://auth.example.test"])
+    );
+    assert_eq!(found["bearer_methods_supported"], json!(["header"]));
+    assert_eq!(
+        found["dpop_signing_alg_values_supported"],
+        json!(["ES256", "EdDSA", "Ed25519", "RS256", "PS256"])
+    );
+    let issuer = metadata(&server).await;
+    assert_eq!(issuer["issuer"], "https://auth.example.test");
 }
 
 async fn metadata(server: &Server) -> Value {
@@ -598,4 +641,63 @@ async fn a_json_body_is_415_saying_the_body_must_be_form_encoded() {
             .contains("form-encoded"),
         "{reply:?}"
     );
+}
+
+/// RFC 6749 §2.3.1: a client id and secret are form-urlencoded before Basic encoding, so a
+/// strict client sends `tracker_abc` as `tracker%5Fabc`; the OAuth endpoints decode it. The
+/// a1user dialect's vendor clients do not encode, so its Basic is taken as sent.
+#[tokio::test]
+async fn client_secret_basic_is_form_decoded_on_the_oauth_endpoints_only() {
+    let setup = setup(false);
+    let server = &setup.server;
+    let (user, password) = (&setup.tracker.username, &setup.tracker.password);
+    assert!(
+        user.contains('_'),
+        "usernames have a prefix with `_`: {user}"
+    );
+    let encoded = user.replace('_', "%5F");
+    let every_byte: String = user.bytes().map(|b| format!("%{b:02X}")).collect();
+    let password_encoded: String = password.bytes().map(|b| format!("%{b:02x}")).collect();
+
+    let access_token = granted(
+        &token(server, Client::Basic(&encoded, password), &[]).await,
+        "dw:tracker",
+    );
+    granted(
+        &token(server, Client::Basic(&every_byte, &password_encoded), &[]).await,
+        "dw:tracker",
+    );
+    let found = introspect(server, Client::Basic(&encoded, password), &access_token).await;
+    assert_eq!(found.ok()["active"], true, "{found:?}");
+    revoke(server, Client::Basic(&encoded, password), &access_token)
+        .await
+        .ok();
+    // The form-encoded `client_secret_post` was always decoded by the form reader.
+    granted(
+        &token(server, Client::Post(user, password), &[]).await,
+        "dw:tracker",
+    );
+
+    // Malformed percent-encoding is a failed authentication, answered like a wrong password.
+    let wrong = token(server, Client::Basic(user, &"A".repeat(24)), &[]).await;
+    wrong.expect_error(401, "invalid_client");
+    for (bad_user, bad_password) in [
+        (format!("{user}%5"), password.clone()),
+        (user.replace('_', "%zz"), password.clone()),
+        (user.clone(), format!("{password}%")),
+        ("%ff%fe".to_owned(), password.clone()),
+    ] {
+        let reply = token(server, Client::Basic(&bad_user, &bad_password), &[]).await;
+        reply.expect_error(401, "invalid_client");
+        assert_eq!(reply.body, wrong.body, "{bad_user}: {reply:?}");
+        assert!(
+            reply.challenges().iter().any(|c| c.starts_with("Basic ")),
+            "{reply:?}"
+        );
+    }
+
+    // The a1user dialect takes Basic as sent: the encoded name is no username there.
+    support::http::login_as(server, user, password).await.ok();
+    let vendor = support::http::login_as(server, &encoded, password).await;
+    assert_eq!(vendor.status, 401, "{vendor:?}");
 }

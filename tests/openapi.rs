@@ -24,7 +24,7 @@ use support::{Deployment, Server, http};
 const OPENAPI_31_SCHEMA: &str = include_str!("data/openapi-3.1-schema.json");
 
 /// The operations the server serves: (method, path).
-const EXPECTED_OPERATIONS: [(&str, &str); 53] = [
+const EXPECTED_OPERATIONS: [(&str, &str); 57] = [
     ("POST", "/authentication"),
     ("GET", "/token"),
     ("POST", "/token"),
@@ -36,6 +36,7 @@ const EXPECTED_OPERATIONS: [(&str, &str); 53] = [
     ("POST", "/oauth/revoke"),
     ("GET", "/.well-known/oauth-authorization-server"),
     ("GET", "/.well-known/jwks.json"),
+    ("GET", "/.well-known/oauth-protected-resource"),
     ("GET", "/openapi.json"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
@@ -65,6 +66,9 @@ const EXPECTED_OPERATIONS: [(&str, &str); 53] = [
     ("POST", "/admin/api/admins/{username}/tokens"),
     ("DELETE", "/admin/api/admins/{username}/tokens/{token}"),
     ("PUT", "/admin/api/instances/{instance}/origins"),
+    ("GET", "/admin/api/instances/{instance}/jwks"),
+    ("PUT", "/admin/api/instances/{instance}/jwks"),
+    ("DELETE", "/admin/api/instances/{instance}/jwks"),
     ("GET", "/admin/api/tenants/{tenant}/segments"),
     ("PUT", "/admin/api/tenants/{tenant}/segments/{name}"),
     ("DELETE", "/admin/api/tenants/{tenant}/segments/{name}"),
@@ -81,8 +85,9 @@ const EXPECTED_OPERATIONS: [(&str, &str); 53] = [
 ];
 
 /// Operations that cannot fail and so need no 4xx response.
-const CANNOT_FAIL: [(&str, &str); 5] = [
+const CANNOT_FAIL: [(&str, &str); 6] = [
     ("GET", "/.well-known/oauth-authorization-server"),
+    ("GET", "/.well-known/oauth-protected-resource"),
     ("GET", "/.well-known/jwks.json"),
     ("GET", "/openapi.json"),
     ("GET", "/healthz"),

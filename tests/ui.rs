@@ -489,6 +489,11 @@ async fn a_form_posted_without_its_csrf_token_is_refused_and_changes_nothing() {
             vec![("origins", "https://evil.example")],
         ),
         (
+            format!("/ui/instances/{id}/jwks"),
+            vec![("jwks", r#"{"keys":[]}"#)],
+        ),
+        (format!("/ui/instances/{id}/jwks/clear"), vec![]),
+        (
             "/ui/tenants".into(),
             vec![("name", "sneaky"), ("environment", "cs"), ("oauth", "on")],
         ),
@@ -1741,4 +1746,67 @@ async fn an_admin_signs_in_with_the_username_in_any_case() {
         .expect_see_other("/ui/instances");
     let html = assert_page(&browser.get("/ui/instances").await, 200);
     assert!(html.contains(&ui.admin.username), "{html}");
+}
+
+/// RFC 8037's Ed25519 example public key, with its RFC 7638 thumbprint.
+const ED25519_JWKS: &str = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"ui-key","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+const ED25519_THUMBPRINT: &str = "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k";
+
+#[tokio::test]
+async fn an_instance_page_registers_shows_and_clears_its_client_keys() {
+    let ui = setup();
+    let tracker = ui.deployment.instance("acme", "signer", "dw-tracker");
+    let id = tracker.json["id"].as_str().expect("id").to_owned();
+    let mut browser = ui.browser().await;
+    let page = format!("/ui/instances/{id}");
+
+    let html = assert_page(&browser.get(&page).await, 200);
+    assert!(html.contains("Client keys (private_key_jwt)"), "{html}");
+    assert!(html.contains("password only"), "{html}");
+    assert!(
+        html.contains("id=\"jwks\""),
+        "a textarea to paste into: {html}"
+    );
+
+    let csrf = browser.csrf().await;
+    browser
+        .post_form(
+            &format!("{page}/jwks"),
+            &[("csrf", &csrf), ("jwks", ED25519_JWKS)],
+        )
+        .await
+        .expect_see_other(&format!("{page}?done=client-keys-saved"));
+    let html = assert_page(&browser.get(&page).await, 200);
+    assert!(
+        html.contains(ED25519_THUMBPRINT),
+        "the thumbprint is shown: {html}"
+    );
+    assert!(html.contains("ui-key"), "{html}");
+
+    // A private key is refused with a page saying why, and changes nothing.
+    let private = ED25519_JWKS.replace("\"kid\"", "\"d\":\"AAAA\",\"kid\"");
+    let refused = browser
+        .post_form(
+            &format!("{page}/jwks"),
+            &[("csrf", &csrf), ("jwks", &private)],
+        )
+        .await;
+    let html = assert_page(&refused, 400);
+    assert!(html.contains("private key material"), "{html}");
+    let html = assert_page(&browser.get(&page).await, 200);
+    assert!(html.contains(ED25519_THUMBPRINT));
+
+    browser
+        .post_form(&format!("{page}/jwks/clear"), &[("csrf", &csrf)])
+        .await
+        .expect_see_other(&format!("{page}?done=client-keys-cleared"));
+    let html = assert_page(&browser.get(&page).await, 200);
+    assert!(!html.contains(ED25519_THUMBPRINT), "{html}");
+    let audit = audit_log(&mut browser).await.to_string();
+    assert!(audit.contains("instance.client_keys_set"), "{audit}");
+    assert!(
+        audit.contains(ED25519_THUMBPRINT),
+        "the entry names the key: {audit}"
+    );
+    assert!(audit.contains("instance.client_keys_cleared"), "{audit}");
 }

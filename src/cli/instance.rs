@@ -1,4 +1,4 @@
-//! `cdp-auth instance create|list|show|disable|enable|rotate-password|origins`.
+//! `cdp-auth instance create|list|show|disable|enable|rotate-password|origins|set-jwks`.
 
 use clap::Subcommand;
 
@@ -9,7 +9,7 @@ use crate::domain::admin::{InstanceSummary, IssuedPassword};
 use crate::domain::audit::Actor;
 use crate::domain::clock;
 use crate::domain::model::InstanceType;
-use crate::views::{InstanceView, IssuedCredentialsView, OriginsView};
+use crate::views::{ClientKeysView, InstanceView, IssuedCredentialsView, OriginsView};
 
 #[derive(Debug, Subcommand)]
 pub enum InstanceCommand {
@@ -39,6 +39,23 @@ pub enum InstanceCommand {
         /// A site (`https://shop.example`); repeat for several, leave out to allow none.
         #[arg(long = "origin")]
         origins: Vec<String>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Register the public keys (a JWK Set) the instance signs private_key_jwt assertions
+    /// with, replacing earlier ones; the password keeps working.
+    #[command(group(clap::ArgGroup::new("keys").required(true).args(["jwks", "clear"])))]
+    SetJwks {
+        /// Instance id or username.
+        #[arg(long)]
+        instance: String,
+        /// A file holding the JWK Set (`{"keys":[…]}`, public keys only); `-` reads stdin.
+        #[arg(long)]
+        jwks: Option<std::path::PathBuf>,
+        /// Remove the registered keys instead.
+        #[arg(long)]
+        clear: bool,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -211,6 +228,48 @@ pub async fn run(
                 Ok(())
             }
         }
+        InstanceCommand::SetJwks {
+            instance,
+            jwks,
+            clear,
+            json,
+        } => {
+            let (instance, keys) = match (jwks, clear) {
+                (Some(path), false) => {
+                    let text = read_jwks(&path)?;
+                    admin
+                        .set_client_keys(&instance, &text, &Actor::cli())
+                        .await
+                        .map_err(fail)?
+                }
+                _ => {
+                    let instance = admin
+                        .clear_client_keys(&instance, &Actor::cli())
+                        .await
+                        .map_err(fail)?;
+                    (instance, None)
+                }
+            };
+            let view = ClientKeysView::of(&instance, keys.as_ref());
+            if json {
+                print_json(&view)
+            } else {
+                if view.keys.is_empty() {
+                    println!("{}: no client keys; the password only", view.username);
+                }
+                for key in &view.keys {
+                    println!(
+                        "{}: {} {} kid={} thumbprint={}",
+                        view.username,
+                        key.kty,
+                        key.algorithms.join("/"),
+                        key.kid.as_deref().unwrap_or("-"),
+                        key.thumbprint
+                    );
+                }
+                Ok(())
+            }
+        }
         InstanceCommand::Show { instance, json } => show(
             &admin.instance_summary(&instance).await.map_err(fail)?,
             json,
@@ -246,6 +305,20 @@ pub async fn run(
             }
         }
     }
+}
+
+/// Reads a JWK Set from a file, or from stdin for `-`, refusing one too large to be a set.
+fn read_jwks(path: &std::path::Path) -> Result<String, String> {
+    use std::io::Read;
+    let limit = crate::domain::client_keys::MAX_JWKS_BYTES as u64 + 1;
+    let mut text = String::new();
+    let read = if path.as_os_str() == "-" {
+        std::io::stdin().take(limit).read_to_string(&mut text)
+    } else {
+        std::fs::File::open(path).and_then(|file| file.take(limit).read_to_string(&mut text))
+    };
+    read.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    Ok(text)
 }
 
 /// Shows an instance as it is now, after a change.

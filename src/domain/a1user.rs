@@ -243,6 +243,7 @@ impl A1User {
             instance,
             tenant: context.tenant.clone(),
             password_hash: Vec::new(),
+            client_jwks: None,
         };
         Ok(self.grant(&owner, token.clone(), expires_at, now))
     }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::audit::{Actor, AuditAction, AuditEvent, AuditLog};
+use super::client_keys::ClientKeySet;
 use super::clock::{self, UnixTime};
 use super::error::DomainError;
 use super::model::{
@@ -422,6 +423,60 @@ impl Admin {
             )
             .await?;
         Ok((instance, cleaned))
+    }
+
+    /// Registers an instance's `private_key_jwt` public keys from a JWK Set (JSON), replacing
+    /// any registered before; an empty set (`{"keys":[]}`) clears them. The set is checked
+    /// first (public keys of supported kinds only, see [`ClientKeySet::parse`]); the password
+    /// keeps working either way. Audit-logged with the keys' thumbprints.
+    pub async fn set_client_keys(
+        &self,
+        key: &str,
+        jwks: &str,
+        actor: &Actor,
+    ) -> Result<(Instance, Option<ClientKeySet>), DomainError> {
+        let instance = self.instance(key).await?;
+        let Some(keys) = ClientKeySet::parse(jwks)? else {
+            let instance = self
+                .clear_client_keys(&instance.id.to_string(), actor)
+                .await?;
+            return Ok((instance, None));
+        };
+        self.store
+            .set_client_jwks(instance.id, Some(keys.json()))
+            .await?;
+        self.tokens.changed();
+        let thumbprints: Vec<&str> = keys.keys().iter().map(|k| k.thumbprint.as_str()).collect();
+        let detail = format!("{} keys: {}", thumbprints.len(), thumbprints.join(" "));
+        self.record_instance(AuditAction::ClientKeysSet, actor, &instance, detail)
+            .await?;
+        Ok((instance, Some(keys)))
+    }
+
+    /// Removes an instance's `private_key_jwt` keys: it authenticates by password only again.
+    pub async fn clear_client_keys(
+        &self,
+        key: &str,
+        actor: &Actor,
+    ) -> Result<Instance, DomainError> {
+        let instance = self.instance(key).await?;
+        self.store.set_client_jwks(instance.id, None).await?;
+        self.tokens.changed();
+        let detail = instance.username.clone();
+        self.record_instance(AuditAction::ClientKeysCleared, actor, &instance, detail)
+            .await?;
+        Ok(instance)
+    }
+
+    /// An instance's registered `private_key_jwt` keys, if any.
+    pub async fn client_keys(
+        &self,
+        instance: &Instance,
+    ) -> Result<Option<ClientKeySet>, DomainError> {
+        match self.store.client_jwks(instance.id).await? {
+            None => Ok(None),
+            Some(stored) => Ok(Some(ClientKeySet::stored(&stored)?)),
+        }
     }
 
     /// A WebTag instance's allowed origins.

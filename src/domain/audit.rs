@@ -77,6 +77,10 @@ pub enum AuditAction {
     SignInFailed,
     /// A WebTag instance's allowed origins were replaced.
     OriginsSet,
+    /// An instance's `private_key_jwt` public keys were registered or replaced.
+    ClientKeysSet,
+    /// An instance's `private_key_jwt` public keys were removed.
+    ClientKeysCleared,
     /// A segment was created or its rule replaced.
     SegmentSet,
     /// A segment was deleted.
@@ -93,7 +97,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, in the order the audit page offers them as filters.
-    pub const ALL: [AuditAction; 31] = [
+    pub const ALL: [AuditAction; 33] = [
         AuditAction::TokenIssued,
         AuditAction::TokenExtended,
         AuditAction::TokenUpdated,
@@ -119,6 +123,8 @@ impl AuditAction {
         AuditAction::AdminDeleted,
         AuditAction::AdminPasswordReset,
         AuditAction::OriginsSet,
+        AuditAction::ClientKeysSet,
+        AuditAction::ClientKeysCleared,
         AuditAction::SegmentSet,
         AuditAction::SegmentDeleted,
         AuditAction::GdprRegistered,
@@ -155,6 +161,8 @@ impl AuditAction {
             AuditAction::TokensRevokedAll => "token.revoked_all",
             AuditAction::SignInFailed => "sign_in.failed",
             AuditAction::OriginsSet => "instance.origins_set",
+            AuditAction::ClientKeysSet => "instance.client_keys_set",
+            AuditAction::ClientKeysCleared => "instance.client_keys_cleared",
             AuditAction::SegmentSet => "segment.set",
             AuditAction::SegmentDeleted => "segment.deleted",
             AuditAction::GdprRegistered => "gdpr.registered",

@@ -11,6 +11,8 @@ use std::net::IpAddr;
 
 use super::a1user::BasicCredentials;
 use super::audit::{Actor, AuditAction, AuditEvent, AuditLog};
+use super::client_assertion::{self, AssertionError, Expected, PresentedAssertion};
+use super::client_keys::ClientKeySet;
 use super::clock::{self, UnixTime};
 use super::dpop::Dpop;
 use super::error::DomainError;
@@ -286,6 +288,105 @@ impl Authenticator {
             .tokens
             .insert_instance(fingerprint, owner.clone(), generation);
         Ok(owner)
+    }
+
+    /// Checks a `private_key_jwt` client assertion (RFC 7523 §2.2): signed by one of the keys
+    /// the instance registered, its claims naming this client and one of `audiences`, and its
+    /// `jti` unseen by any replica (`replay` records it). Every refusal is the wrong-password
+    /// refusal, and is counted by the same limiter. A key cannot be guessed, so the limiter's
+    /// exemption for a credential that verified recently is keyed by the client and the key id
+    /// the header names: a working integration keeps working while its name is hammered.
+    /// The password's expiry does not apply: the key is a credential of its own.
+    pub async fn instance_by_assertion(
+        &self,
+        presented: &PresentedAssertion,
+        audiences: &[String],
+        replay: &ReplayGuard,
+    ) -> Result<Arc<InstanceCredentials>, DomainError> {
+        let outcome = self.check_assertion(presented, audiences, replay).await;
+        self.slow_refusal(outcome).await
+    }
+
+    async fn check_assertion(
+        &self,
+        presented: &PresentedAssertion,
+        audiences: &[String],
+        replay: &ReplayGuard,
+    ) -> Result<Arc<InstanceCredentials>, DomainError> {
+        let assertion = presented.assertion.expose();
+        let claimed = client_assertion::claimed_client(assertion);
+        let name = presented
+            .client_id
+            .clone()
+            .or_else(|| claimed.clone())
+            .unwrap_or_default();
+        let source = presented.source;
+        let kid = client_assertion::key_id(assertion).unwrap_or_default();
+        let fingerprint = self
+            .inner
+            .keys
+            .credential_fingerprint(&name, &format!("private_key_jwt\0{kid}"));
+        self.admit(&name, source, &fingerprint)?;
+        let found = if storable(&name) && claimed.as_deref() == Some(name.as_str()) {
+            self.inner.store.credentials_by_username(&name).await?
+        } else {
+            None
+        };
+        let known = found.is_some();
+        let verified = match &found {
+            None => Err(AssertionError::Subject),
+            Some(owner) => match owner.client_jwks.as_deref() {
+                None => Err(AssertionError::NoKey),
+                Some(stored) => match ClientKeySet::stored(stored) {
+                    Ok(keys) => {
+                        let expected = Expected {
+                            client_id: &owner.instance.username,
+                            audiences,
+                            now: clock::now(),
+                        };
+                        client_assertion::verify(assertion, &keys, &expected)
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, instance = owner.instance.id, "registered client keys are unreadable; register them again");
+                        Err(AssertionError::NoKey)
+                    }
+                },
+            },
+        };
+        let fresh = match &verified {
+            Ok(accepted) => {
+                let key =
+                    self.inner
+                        .keys
+                        .one_time_id_hash("client_assertion", &name, &accepted.jti);
+                replay.first_use(key, accepted.expires_at).await?
+            }
+            Err(_) => false,
+        };
+        if let Err(reason) = &verified {
+            tracing::debug!(%reason, "client assertion refused");
+        } else if !fresh {
+            tracing::debug!("client assertion refused: its jti was used before");
+        }
+        let accepted = verified.is_ok() && fresh;
+        self.settle(
+            &name,
+            known,
+            source,
+            fingerprint,
+            accepted,
+            "client assertion",
+        )
+        .await;
+        match found {
+            Some(owner) if accepted => {
+                if owner.instance.disabled_at.is_some() {
+                    return Err(DomainError::InstanceDisabled);
+                }
+                Ok(Arc::new(owner))
+            }
+            _ => Err(DomainError::InvalidCredentials),
+        }
     }
 
     /// Checks secureApi tenant credentials: the `tenant_hash`, and the `oauth_key_secret` when

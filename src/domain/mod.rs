@@ -8,6 +8,8 @@ pub mod admin;
 pub mod audit;
 pub mod authn;
 pub mod cdp;
+pub mod client_assertion;
+pub mod client_keys;
 pub mod clock;
 pub mod dpop;
 pub mod error;

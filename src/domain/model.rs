@@ -241,6 +241,9 @@ pub struct InstanceCredentials {
     pub tenant: Tenant,
     /// HMAC-SHA256 of the password under the server's password key.
     pub password_hash: Vec<u8>,
+    /// The public keys registered for `private_key_jwt` (a JWK Set, checked when
+    /// registered), if any.
+    pub client_jwks: Option<String>,
 }
 
 /// Which dialect minted a token; each is looked up the same way but answers differently.

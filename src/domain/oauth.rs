@@ -2,16 +2,19 @@
 //! usernames and passwords as clients, introspection (RFC 7662) for tokens of every dialect,
 //! and revocation (RFC 7009).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::a1user::{BasicCredentials, issued};
 use super::audit::{Actor, AuditAction, AuditEvent, AuditLog};
 use super::authn::Authenticator;
+use super::client_assertion::PresentedAssertion;
 use super::clock;
 use super::error::DomainError;
 use super::jwt::{AccessClaims, Confirmation};
-use super::model::{InstanceType, NewToken, TokenFormat, TokenKind};
+use super::model::{InstanceCredentials, InstanceType, NewToken, TokenFormat, TokenKind};
 use super::policy::Policy;
+use super::replay::ReplayGuard;
 use super::secrets::{self, Secret};
 use super::token_writer::TokenWriter;
 use super::verified_cache::Entry;
@@ -26,9 +29,31 @@ pub fn scope_of(instance_type: InstanceType) -> &'static str {
     }
 }
 
+/// The token endpoint's path, below the issuer (the Authentication Host URL).
+pub const TOKEN_PATH: &str = "/oauth/token";
+
 /// Every scope a token may carry, for the server metadata.
 pub fn all_scopes() -> Vec<&'static str> {
     InstanceType::ALL.into_iter().map(scope_of).collect()
+}
+
+/// How an OAuth client authenticated: exactly one method per request (RFC 6749 §2.3).
+#[derive(Debug, Clone)]
+pub enum ClientAuthentication {
+    /// `client_secret_basic` or `client_secret_post`: the instance username and password.
+    Secret(BasicCredentials),
+    /// `private_key_jwt`: a JWT signed by a key the instance registered.
+    Assertion(PresentedAssertion),
+}
+
+impl ClientAuthentication {
+    /// Where the request came from.
+    pub fn source(&self) -> Option<IpAddr> {
+        match self {
+            ClientAuthentication::Secret(credentials) => credentials.source,
+            ClientAuthentication::Assertion(assertion) => assertion.source,
+        }
+    }
 }
 
 /// A client_credentials grant.
@@ -76,6 +101,10 @@ pub struct OAuth {
     audit: AuditLog,
     /// Writes new tokens, many requests to a transaction.
     writer: TokenWriter,
+    /// Refuses a client assertion's `jti` seen before, by any replica.
+    replay: ReplayGuard,
+    /// The `aud` values a client assertion may name: the token endpoint URL and the issuer.
+    audiences: Arc<[String]>,
 }
 
 impl OAuth {
@@ -86,13 +115,33 @@ impl OAuth {
         policy: Arc<Policy>,
         audit: AuditLog,
         writer: TokenWriter,
+        replay: ReplayGuard,
     ) -> Self {
+        let issuer = authn.jwt().identity().issuer.clone();
+        let audiences = Arc::from([format!("{issuer}{TOKEN_PATH}"), issuer]);
         OAuth {
             store,
             authn,
             policy,
             audit,
             writer,
+            replay,
+            audiences,
+        }
+    }
+
+    /// The client, by whichever method it authenticated with.
+    async fn client(
+        &self,
+        client: &ClientAuthentication,
+    ) -> Result<Arc<InstanceCredentials>, DomainError> {
+        match client {
+            ClientAuthentication::Secret(credentials) => self.authn.instance(credentials).await,
+            ClientAuthentication::Assertion(assertion) => {
+                self.authn
+                    .instance_by_assertion(assertion, &self.audiences, &self.replay)
+                    .await
+            }
         }
     }
 
@@ -100,11 +149,11 @@ impl OAuth {
     /// bound to the DPoP key of thumbprint `dpop_jkt` when the request carried a proof.
     pub async fn client_credentials(
         &self,
-        client: &BasicCredentials,
+        client: &ClientAuthentication,
         scope: Option<&str>,
         dpop_jkt: Option<String>,
     ) -> Result<OAuthGrant, DomainError> {
-        let owner = self.authn.instance(client).await?;
+        let owner = self.client(client).await?;
         let allowed = scope_of(owner.instance.instance_type);
         if let Some(requested) = scope
             && requested.split_whitespace().any(|s| s != allowed)
@@ -169,7 +218,7 @@ impl OAuth {
             secret_generation: None,
             dpop_jkt: dpop_jkt.clone(),
         };
-        let actor = Actor::new(owner.instance.username.clone(), client.source);
+        let actor = Actor::new(owner.instance.username.clone(), client.source());
         let audit = AuditEvent::new(AuditAction::TokenIssued, &actor)
             .instance(owner.tenant.id, owner.instance.id)
             .detail(issued(&row))
@@ -192,10 +241,10 @@ impl OAuth {
     /// `{"active":false}`) otherwise.
     pub async fn introspect(
         &self,
-        caller: &BasicCredentials,
+        caller: &ClientAuthentication,
         token: &Secret,
     ) -> Result<Option<Introspection>, DomainError> {
-        let caller = self.authn.instance(caller).await?;
+        let caller = self.client(caller).await?;
         let Some(context) = self.active(token).await? else {
             return Ok(None);
         };
@@ -237,11 +286,11 @@ impl OAuth {
     /// the same tenant is refused (§2.1).
     pub async fn revoke(
         &self,
-        caller: &BasicCredentials,
+        caller: &ClientAuthentication,
         token: &Secret,
     ) -> Result<(), DomainError> {
-        let caller_source = caller.source;
-        let caller = self.authn.instance(caller).await?;
+        let caller_source = caller.source();
+        let caller = self.client(caller).await?;
         let Some(context) = self.active(token).await? else {
             return Ok(());
         };

@@ -91,6 +91,43 @@ fn parse_basic(encoded: &str, source: SourceAddress) -> Result<BasicCredentials,
     })
 }
 
+/// RFC 6749 §2.3.1: on the OAuth endpoints, a client's id and secret are
+/// `application/x-www-form-urlencoded` before they are Basic-encoded, so `tracker%5Fabc` is
+/// `tracker_abc` and `+` a space. Only there: the a1user dialect's vendor clients send their
+/// username and password as they are.
+///
+/// Malformed percent-encoding (a `%` not followed by two hex digits, or bytes that are not
+/// UTF-8) answers like a wrong password, `401 invalid_client`: the header itself is well-formed
+/// Basic, and what it carries simply cannot be anyone's credentials (ours are ASCII letters,
+/// digits and `_`), so a strict client sees the same authentication failure, with the Basic
+/// challenge, that it would for any other wrong secret, and learns nothing more.
+pub fn form_decoded(credentials: BasicCredentials) -> Result<BasicCredentials, ApiError> {
+    let decode = |encoded: &str| -> Option<String> {
+        let bytes = encoded.as_bytes();
+        let well_formed = bytes.iter().enumerate().all(|(i, b)| {
+            *b != b'%'
+                || (bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                    && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+        });
+        if !well_formed {
+            return None;
+        }
+        let spaced = encoded.replace('+', " ");
+        percent_encoding::percent_decode_str(&spaced)
+            .decode_utf8()
+            .ok()
+            .map(|decoded| decoded.into_owned())
+    };
+    let refused = || ApiError::from(crate::domain::DomainError::InvalidCredentials);
+    let username = decode(&credentials.username).ok_or_else(refused)?;
+    let password = decode(credentials.password.expose()).ok_or_else(refused)?;
+    Ok(BasicCredentials {
+        username,
+        password: Secret::new(password),
+        source: credentials.source,
+    })
+}
+
 /// The Basic credentials a request must carry; anything else is a 401 asking for them.
 pub fn require_basic(
     headers: &HeaderMap,
@@ -153,6 +190,22 @@ mod tests {
         };
         assert_eq!(c.username, "tracker_abc123");
         assert_eq!(c.password.expose(), "pa:ss");
+    }
+
+    #[test]
+    fn oauth_basic_credentials_are_form_decoded() {
+        let presented = |user: &str, pass: &str| BasicCredentials {
+            username: user.to_owned(),
+            password: Secret::new(pass),
+            source: None,
+        };
+        let decoded = form_decoded(presented("tracker%5Fab+c", "p%2Bq+r%3A")).unwrap();
+        assert_eq!(decoded.username, "tracker_ab c");
+        assert_eq!(decoded.password.expose(), "p+q r:");
+        for (user, pass) in [("tracker%5", "x"), ("a", "%zz"), ("%ff", "x"), ("a%", "b")] {
+            let err = form_decoded(presented(user, pass)).unwrap_err();
+            assert_eq!(err.status, 401, "{user}:{pass}");
+        }
     }
 
     #[test]

@@ -94,6 +94,7 @@ pub fn documented_routes<V: guard::TokenVerifier>(
         .routes(routes!(oauth::introspect))
         .routes(routes!(oauth::revoke))
         .routes(routes!(oauth::metadata))
+        .routes(routes!(oauth::resource_metadata))
         .routes(routes!(oauth::jwks))
         .routes(routes!(openapi::document))
         .routes(routes!(health::healthz))
@@ -131,6 +132,11 @@ pub fn documented_routes<V: guard::TokenVerifier>(
         ))
         .routes(routes!(admin::admins::revoke_admin_token))
         .routes(routes!(admin::api::set_origins))
+        .routes(routes!(
+            admin::api::show_jwks,
+            admin::api::set_jwks,
+            admin::api::clear_jwks
+        ))
         .routes(routes!(admin::api::list_segments))
         .routes(routes!(admin::api::put_segment, admin::api::delete_segment))
         .routes(routes!(postman::collection_json))

@@ -1,6 +1,8 @@
 //! OAuth 2.0 on the wire: the token (RFC 6749 §4.4, §5), introspection (RFC 7662) and
-//! revocation (RFC 7009) endpoints, and the server metadata (RFC 8414). Clients are instance
-//! usernames and passwords, sent as `client_secret_basic` or `client_secret_post`.
+//! revocation (RFC 7009) endpoints, the server metadata (RFC 8414) and the protected-resource
+//! metadata of the CDP API (RFC 9728). Clients are instances: their username and password, sent
+//! as `client_secret_basic` or `client_secret_post`, or a JWT signed by a key they registered
+//! (`private_key_jwt`, RFC 7523).
 
 use axum::Json;
 use axum::body::Bytes;
@@ -10,16 +12,18 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::credentials::{Presented, SourceAddress, presented};
+use super::credentials::{Presented, SourceAddress, form_decoded, presented};
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::guard::single_header;
 use super::media_type::{Reads, require_readable};
 use super::{AppState, no_store};
 use crate::domain::a1user::BasicCredentials;
+use crate::domain::client_assertion::{JWT_BEARER, PresentedAssertion};
+use crate::domain::client_keys::SIGNING_ALGORITHMS;
 use crate::domain::clock;
 use crate::domain::dpop::{DpopRefusal, ProofTarget};
 use crate::domain::jwt::Confirmation;
-use crate::domain::oauth;
+use crate::domain::oauth::{self, ClientAuthentication, TOKEN_PATH};
 use crate::domain::secrets::Secret;
 
 /// The form parameters the three endpoints use. A repeated parameter is an error
@@ -34,6 +38,10 @@ pub struct OAuthForm {
     client_id: Option<String>,
     /// client_secret_post: the instance password.
     client_secret: Option<String>,
+    /// private_key_jwt: `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
+    client_assertion_type: Option<String>,
+    /// private_key_jwt: a JWT signed by a key the instance registered (RFC 7523 §2.2).
+    client_assertion: Option<String>,
     /// Introspection and revocation: the token.
     token: Option<String>,
     /// Introspection and revocation: a hint, accepted and not needed (tokens of every
@@ -93,14 +101,44 @@ pub struct ServerMetadata {
     /// Where the keys that sign JWT access tokens are published (RFC 7517).
     jwks_uri: String,
     grant_types_supported: Vec<&'static str>,
+    /// RFC 8414 §2 makes this member REQUIRED, with no way to say "no authorization
+    /// endpoint"; validators such as oauth4webapi check the members present and accept it
+    /// empty or absent, while others insist it is there. An empty list is what a
+    /// client-credentials-only server can truthfully say: no response type is supported,
+    /// because there is no authorization endpoint.
     response_types_supported: Vec<&'static str>,
     token_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// Algorithms a `private_key_jwt` assertion may be signed with (`Ed25519` is RFC 9864's
+    /// name for `EdDSA` over Ed25519; both are accepted).
+    token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     introspection_endpoint_auth_methods_supported: Vec<&'static str>,
+    introspection_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    revocation_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    /// Algorithms a DPoP proof may be signed with (RFC 9449 §5.1).
+    dpop_signing_alg_values_supported: Vec<&'static str>,
     scopes_supported: Vec<&'static str>,
 }
 
-const AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
+/// RFC 9728 protected resource metadata of the CDP API.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResourceMetadata {
+    /// The API Host URL.
+    resource: String,
+    /// The issuer that grants tokens for it.
+    authorization_servers: Vec<String>,
+    /// Tokens go in the `Authorization` header only.
+    bearer_methods_supported: Vec<&'static str>,
+    /// Algorithms a DPoP proof may be signed with.
+    dpop_signing_alg_values_supported: Vec<&'static str>,
+    scopes_supported: Vec<&'static str>,
+}
+
+const AUTH_METHODS: [&str; 3] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+];
 
 fn form(body: &Bytes) -> Result<OAuthForm, ApiError> {
     serde_urlencoded::from_bytes(body).map_err(|_| {
@@ -110,27 +148,66 @@ fn form(body: &Bytes) -> Result<OAuthForm, ApiError> {
     })
 }
 
-/// The client's credentials, by exactly one of the two methods.
+/// The client's credentials, by exactly one method (RFC 6749 §2.3: a client MUST NOT use
+/// more than one per request). Two at once, or an assertion type we do not know, is a
+/// malformed request (`400 invalid_request`, as RFC 6749 §5.2 has it for a repeated or
+/// unsupported parameter), kept apart from failed authentication (`401 invalid_client`),
+/// which says the credentials were wrong.
 fn client(
     headers: &HeaderMap,
     source: SourceAddress,
     form: &OAuthForm,
-) -> Result<BasicCredentials, ApiError> {
+) -> Result<ClientAuthentication, ApiError> {
+    let assertion = match (
+        form.client_assertion_type.as_deref(),
+        form.client_assertion.as_deref(),
+    ) {
+        (None, None) => None,
+        (Some(JWT_BEARER), Some(assertion)) => Some(assertion),
+        (Some(JWT_BEARER), None) | (None, Some(_)) => {
+            return Err(ApiError::invalid_request(
+                "private_key_jwt needs both client_assertion_type and client_assertion.",
+            ));
+        }
+        (Some(_), _) => {
+            return Err(ApiError::invalid_request(format!(
+                "Unsupported client_assertion_type; the one supported is {JWT_BEARER}."
+            )));
+        }
+    };
     let posted = (form.client_id.as_deref(), form.client_secret.as_deref());
-    match (presented(headers, source)?, posted) {
-        (Presented::Basic(credentials), (None, None)) => Ok(credentials),
-        (Presented::Basic(_), _) => Err(ApiError::invalid_request(
-            "Use one client authentication method: Basic or client_id/client_secret, not both.",
-        )),
-        (Presented::Missing, (Some(id), Some(secret))) => Ok(BasicCredentials {
+    let presented = presented(headers, source)?;
+    if let Some(assertion) = assertion {
+        return match (presented, form.client_secret.as_deref()) {
+            (Presented::Missing, None) => Ok(ClientAuthentication::Assertion(PresentedAssertion {
+                assertion: Secret::new(assertion),
+                client_id: form.client_id.clone(),
+                source: source.0,
+            })),
+            _ => Err(ApiError::invalid_request(
+                "Use one client authentication method: a client assertion, Basic or client_secret, not more.",
+            )),
+        };
+    }
+    let credentials = match (presented, posted) {
+        (Presented::Basic(credentials), (None, None)) => form_decoded(credentials)?,
+        (Presented::Basic(_), _) => {
+            return Err(ApiError::invalid_request(
+                "Use one client authentication method: Basic or client_id/client_secret, not both.",
+            ));
+        }
+        (Presented::Missing, (Some(id), Some(secret))) => BasicCredentials {
             username: id.to_owned(),
             password: Secret::new(secret),
             source: source.0,
-        }),
-        _ => Err(ApiError::basic_required(
-            "Client authentication is required (client_secret_basic or client_secret_post).",
-        )),
-    }
+        },
+        _ => {
+            return Err(ApiError::basic_required(
+                "Client authentication is required (client_secret_basic, client_secret_post or private_key_jwt).",
+            ));
+        }
+    };
+    Ok(ClientAuthentication::Secret(credentials))
 }
 
 /// Issues a token for `grant_type=client_credentials`.
@@ -304,15 +381,36 @@ pub async fn metadata(State(state): State<AppState>) -> Json<ServerMetadata> {
     let base = &state.auth_host_url;
     Json(ServerMetadata {
         issuer: base.clone(),
-        token_endpoint: format!("{base}/oauth/token"),
+        token_endpoint: format!("{base}{TOKEN_PATH}"),
         introspection_endpoint: format!("{base}/oauth/introspect"),
         revocation_endpoint: format!("{base}/oauth/revoke"),
         jwks_uri: format!("{base}{JWKS_PATH}"),
         grant_types_supported: vec!["client_credentials"],
         response_types_supported: vec![],
         token_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
+        token_endpoint_auth_signing_alg_values_supported: SIGNING_ALGORITHMS.to_vec(),
         introspection_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
+        introspection_endpoint_auth_signing_alg_values_supported: SIGNING_ALGORITHMS.to_vec(),
         revocation_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
+        revocation_endpoint_auth_signing_alg_values_supported: SIGNING_ALGORITHMS.to_vec(),
+        dpop_signing_alg_values_supported: SIGNING_ALGORITHMS.to_vec(),
+        scopes_supported: oauth::all_scopes(),
+    })
+}
+
+/// The CDP API's protected resource metadata: who grants its tokens and how they are sent.
+#[utoipa::path(
+    get,
+    path = "/.well-known/oauth-protected-resource",
+    tag = "OAuth 2.0",
+    responses((status = 200, description = "RFC 9728 protected resource metadata", body = ResourceMetadata))
+)]
+pub async fn resource_metadata(State(state): State<AppState>) -> Json<ResourceMetadata> {
+    Json(ResourceMetadata {
+        resource: state.api_host_url.clone(),
+        authorization_servers: vec![state.auth_host_url.clone()],
+        bearer_methods_supported: vec!["header"],
+        dpop_signing_alg_values_supported: SIGNING_ALGORITHMS.to_vec(),
         scopes_supported: oauth::all_scopes(),
     })
 }

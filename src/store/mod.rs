@@ -165,6 +165,8 @@ pub struct InstanceRecord {
     pub disabled_at: Option<UnixTime>,
     /// Creation time.
     pub created_at: UnixTime,
+    /// Registered `private_key_jwt` public keys (a JWK Set), if any.
+    pub client_jwks: Option<String>,
 }
 
 /// Every column of a token row.
@@ -553,6 +555,12 @@ pub trait Store: AdminStore + cdp::CdpStore + cdp_copy::CdpTransfer {
         id: InstanceId,
         disabled_at: Option<UnixTime>,
     ) -> Result<bool, StoreError>;
+    /// Registers an instance's `private_key_jwt` public keys (a checked JWK Set), or clears
+    /// them with `None`, and moves the token epoch; false if it does not exist.
+    async fn set_client_jwks(&self, id: InstanceId, jwks: Option<&str>)
+    -> Result<bool, StoreError>;
+    /// An instance's registered `private_key_jwt` public keys, if any.
+    async fn client_jwks(&self, id: InstanceId) -> Result<Option<String>, StoreError>;
     /// Replaces an instance's password hash and expiry; false if it does not exist.
     async fn set_instance_password(
         &self,

@@ -717,7 +717,7 @@ macro_rules! impl_sql_store {
                     instance_columns!(),
                     ", ",
                     tenant_columns!(),
-                    ", i.password_hash AS i_password_hash \
+                    ", i.password_hash AS i_password_hash, i.client_jwks AS i_client_jwks \
                      FROM instances i JOIN tenants t ON t.id = i.tenant_id \
                      WHERE i.username = $1"
                 ))
@@ -729,6 +729,7 @@ macro_rules! impl_sql_store {
                         instance: instance_from(&row)?,
                         tenant: tenant_from(&row)?,
                         password_hash: row.try_get("i_password_hash")?,
+                        client_jwks: row.try_get("i_client_jwks")?,
                     })
                 })
                 .transpose()
@@ -750,6 +751,35 @@ macro_rules! impl_sql_store {
                 }
                 tx.commit().await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn set_client_jwks(
+                &self,
+                id: InstanceId,
+                jwks: Option<&str>,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.writer.begin().await?;
+                let done = query::<$db>("UPDATE instances SET client_jwks = $1 WHERE id = $2")
+                    .bind(jwks)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() > 0 {
+                    bump_token_epoch(&mut tx).await?;
+                }
+                tx.commit().await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn client_jwks(&self, id: InstanceId) -> Result<Option<String>, StoreError> {
+                let row = query::<$db>("SELECT client_jwks FROM instances WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(match row {
+                    Some(row) => row.try_get("client_jwks")?,
+                    None => None,
+                })
             }
 
             async fn set_instance_password(
@@ -1109,7 +1139,8 @@ macro_rules! impl_sql_store {
                 }
                 for row in query::<$db>(
                     "SELECT id, tenant_id, name, type, username, password_hash, \
-                     password_expires_at, disabled_at, created_at FROM instances ORDER BY id",
+                     password_expires_at, disabled_at, created_at, client_jwks \
+                     FROM instances ORDER BY id",
                 )
                 .fetch_all(&self.pool)
                 .await?
@@ -1124,6 +1155,7 @@ macro_rules! impl_sql_store {
                         password_expires_at: row.try_get("password_expires_at")?,
                         disabled_at: row.try_get("disabled_at")?,
                         created_at: row.try_get("created_at")?,
+                        client_jwks: row.try_get("client_jwks")?,
                     });
                 }
                 snapshot.signing_keys = self.signing_keys().await?;
@@ -1184,8 +1216,9 @@ macro_rules! impl_sql_store {
                 for i in &snapshot.instances {
                     query::<$db>(
                         "INSERT INTO instances (id, tenant_id, name, type, username, \
-                         password_hash, password_expires_at, disabled_at, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                         password_hash, password_expires_at, disabled_at, created_at, \
+                         client_jwks) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                     )
                     .bind(i.id)
                     .bind(i.tenant_id)
@@ -1196,6 +1229,7 @@ macro_rules! impl_sql_store {
                     .bind(i.password_expires_at)
                     .bind(i.disabled_at)
                     .bind(i.created_at)
+                    .bind(&i.client_jwks)
                     .execute(&mut *tx)
                     .await?;
                 }

@@ -305,6 +305,9 @@ pub async fn extend(server: &Server, token: &str) -> Reply {
     .await
 }
 
+/// `client_assertion_type` of `private_key_jwt` (RFC 7523 §2.2).
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
 /// How a request to an OAuth endpoint authenticates its client.
 #[derive(Clone, Copy)]
 pub enum Client<'a> {
@@ -314,6 +317,8 @@ pub enum Client<'a> {
     Basic(&'a str, &'a str),
     /// `client_secret_post`: `client_id` and `client_secret` in the form.
     Post(&'a str, &'a str),
+    /// `private_key_jwt`: a client assertion (a signed JWT) in the form.
+    Assertion(&'a str),
 }
 
 impl<'a> Client<'a> {
@@ -345,6 +350,10 @@ pub async fn post_form(
         Client::Post(id, secret) => {
             pairs.push(("client_id", id));
             pairs.push(("client_secret", secret));
+        }
+        Client::Assertion(assertion) => {
+            pairs.push(("client_assertion_type", JWT_BEARER));
+            pairs.push(("client_assertion", assertion));
         }
     }
     let body = serde_urlencoded::to_string(&pairs).expect("form encodes");

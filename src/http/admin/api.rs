@@ -20,8 +20,8 @@ use crate::domain::model::{AuditFilter, InstanceType, TokenFormat};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::{AppState, no_store};
 use crate::views::{
-    AuditView, InstanceView, IssuedCredentialsView, OriginsView, RevokedView, SegmentView,
-    TenantView, TokenView,
+    AuditView, ClientKeysView, InstanceView, IssuedCredentialsView, OriginsView, RevokedView,
+    SegmentView, TenantView, TokenView,
 };
 
 /// Body of `POST /admin/api/tenants`.
@@ -525,6 +525,67 @@ pub async fn set_origins(
         .set_origins(&instance, &request.origins, &admin.actor())
         .await?;
     Ok(Json(OriginsView::of(&instance, origins)))
+}
+
+/// The instance's registered `private_key_jwt` keys.
+#[utoipa::path(get, path = "/admin/api/instances/{instance}/jwks", tag = "admin",
+    params(("instance" = String, Path, description = "Instance id or username")),
+    responses((status = 200, description = "OK", body = ClientKeysView),
+        (status = 401, description = "No or invalid admin credentials (`invalid_token`)", body = ErrorBody), (status = 404, description = "No such instance (`not_found`)", body = ErrorBody)),
+    security(("bearer" = []), ("admin_session" = [])))]
+pub async fn show_jwks(
+    State(state): State<AppState>,
+    _admin: ApiAdmin,
+    Path(instance): Path<String>,
+) -> Result<Json<ClientKeysView>, ApiError> {
+    let admin = &state.services.admin;
+    let instance = admin.instance(&instance).await?;
+    let keys = admin.client_keys(&instance).await?;
+    Ok(Json(ClientKeysView::of(&instance, keys.as_ref())))
+}
+
+/// Registers the public keys (a JWK Set, RFC 7517) the instance signs `private_key_jwt`
+/// assertions with, replacing any before; an empty set (`{"keys":[]}`) clears them, as DELETE
+/// does. The password keeps working.
+#[utoipa::path(put, path = "/admin/api/instances/{instance}/jwks", tag = "admin",
+    params(("instance" = String, Path, description = "Instance id or username")),
+    request_body(content = Object, description = "A JWK Set `{\"keys\":[…]}` of public EC P-256, OKP Ed25519 or RSA (≥ 2048 bits) keys; at most 10 keys, 16 KiB", content_type = "application/json"),
+    responses((status = 200, description = "OK", body = ClientKeysView), (status = 400, description = "Not a JWK Set, a private or symmetric key, an unsupported kty or crv, too many keys (`invalid_request`)", body = ErrorBody),
+        (status = 401, description = "No or invalid admin credentials (`invalid_token`)", body = ErrorBody), (status = 403, description = "A session write without its X-CSRF-Token (`invalid_csrf_token`)", body = ErrorBody), (status = 404, description = "No such instance (`not_found`)", body = ErrorBody)),
+    security(("bearer" = []), ("admin_session" = [])))]
+pub async fn set_jwks(
+    State(state): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    Path(instance): Path<String>,
+    body: Bytes,
+) -> Result<Json<ClientKeysView>, ApiError> {
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::invalid_request("The body must be a JWK Set in UTF-8 JSON."))?;
+    let (instance, keys) = state
+        .services
+        .admin
+        .set_client_keys(&instance, text, &admin.actor())
+        .await?;
+    Ok(Json(ClientKeysView::of(&instance, keys.as_ref())))
+}
+
+/// Removes the instance's `private_key_jwt` keys: it authenticates by password only again.
+#[utoipa::path(delete, path = "/admin/api/instances/{instance}/jwks", tag = "admin",
+    params(("instance" = String, Path, description = "Instance id or username")),
+    responses((status = 200, description = "OK", body = ClientKeysView),
+        (status = 401, description = "No or invalid admin credentials (`invalid_token`)", body = ErrorBody), (status = 403, description = "A session write without its X-CSRF-Token (`invalid_csrf_token`)", body = ErrorBody), (status = 404, description = "No such instance (`not_found`)", body = ErrorBody)),
+    security(("bearer" = []), ("admin_session" = [])))]
+pub async fn clear_jwks(
+    State(state): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    Path(instance): Path<String>,
+) -> Result<Json<ClientKeysView>, ApiError> {
+    let instance = state
+        .services
+        .admin
+        .clear_client_keys(&instance, &admin.actor())
+        .await?;
+    Ok(Json(ClientKeysView::of(&instance, None)))
 }
 
 /// Body of `PUT /admin/api/tenants/{tenant}/segments/{name}`.

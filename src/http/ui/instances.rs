@@ -11,7 +11,8 @@ use serde::Deserialize;
 
 use super::once::OnceResult;
 use super::pages::{
-    CopyField, CredentialsPage, InstancePage, InstanceRow, InstancesPage, NewInstancePage, TokenRow,
+    ClientKeyRow, CopyField, CredentialsPage, InstancePage, InstanceRow, InstancesPage,
+    NewInstancePage, TokenRow,
 };
 use super::{
     CsrfForm, CsrfOnly, Done, DoneQuery, UiAdmin, UiError, UiForm, display_optional_time,
@@ -227,6 +228,23 @@ pub async fn show(
         })
         .collect();
     let i = summary.instance;
+    let keys = services.client_keys(&i).await?;
+    let view = crate::views::ClientKeysView::of(&i, keys.as_ref());
+    let client_jwks = view
+        .jwks
+        .as_ref()
+        .and_then(|jwks| serde_json::to_string_pretty(jwks).ok())
+        .unwrap_or_default();
+    let client_keys = view
+        .keys
+        .into_iter()
+        .map(|key| ClientKeyRow {
+            kid: key.kid.unwrap_or_else(|| "—".into()),
+            kty: key.kty,
+            algorithms: key.algorithms.join(" "),
+            thumbprint: key.thumbprint,
+        })
+        .collect();
     let origins = if i.instance_type == InstanceType::Webtag {
         Some(services.origins(&i).await?.join("\n"))
     } else {
@@ -234,6 +252,8 @@ pub async fn show(
     };
     Ok(render(&InstancePage {
         origins,
+        client_keys,
+        client_jwks,
         chrome: admin
             .chrome(i.name.clone(), "instances")
             .with_flash(done.message()),
@@ -362,6 +382,57 @@ pub async fn set_origins(
         .await
         .map_err(|e| UiError::from(e).back_to(instance_page(id)))?;
     Ok(Done::OriginsSaved.redirect(&instance_page(id)))
+}
+
+/// The client-keys form as posted: a JWK Set, pasted.
+#[derive(Deserialize)]
+pub struct ClientKeysForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    jwks: String,
+}
+
+impl CsrfForm for ClientKeysForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// Registers the instance's private_key_jwt keys (an empty set clears them).
+pub async fn set_client_keys(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    posted: UiForm<ClientKeysForm>,
+) -> Result<Response, UiError> {
+    let UiForm { admin, form } = posted;
+    let (_, keys) = state
+        .services
+        .admin
+        .set_client_keys(&id.to_string(), &form.jwks, &admin.principal.actor())
+        .await
+        .map_err(|e| UiError::from(e).back_to(instance_page(id)))?;
+    let done = if keys.is_some() {
+        Done::ClientKeysSaved
+    } else {
+        Done::ClientKeysCleared
+    };
+    Ok(done.redirect(&instance_page(id)))
+}
+
+/// Removes the instance's private_key_jwt keys.
+pub async fn clear_client_keys(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    posted: UiForm<CsrfOnly>,
+) -> Result<Response, UiError> {
+    state
+        .services
+        .admin
+        .clear_client_keys(&id.to_string(), &posted.admin.principal.actor())
+        .await
+        .map_err(|e| UiError::from(e).back_to(instance_page(id)))?;
+    Ok(Done::ClientKeysCleared.redirect(&instance_page(id)))
 }
 
 /// Revokes every token of the instance.

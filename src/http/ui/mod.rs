@@ -67,6 +67,11 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/ui/instances/{id}/enable", post(instances::enable))
         .route("/ui/instances/{id}/revoke-all", post(instances::revoke_all))
         .route("/ui/instances/{id}/origins", post(instances::set_origins))
+        .route("/ui/instances/{id}/jwks", post(instances::set_client_keys))
+        .route(
+            "/ui/instances/{id}/jwks/clear",
+            post(instances::clear_client_keys),
+        )
         .route(
             "/ui/instances/{id}/tokens/{token}/revoke",
             post(instances::revoke_token),
@@ -462,6 +467,10 @@ pub enum Done {
     Enabled,
     /// WebTag origins saved.
     OriginsSaved,
+    /// An instance's private_key_jwt keys saved.
+    ClientKeysSaved,
+    /// An instance's private_key_jwt keys removed.
+    ClientKeysCleared,
     /// Tenant created without OAuth (so no secret to show).
     TenantCreated,
     /// OAuth turned on for a tenant that already had a secret.
@@ -483,12 +492,14 @@ pub enum Done {
 }
 
 impl Done {
-    const ALL: [Done; 14] = [
+    const ALL: [Done; 16] = [
         Done::Revoked,
         Done::RevokedAll,
         Done::Disabled,
         Done::Enabled,
         Done::OriginsSaved,
+        Done::ClientKeysSaved,
+        Done::ClientKeysCleared,
         Done::TenantCreated,
         Done::OAuthOn,
         Done::OAuthOff,
@@ -507,6 +518,8 @@ impl Done {
             Done::Disabled => "disabled",
             Done::Enabled => "enabled",
             Done::OriginsSaved => "origins-saved",
+            Done::ClientKeysSaved => "client-keys-saved",
+            Done::ClientKeysCleared => "client-keys-cleared",
             Done::TenantCreated => "tenant-created",
             Done::OAuthOn => "oauth-on",
             Done::OAuthOff => "oauth-off",
@@ -529,6 +542,12 @@ impl Done {
             }
             Done::Enabled => "Instance enabled: its password and tokens work again.",
             Done::OriginsSaved => "Allowed origins saved.",
+            Done::ClientKeysSaved => {
+                "Client keys saved: private_key_jwt assertions signed by them authenticate this instance; the password still works."
+            }
+            Done::ClientKeysCleared => {
+                "Client keys removed: this instance authenticates by password only."
+            }
             Done::TenantCreated => "Tenant created.",
             Done::OAuthOn => {
                 "OAuth turned on: secureApi callers must present the oauth_key_secret."

@@ -195,6 +195,22 @@ pub struct InstancePage {
     pub tokens: Vec<TokenRow>,
     /// WebTag: the allowed origins, one per line (`None` for other types).
     pub origins: Option<String>,
+    /// The registered private_key_jwt keys.
+    pub client_keys: Vec<ClientKeyRow>,
+    /// The registered JWK Set, pretty-printed, to edit (empty when none).
+    pub client_jwks: String,
+}
+
+/// A registered private_key_jwt key on the instance page.
+pub struct ClientKeyRow {
+    /// `kid`, or a dash.
+    pub kid: String,
+    /// `EC`, `OKP` or `RSA`.
+    pub kty: &'static str,
+    /// The algorithms it verifies, space-separated.
+    pub algorithms: String,
+    /// RFC 7638 thumbprint.
+    pub thumbprint: String,
 }
 
 /// A row of the tenant list.
