@@ -2,7 +2,8 @@
 //! (npm, pinned in `tests/oauth-client/package.json`), driven through
 //! `tests/oauth-client/flows.mjs`. It validates our metadata its own way, form-encodes
 //! `client_secret_basic` (a username's `_` arrives as `%5F`), and builds and signs
-//! `private_key_jwt` assertions itself, with keys it generates (ES256, Ed25519, RS256, PS256).
+//! `private_key_jwt` assertions and DPoP proofs itself, with keys it generates (ES256, Ed25519,
+//! RS256, PS256).
 //!
 //! Skipped with a notice when `node` or the npm modules are missing (`npm ci --prefix
 //! tests/oauth-client`), unless `CDP_AUTH_REQUIRE_NODE_CLIENT=1`, as CI sets, when it fails.
@@ -233,4 +234,54 @@ fn oauth4webapi_discovers_authenticates_both_ways_introspects_and_revokes() {
     let refused = run_as("client_credentials", &server, &a360, &es256, &[]);
     assert!(!refused.ok, "{}", refused.json);
     assert_eq!(refused.json["error"], "invalid_client", "{}", refused.json);
+}
+
+#[test]
+fn oauth4webapi_binds_tokens_with_dpop_and_reads_the_cdp_api_with_its_own_proofs() {
+    if !node_client_available() {
+        return;
+    }
+    let deployment = Deployment::new();
+    deployment.tenant("acme", "uat");
+    let reader = deployment.instance("acme", "reader", "profiles-360");
+    let server = deployment.serve();
+    let resource = server.url(&format!("/v2/{}/dw/a360/customers", reader.tenant_id));
+    let secret = Auth::Secret(&reader.password);
+    // Each algorithm the metadata offers, with a key the library makes; EdDSA proofs come
+    // under the RFC 9864 name the library sends.
+    for (alg, proof_alg) in [
+        ("ES256", "ES256"),
+        ("EdDSA", "Ed25519"),
+        ("RS256", "RS256"),
+        ("PS256", "PS256"),
+    ] {
+        let seen = run_as(
+            "dpop",
+            &server,
+            &reader,
+            &secret,
+            &["--alg", alg, "--resource", &resource],
+        )
+        .expect_ok(&format!("DPoP {alg}"));
+        assert_eq!(seen["token_type"], "dpop", "{alg}: {seen}");
+        assert_eq!(seen["proof_alg"], proof_alg, "{alg}: {seen}");
+        assert_eq!(seen["bound"]["status"], 200, "{alg}: {seen}");
+        assert!(seen["bound"]["body"]["count"].is_number(), "{alg}: {seen}");
+        assert_eq!(seen["replayed"]["status"], 401, "{alg}: {seen}");
+        assert_eq!(
+            seen["replayed"]["body"]["error"], "invalid_dpop_proof",
+            "{alg}: {seen}"
+        );
+        assert!(
+            seen["replayed"]["challenge"]
+                .as_str()
+                .is_some_and(|c| c.contains("DPoP")),
+            "{alg}: {seen}"
+        );
+        assert_eq!(seen["plain_bearer"]["status"], 401, "{alg}: {seen}");
+        assert_eq!(
+            seen["plain_bearer"]["body"]["error"], "invalid_token",
+            "{alg}: {seen}"
+        );
+    }
 }

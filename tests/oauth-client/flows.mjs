@@ -1,10 +1,11 @@
 // Runs one OAuth scenario against a cdp-auth server with oauth4webapi, a standard client that
 // does what strict clients do: validates the server metadata, form-encodes the client id and
 // secret before Basic encoding (RFC 6749 §2.3.1), and builds and signs its own private_key_jwt
-// assertions (RFC 7523). Prints one JSON object on stdout; exits non-zero when the scenario
-// failed. tests/oauth_client_library.rs drives it.
+// assertions (RFC 7523) and DPoP proofs (RFC 9449). Prints one JSON object on stdout; exits
+// non-zero when the scenario failed. tests/oauth_client_library.rs drives it.
 //
 //   node flows.mjs SCENARIO --server URL [--client-id ID] [--key FILE] [--token T] [--alg A] [--out FILE]
+//                           [--resource URL]
 //
 // The client secret is read from OAUTH_CLIENT_SECRET, so it never shows in a process list.
 // A client authenticates with the secret (client_secret_basic) unless --key names a private
@@ -86,6 +87,41 @@ const scenarios = {
     return { token: result }
   },
 
+  /**
+   * DPoP (RFC 9449) with a new non-extractable key of --alg: a bound token from
+   * client_credentials, then --resource (a URL) read with it, the library making every proof.
+   * Reports what the server answered: the bound read, the same token sent as a plain Bearer,
+   * and the library's own proof replayed by hand.
+   */
+  async dpop(options) {
+    const as = await discover(options)
+    const { client: c, auth } = await client(options)
+    const keyPair = await crypto.subtle.generateKey(ALGORITHMS[required(options, 'alg')], false, ['sign', 'verify'])
+    const DPoP = oauth.DPoP(c, keyPair)
+    const granted = await oauth.processClientCredentialsResponse(
+      as, c, await oauth.clientCredentialsGrantRequest(as, c, auth, new URLSearchParams(), { DPoP, ...insecure }))
+    const url = new URL(required(options, 'resource'))
+    const bound = await oauth.protectedResourceRequest(granted.access_token, 'GET', url, new Headers(), null, { DPoP, ...insecure })
+    // The proof the library sent last, sent again: a replay.
+    let proof
+    const capture = async (input, init) => {
+      proof = new Headers(init?.headers).get('dpop')
+      return fetch(input, init)
+    }
+    await oauth.protectedResourceRequest(granted.access_token, 'GET', url, new Headers(), null,
+      { DPoP, [oauth.customFetch]: capture, ...insecure })
+    const replayed = await fetch(url, { headers: { authorization: `DPoP ${granted.access_token}`, dpop: proof } })
+    const plain = await fetch(url, { headers: { authorization: `Bearer ${granted.access_token}` } })
+    const proofHeader = JSON.parse(Buffer.from(proof.split('.')[0], 'base64url').toString())
+    return {
+      token_type: granted.token_type,
+      proof_alg: proofHeader.alg,
+      bound: { status: bound.status, body: await bound.json() },
+      replayed: { status: replayed.status, body: await replayed.json(), challenge: replayed.headers.get('www-authenticate') },
+      plain_bearer: { status: plain.status, body: await plain.json() },
+    }
+  },
+
   /** Introspection (RFC 7662) of --token. */
   async introspect(options) {
     const as = await discover(options)
@@ -114,6 +150,7 @@ async function main() {
       token: { type: 'string' },
       alg: { type: 'string' },
       out: { type: 'string' },
+      resource: { type: 'string' },
     },
   })
   const [name] = positionals
