@@ -11,9 +11,10 @@ ALTER TABLE tokens ADD COLUMN dpop_jkt TEXT;
 
 -- One-time identifiers seen (client assertion and DPoP proof jti values), as keyed hashes, so
 -- that a replay is refused by every replica. A row may be reused once it has expired; expired
--- rows are pruned.
+-- rows are pruned. A DPoP proof puts a row here on every request to a resource, so each
+-- insert touches one B-tree only: WITHOUT ROWID (the key is the table's own order) and no index
+-- on expires_at (pruning, once a minute, scans instead).
 CREATE TABLE seen_jtis (
     key        BLOB   PRIMARY KEY,
     expires_at BIGINT NOT NULL
-);
-CREATE INDEX seen_jtis_by_expiry ON seen_jtis (expires_at);
+) WITHOUT ROWID;
