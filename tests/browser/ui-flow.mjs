@@ -550,6 +550,31 @@ async function main() {
     await assertNoSecretsInPage('the instance page');
   });
 
+  await step('register the first instance\'s client keys (private_key_jwt) in the UI, then clear them', async () => {
+    // A public key made here, as an integration would register its own.
+    const pair = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
+    const { key_ops: _ops, ext: _ext, ...jwk } = await crypto.subtle.exportKey('jwk', pair.publicKey);
+    const kid = 'ui-flow-key-1';
+    await page.getByLabel(/JWK Set of the public keys/).fill(JSON.stringify({ keys: [{ ...jwk, kid }] }));
+    await Promise.all([
+      page.waitForNavigation(),
+      page.getByRole('button', { name: 'Save', exact: true }).click(),
+    ]);
+    await expectPath(`/ui/instances/${first.id}`);
+    assert.match(await page.getByRole('status').innerText(), /Client keys saved/, 'no banner says the keys were saved');
+    const keys = page.locator('table', { has: page.getByRole('columnheader', { name: /thumbprint/i }) });
+    assert.ok((await keys.innerText()).includes(kid), `the key table does not show ${kid}`);
+    assert.equal(await keys.locator('tbody tr').count(), 1, 'not exactly one registered key');
+    const dialogsBefore = dialogs.length;
+    await Promise.all([
+      page.waitForNavigation(),
+      page.getByRole('button', { name: 'Clear keys', exact: true }).click(),
+    ]);
+    assert.equal(dialogs.length, dialogsBefore + 1, 'Clear keys asked for no confirmation');
+    assert.match(await page.getByRole('status').innerText(), /Client keys removed/, 'no banner says the keys were removed');
+    await page.getByText('No client keys: this instance authenticates with its password only.').waitFor();
+  });
+
   await step('disable and enable the second instance in the UI', async () => {
     const second = instances[1];
     await page.goto(`/ui/instances/${second.id}`);
