@@ -34,4 +34,5 @@ token = answer["access_token"]
 url = f"{api}/v2/{os.environ['TENANT_ID']}/dw/a360/customers"
 page = requests.get(url, timeout=10, headers={
     "Authorization": f"DPoP {token}", "DPoP": proof("GET", url, token)})
-print(page.status_code, page.json().get("count", page.json()))
+page.raise_for_status()
+print(page.status_code, page.json()["count"], "customers")
