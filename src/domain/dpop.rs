@@ -21,15 +21,16 @@ use sha2::{Digest, Sha256};
 
 use std::sync::Arc;
 
+use super::client_keys::{SIGNING_ALGORITHMS, algorithm_named};
 use super::clock::UnixTime;
 use super::error::DomainError;
 use super::replay::ReplayGuard;
 use super::secrets::ServerKeys;
 
 /// The signature algorithms a proof may use, as metadata lists them
-/// (`dpop_signing_alg_values_supported`). `Ed25519` is RFC 9864's name for EdDSA over
-/// Ed25519, which current clients send.
-pub const PROOF_ALGORITHMS: [&str; 5] = ["ES256", "EdDSA", "Ed25519", "RS256", "PS256"];
+/// (`dpop_signing_alg_values_supported`): the same as client assertions'. `Ed25519` is RFC
+/// 9864's name for EdDSA over Ed25519, which current clients send.
+pub const PROOF_ALGORITHMS: [&str; 5] = SIGNING_ALGORITHMS;
 
 /// How far a proof's `iat` may be from now, either way (clock skew and transit).
 pub const IAT_WINDOW_SECS: i64 = 60;
@@ -97,17 +98,6 @@ struct ProofClaims {
 /// The JWK members only a private (or symmetric) key has: a proof's key must be public.
 const PRIVATE_MEMBERS: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "k"];
 
-/// The algorithm a proof's `alg` names, if it is one we accept.
-fn algorithm(alg: &str) -> Option<Algorithm> {
-    match alg {
-        "ES256" => Some(Algorithm::ES256),
-        "EdDSA" | "Ed25519" => Some(Algorithm::EdDSA),
-        "RS256" => Some(Algorithm::RS256),
-        "PS256" => Some(Algorithm::PS256),
-        _ => None,
-    }
-}
-
 /// Whether the key's type fits the algorithm (so `alg` cannot pick a verifier the key was not
 /// made for), and an RSA key is large enough.
 fn key_fits(jwk: &Jwk, algorithm: Algorithm) -> bool {
@@ -162,7 +152,7 @@ pub fn check_proof(proof: &str, target: &ProofTarget<'_>) -> Result<CheckedProof
     if header.typ.as_deref() != Some("dpop+jwt") {
         return Err(refused("The DPoP proof's typ must be dpop+jwt."));
     }
-    let algorithm = algorithm(&header.alg).ok_or_else(|| {
+    let algorithm = algorithm_named(&header.alg).ok_or_else(|| {
         refused(format!(
             "The DPoP proof's alg must be one of {}.",
             PROOF_ALGORITHMS.join(", ")

@@ -283,14 +283,20 @@ impl ApiError {
     }
 }
 
-/// The DPoP challenge a resource answers beside its Bearer one (RFC 9449 §7.1): tokens may
-/// come either way, and `algs` tells a client which proofs it may sign.
-const DPOP_CHALLENGE: &str = "DPoP realm=\"cdp-auth\", algs=\"ES256 EdDSA Ed25519 RS256 PS256\"";
+/// The DPoP challenge a resource answers beside its Bearer one (RFC 9449 §7.1), with the
+/// error when there is one: tokens may come either way, and `algs` tells a client which
+/// proofs it may sign.
+fn dpop_challenge(error: Option<&str>) -> HeaderValue {
+    let error = error.map_or(String::new(), |e| format!(" error=\"{e}\","));
+    let algs = crate::domain::dpop::PROOF_ALGORITHMS.join(" ");
+    HeaderValue::from_str(&format!("DPoP realm=\"cdp-auth\",{error} algs=\"{algs}\""))
+        .expect("the challenge is printable ASCII")
+}
 
 fn challenge_header(challenge: Challenge) -> Vec<HeaderValue> {
     let basic = || HeaderValue::from_static("Basic realm=\"cdp-auth\", charset=\"UTF-8\"");
     let bearer = || HeaderValue::from_static("Bearer realm=\"cdp-auth\"");
-    let dpop = || HeaderValue::from_static(DPOP_CHALLENGE);
+    let dpop = || dpop_challenge(None);
     match challenge {
         Challenge::None => vec![],
         Challenge::Basic => vec![basic()],
@@ -299,18 +305,8 @@ fn challenge_header(challenge: Challenge) -> Vec<HeaderValue> {
             HeaderValue::from_static("Bearer realm=\"cdp-auth\", error=\"invalid_token\""),
             dpop(),
         ],
-        Challenge::DpopInvalidProof => vec![
-            HeaderValue::from_static(
-                "DPoP realm=\"cdp-auth\", error=\"invalid_dpop_proof\", algs=\"ES256 EdDSA Ed25519 RS256 PS256\"",
-            ),
-            bearer(),
-        ],
-        Challenge::DpopInvalidToken => vec![
-            HeaderValue::from_static(
-                "DPoP realm=\"cdp-auth\", error=\"invalid_token\", algs=\"ES256 EdDSA Ed25519 RS256 PS256\"",
-            ),
-            bearer(),
-        ],
+        Challenge::DpopInvalidProof => vec![dpop_challenge(Some("invalid_dpop_proof")), bearer()],
+        Challenge::DpopInvalidToken => vec![dpop_challenge(Some("invalid_token")), bearer()],
         Challenge::BasicOrBearer => vec![basic(), bearer()],
         Challenge::BearerInsufficientScope => vec![HeaderValue::from_static(
             "Bearer realm=\"cdp-auth\", error=\"insufficient_scope\"",
