@@ -17,7 +17,6 @@ use crate::domain::jwt::{JwtAuthority, JwtIdentity, JwtSettings};
 use crate::domain::keyring::KeyEncryptionKey;
 use crate::domain::oauth::OAuth;
 use crate::domain::policy::Policy;
-use crate::domain::replay::ReplayGuard;
 use crate::domain::secrets::{SERVER_KEY_LEN, ServerKeys};
 use crate::domain::secure_api::{SecureApi, SecureApiPolicy};
 use crate::domain::throttle::Throttle;
@@ -77,9 +76,6 @@ pub struct Services {
     pub cdp: Cdp,
     /// Bearer checks, for the token layer in front of the CDP routes.
     pub authn: Authenticator,
-    /// One-time identifiers (client assertion and DPoP proof `jti`s) seen by any replica: one
-    /// guard, so every sighting of this process shares its group commit.
-    pub replay: ReplayGuard,
     /// The forward-auth rules `/forward-auth` decides by, parsed once from the configuration.
     pub forward_auth: Arc<Rules>,
     /// The store, for health checks.
@@ -142,8 +138,6 @@ impl Services {
         );
         let tokens = authn.verified_cache().clone();
         let writer = TokenWriter::new(store.clone());
-        // One replay guard (one writer task) for client assertions and DPoP proofs alike.
-        let replay = authn.replay().clone();
         Services {
             a1user: A1User::new(
                 store.clone(),
@@ -165,7 +159,6 @@ impl Services {
                 policy.clone(),
                 audit.clone(),
                 writer,
-                replay.clone(),
             ),
             accounts: Accounts::new(
                 store.clone(),
@@ -176,7 +169,6 @@ impl Services {
             ),
             cdp: Cdp::new(store.clone(), keys.clone(), audit.clone(), cdp),
             authn,
-            replay,
             forward_auth: Arc::new(Rules::default()),
             admin: Admin::new(store.clone(), keys, policy, audit, tokens),
             store,

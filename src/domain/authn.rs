@@ -218,12 +218,6 @@ impl Authenticator {
         &self.inner.dpop
     }
 
-    /// The replay guard one-time identifiers (DPoP proofs, client assertions) are recorded
-    /// with.
-    pub fn replay(&self) -> &ReplayGuard {
-        &self.inner.replay
-    }
-
     /// The JWT access token authority.
     pub fn jwt(&self) -> &JwtAuthority {
         &self.inner.jwt
@@ -292,7 +286,7 @@ impl Authenticator {
 
     /// Checks a `private_key_jwt` client assertion (RFC 7523 §2.2): signed by one of the keys
     /// the instance registered, its claims naming this client and one of `audiences`, and its
-    /// `jti` unseen by any replica (`replay` records it). Every refusal is the wrong-password
+    /// `jti` unseen by any replica (the replay guard records it). Every refusal is the wrong-password
     /// refusal, and is counted by the same limiter. A key cannot be guessed, so the limiter's
     /// exemption for a credential that verified recently is keyed by the client and the key id
     /// the header names: a working integration keeps working while its name is hammered.
@@ -301,9 +295,8 @@ impl Authenticator {
         &self,
         presented: &PresentedAssertion,
         audiences: &[String],
-        replay: &ReplayGuard,
     ) -> Result<Arc<InstanceCredentials>, DomainError> {
-        let outcome = self.check_assertion(presented, audiences, replay).await;
+        let outcome = self.check_assertion(presented, audiences).await;
         self.slow_refusal(outcome).await
     }
 
@@ -311,7 +304,6 @@ impl Authenticator {
         &self,
         presented: &PresentedAssertion,
         audiences: &[String],
-        replay: &ReplayGuard,
     ) -> Result<Arc<InstanceCredentials>, DomainError> {
         let assertion = presented.assertion.expose();
         let claimed = client_assertion::claimed_client(assertion);
@@ -359,7 +351,10 @@ impl Authenticator {
                     self.inner
                         .keys
                         .one_time_id_hash("client_assertion", &name, &accepted.jti);
-                replay.first_use(key, accepted.expires_at).await?
+                self.inner
+                    .replay
+                    .first_use(key, accepted.expires_at)
+                    .await?
             }
             Err(_) => false,
         };

@@ -14,7 +14,6 @@ use super::error::DomainError;
 use super::jwt::{AccessClaims, Confirmation};
 use super::model::{InstanceCredentials, InstanceType, NewToken, TokenFormat, TokenKind};
 use super::policy::Policy;
-use super::replay::ReplayGuard;
 use super::secrets::{self, Secret};
 use super::token_writer::TokenWriter;
 use super::verified_cache::Entry;
@@ -101,8 +100,6 @@ pub struct OAuth {
     audit: AuditLog,
     /// Writes new tokens, many requests to a transaction.
     writer: TokenWriter,
-    /// Refuses a client assertion's `jti` seen before, by any replica.
-    replay: ReplayGuard,
     /// The `aud` values a client assertion may name: the token endpoint URL and the issuer.
     audiences: Arc<[String]>,
 }
@@ -115,7 +112,6 @@ impl OAuth {
         policy: Arc<Policy>,
         audit: AuditLog,
         writer: TokenWriter,
-        replay: ReplayGuard,
     ) -> Self {
         let issuer = authn.jwt().identity().issuer.clone();
         let audiences = Arc::from([format!("{issuer}{TOKEN_PATH}"), issuer]);
@@ -125,7 +121,6 @@ impl OAuth {
             policy,
             audit,
             writer,
-            replay,
             audiences,
         }
     }
@@ -139,7 +134,7 @@ impl OAuth {
             ClientAuthentication::Secret(credentials) => self.authn.instance(credentials).await,
             ClientAuthentication::Assertion(assertion) => {
                 self.authn
-                    .instance_by_assertion(assertion, &self.audiences, &self.replay)
+                    .instance_by_assertion(assertion, &self.audiences)
                     .await
             }
         }
