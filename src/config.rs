@@ -22,6 +22,7 @@ use crate::domain::policy::Policy;
 use crate::domain::secure_api::SecureApiPolicy;
 use crate::http::connections::ConnectionLimits;
 use crate::store::StoreOptions;
+use crate::telemetry::{LogFormat, TelemetrySettings};
 
 /// Name of the configuration file read from the working folder when `--config` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "cdp-auth.toml";
@@ -178,6 +179,22 @@ pub struct ConfigArgs {
     /// Log filter (`info`, `debug`, `cdp_auth=debug,tower_http=info`, …).
     #[arg(long, env = "CDP_AUTH_LOG", value_name = "FILTER")]
     pub log: Option<String>,
+    /// Log lines as `text` (default) or `json` (one object per line, stdout and stderr).
+    #[arg(long, env = "CDP_AUTH_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// One log line per answered request (default true).
+    #[arg(long, env = "CDP_AUTH_ACCESS_LOG", value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new())]
+    pub access_log: Option<bool>,
+    /// Count requests and serve Prometheus metrics at `/metrics` (default true).
+    #[arg(long, env = "CDP_AUTH_METRICS", value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new())]
+    pub metrics: Option<bool>,
+    /// Serve `/metrics` on this address alone instead of the main listener.
+    #[arg(long, env = "CDP_AUTH_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Export OpenTelemetry traces over OTLP/HTTP to this collector (e.g.
+    /// `http://127.0.0.1:4318`); off unless set.
+    #[arg(long, env = "CDP_AUTH_OTLP_ENDPOINT", value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
     /// Largest push body the CDP accepts, in bytes (default 10 MiB).
     #[arg(long, env = "CDP_AUTH_MAX_PUSH_BODY", value_name = "BYTES")]
     pub max_push_body: Option<usize>,
@@ -289,6 +306,11 @@ struct FileConfig {
     #[serde(default, with = "humantime_opt")]
     db_connect_timeout: Option<Duration>,
     log: Option<String>,
+    log_format: Option<String>,
+    access_log: Option<bool>,
+    metrics: Option<bool>,
+    metrics_listen: Option<SocketAddr>,
+    otlp_endpoint: Option<String>,
     max_push_body: Option<usize>,
     max_push_records: Option<usize>,
     gdpr_schedule: Option<String>,
@@ -441,6 +463,8 @@ pub struct Config {
     pub jwt: JwtSettings,
     /// Log filter.
     pub log: String,
+    /// Metrics, traces and the form of log lines.
+    pub telemetry: TelemetrySettings,
     /// The forward-auth rules, in order; none denies every request.
     pub forward_auth: Rules,
 }
@@ -595,6 +619,17 @@ impl Config {
             .clone()
             .or(file.log)
             .unwrap_or_else(|| "info".to_owned());
+        let telemetry = resolve_telemetry(
+            args,
+            TelemetrySettings {
+                metrics: file.metrics.unwrap_or(true),
+                metrics_listen: file.metrics_listen,
+                otlp_endpoint: file.otlp_endpoint,
+                log_format: LogFormat::Text,
+                access_log: file.access_log.unwrap_or(true),
+            },
+            file.log_format,
+        )?;
         let defaults = ConnectionLimits::default();
         let connections = ConnectionLimits {
             max_connections: args
@@ -657,9 +692,42 @@ impl Config {
             connections,
             jwt,
             log,
+            telemetry,
             forward_auth,
         })
     }
+}
+
+/// The telemetry settings: flags and environment over the file's (`file`, with the file's
+/// log format still unparsed).
+fn resolve_telemetry(
+    args: &ConfigArgs,
+    file: TelemetrySettings,
+    file_log_format: Option<String>,
+) -> Result<TelemetrySettings, ConfigError> {
+    let log_format = match args.log_format.clone().or(file_log_format) {
+        Some(word) => LogFormat::parse(&word).map_err(|message| ConfigError::Invalid {
+            name: "log_format",
+            message,
+        })?,
+        None => LogFormat::Text,
+    };
+    let settings = TelemetrySettings {
+        metrics: args.metrics.unwrap_or(file.metrics),
+        metrics_listen: args.metrics_listen.or(file.metrics_listen),
+        otlp_endpoint: args
+            .otlp_endpoint
+            .clone()
+            .or(file.otlp_endpoint)
+            .filter(|e| !e.trim().is_empty()),
+        log_format,
+        access_log: args.access_log.unwrap_or(file.access_log),
+    };
+    settings.check().map_err(|message| ConfigError::Invalid {
+        name: "otlp_endpoint",
+        message,
+    })?;
+    Ok(settings)
 }
 
 /// The JWT settings of the file layer.

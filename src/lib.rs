@@ -10,4 +10,5 @@ pub mod domain;
 pub mod http;
 pub mod keyfile;
 pub mod store;
+pub mod telemetry;
 pub mod views;

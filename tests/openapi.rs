@@ -24,7 +24,7 @@ use support::{Deployment, Server, http};
 const OPENAPI_31_SCHEMA: &str = include_str!("data/openapi-3.1-schema.json");
 
 /// The operations the server serves: (method, path).
-const EXPECTED_OPERATIONS: [(&str, &str); 57] = [
+const EXPECTED_OPERATIONS: [(&str, &str); 58] = [
     ("POST", "/authentication"),
     ("GET", "/token"),
     ("POST", "/token"),
@@ -40,6 +40,7 @@ const EXPECTED_OPERATIONS: [(&str, &str); 57] = [
     ("GET", "/openapi.json"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
+    ("GET", "/metrics"),
     ("GET", "/admin/api/tenants"),
     ("POST", "/admin/api/tenants"),
     ("POST", "/admin/api/tenants/{tenant}/rotate-secret"),
@@ -346,6 +347,11 @@ async fn every_documented_operation_is_routed() {
         let request = server.request(method, &concrete);
         let reply = if path == "/.well-known/jwks.json" {
             http::send_typed(request, what, "application/jwk-set+json").await
+        } else if path == "/metrics" {
+            // The Prometheus text format, not JSON.
+            let answer = request.send().await.expect("scrape");
+            assert_eq!(answer.status(), 200, "{what}");
+            continue;
         } else {
             http::send(request, what).await
         };

@@ -117,7 +117,7 @@ pub enum ClientCommand {
 /// Runs one client command on a small runtime of its own; prints the server's JSON on
 /// success, its `error_description` on stderr and a failure status otherwise.
 pub fn main(command: ClientCommand) -> ExitCode {
-    super::init_logging("warn", false);
+    let _logging = crate::telemetry::init(&Default::default(), "warn", false);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

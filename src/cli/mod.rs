@@ -12,7 +12,6 @@ mod segment;
 mod serve;
 mod tenant;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -20,6 +19,7 @@ use serde::Serialize;
 
 use crate::app::Services;
 use crate::config::{Config, ConfigArgs, DeploymentArgs};
+use crate::telemetry::{self, LogFormat};
 
 /// Self-hosted API authentication for Customer Data Platforms.
 #[derive(Debug, Parser)]
@@ -114,15 +114,28 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Before the configuration is read, a JSON log format asked for by flag or environment
+    // already applies to the error that reading may end in.
+    telemetry::use_json_lines(
+        args.log_format
+            .as_deref()
+            .is_some_and(|f| LogFormat::parse(f) == Ok(LogFormat::Json)),
+    );
     let config = match Config::resolve(&args, std::env::var("CDP_AUTH_SERVER_KEY").ok()) {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("{}", telemetry::error_line(&e.to_string()));
             return ExitCode::from(2);
         }
     };
     let serving = matches!(command, Command::Serve(_));
-    init_logging(&config.log, serving);
+    let _telemetry = match init_logging(&config, serving) {
+        Ok(guard) => guard,
+        Err(message) => {
+            eprintln!("{}", telemetry::error_line(&message));
+            return ExitCode::from(2);
+        }
+    };
     // Only `serve` and `migrate` may make a new deployment: anything else run in the wrong
     // folder would otherwise create an empty database and key there and report on that.
     let creates_database = matches!(command, Command::Serve(_) | Command::Migrate { .. });
@@ -132,7 +145,7 @@ pub fn main() -> ExitCode {
         _ => Some(config.database.as_str()),
     };
     if let Some(Err(message)) = must_exist.map(existing_database) {
-        eprintln!("error: {message}");
+        eprintln!("{}", telemetry::error_line(&message));
         return ExitCode::from(2);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -141,7 +154,8 @@ pub fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            let message = format!("cannot start the async runtime: {e}");
+            eprintln!("{}", telemetry::error_line(&message));
             return ExitCode::FAILURE;
         }
     };
@@ -163,7 +177,7 @@ pub fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("error: {message}");
+            eprintln!("{}", telemetry::error_line(&message));
             ExitCode::FAILURE
         }
     }
@@ -207,20 +221,14 @@ fn existing_database(database: &str) -> Result<(), String> {
 }
 
 /// Logs go to stderr, so stdout stays clean for `--json`. Commands other than `serve` log
-/// only warnings unless asked for more.
-fn init_logging(filter: &str, serving: bool) {
+/// only warnings unless asked for more, and export no traces.
+fn init_logging(config: &Config, serving: bool) -> Result<telemetry::TelemetryGuard, String> {
     let filter = if serving || std::env::var_os("CDP_AUTH_LOG").is_some() {
-        filter.to_owned()
+        config.log.as_str()
     } else {
-        "warn".to_owned()
+        "warn"
     };
-    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    telemetry::init(&config.telemetry, filter, serving)
 }
 
 async fn open(config: &Config) -> Result<Services, String> {

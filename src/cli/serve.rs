@@ -6,6 +6,7 @@ use tokio::net::TcpListener;
 use crate::app::Services;
 use crate::config::Config;
 use crate::http;
+use crate::telemetry;
 
 pub async fn run(config: Config) -> Result<(), String> {
     // Bound first, so that a public URL derived from the listen address (port 0: any free
@@ -29,6 +30,15 @@ pub async fn run(config: Config) -> Result<(), String> {
         tracing::warn!(%error, "could not load the JWT signing keys; retrying in the background");
     }
     let _keys = services.authn.jwt().spawn_maintainer();
+    // Bound before "listening on", so a scraper pointed at it finds it once the server is up.
+    let metrics_listener = match config.telemetry.metrics_listen {
+        Some(address) if config.telemetry.metrics => Some(
+            TcpListener::bind(address)
+                .await
+                .map_err(|e| format!("cannot listen on {address} (metrics_listen): {e}"))?,
+        ),
+        _ => None,
+    };
     let shutdown = shutdown_signal()?;
     tracing::info!(%address, database = %redact_url(&config.database), "cdp-auth serving");
     match services.forward_auth.len() {
@@ -37,14 +47,25 @@ pub async fn run(config: Config) -> Result<(), String> {
         ),
         rules => tracing::info!(rules, "forward-auth rules loaded"),
     }
+    if let Some(listener) = metrics_listener {
+        let metrics_address = listener.local_addr().map_err(|e| e.to_string())?;
+        tracing::info!(address = %metrics_address, "metrics served on their own address");
+        // Ends with the process: a scrape in flight at shutdown is of no consequence.
+        tokio::spawn(http::metrics::serve_alone(
+            services.clone(),
+            listener,
+            std::future::pending(),
+        ));
+    }
     // A machine-readable line on stdout: tests and scripts that bind port 0 read it.
-    println!("listening on http://{address}");
+    println!("{}", telemetry::listening_line(address));
     http::serve(
         services,
         http::PublicUrls {
             auth_host_url: config.auth_host_url.clone(),
             api_host_url: config.api_host_url.clone(),
         },
+        http::Observability::from_settings(&config.telemetry),
         listener,
         config.connections,
         shutdown,

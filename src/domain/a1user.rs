@@ -2,6 +2,7 @@
 //! token create, extend and revoke. Each public method is one request of SPEC's table and does
 //! its own authentication, so a handler only parses and maps.
 
+use crate::telemetry::metrics::{Dialect, metrics};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -112,6 +113,7 @@ impl A1User {
             let (token, row) = self.mint(&owner, now)?;
             if self.store.insert_token_if_none_active(&row, now).await? {
                 self.authn.token_minted(owner.instance.id);
+                metrics().token_issued(Dialect::A1User);
                 self.record(
                     AuditAction::TokenIssued,
                     &owner.instance,
@@ -183,6 +185,7 @@ impl A1User {
         };
         if self.writer.issue(issue).await? {
             self.authn.token_minted(owner.instance.id);
+            metrics().token_issued(Dialect::A1User);
             Ok((self.grant(&owner, token, expires_at, now), token_hash))
         } else {
             Err(DomainError::TokenLimitReached { max })
@@ -197,6 +200,7 @@ impl A1User {
             .revoke_instance_tokens(owner.instance.id, clock::now())
             .await?;
         self.authn.tokens_changed();
+        metrics().tokens_revoked(Dialect::A1User, revoked);
         self.record(
             AuditAction::TokensRevokedAll,
             &owner.instance,
@@ -256,6 +260,7 @@ impl A1User {
             .revoke_token(context.token.id, clock::now())
             .await?;
         self.authn.tokens_changed();
+        metrics().tokens_revoked(Dialect::A1User, revoked);
         if revoked > 0 {
             self.record(
                 AuditAction::TokenRevoked,

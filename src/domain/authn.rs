@@ -2,6 +2,7 @@
 //! compare), tenant secrets (argon2id, off the async runtime behind a bounded pool), and
 //! bearer tokens (a keyed hash and one indexed read). Every dialect authenticates here.
 
+use crate::telemetry::metrics::{CredentialKind, metrics};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -50,6 +51,7 @@ fn storable(name: &str) -> bool {
 pub struct SlowHasher {
     running: Arc<Semaphore>,
     admitted: Arc<Semaphore>,
+    capacity: usize,
 }
 
 impl SlowHasher {
@@ -59,7 +61,17 @@ impl SlowHasher {
         SlowHasher {
             running: Arc::new(Semaphore::new(workers)),
             admitted: Arc::new(Semaphore::new(workers + queue)),
+            capacity: workers + queue,
         }
+    }
+
+    /// Hashes running or waiting now, and the most admitted at once, for the metrics.
+    pub fn queue(&self) -> (usize, usize) {
+        let capacity = self.capacity;
+        (
+            capacity - self.admitted.available_permits().min(capacity),
+            capacity,
+        )
     }
 
     /// One worker per core but one, leaving a core for everything else.
@@ -70,11 +82,10 @@ impl SlowHasher {
 
     /// Verifies `secret` against a PHC string; `Busy` when the pool is full.
     pub async fn verify(&self, secret: Secret, phc: String) -> Result<bool, DomainError> {
-        let _admitted = self
-            .admitted
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| DomainError::Busy)?;
+        let _admitted = self.admitted.clone().try_acquire_owned().map_err(|_| {
+            metrics().slow_hash_rejected();
+            DomainError::Busy
+        })?;
         let _running = self
             .running
             .clone()
@@ -158,6 +169,11 @@ impl Authenticator {
         outcome
     }
 
+    /// Password hashes running or waiting, and the most admitted at once.
+    pub fn slow_hash_queue(&self) -> (usize, usize) {
+        self.inner.hasher.queue()
+    }
+
     /// The cache of recent verifications (for its watcher, and for tests).
     pub fn verified_cache(&self) -> &VerifiedCache {
         &self.inner.tokens
@@ -181,11 +197,14 @@ impl Authenticator {
         self.inner
             .throttle
             .check(name, source, fingerprint)
-            .map_err(|retry_after| DomainError::TooManyAttempts { retry_after })
+            .map_err(|retry_after| {
+                metrics().throttled();
+                DomainError::TooManyAttempts { retry_after }
+            })
     }
 
     /// Records the outcome of an admitted attempt with the limiter, and a failure in the
-    /// process log and the audit log (`what` says which kind of credential failed). A name
+    /// process log, the metrics and the audit log (`kind` says which credential failed). A name
     /// that is not `known` (in our store) is logged as a keyed fingerprint, never verbatim:
     /// it may be a password typed into the wrong field.
     async fn settle(
@@ -195,12 +214,14 @@ impl Authenticator {
         source: Option<IpAddr>,
         fingerprint: CredentialFingerprint,
         verified: bool,
-        what: &str,
+        kind: CredentialKind,
     ) {
         if verified {
             self.inner.throttle.verified(fingerprint);
         } else {
             self.inner.throttle.failed(name, source);
+            metrics().credential_failed(kind);
+            let what = audit_detail(kind);
             let shown = if known {
                 name.to_owned()
             } else {
@@ -237,6 +258,9 @@ impl Authenticator {
         credentials: &BasicCredentials,
     ) -> Result<Arc<InstanceCredentials>, DomainError> {
         let outcome = self.check_instance(credentials).await;
+        if let Ok(owner) = &outcome {
+            crate::telemetry::record_tenant(owner.tenant.id);
+        }
         self.slow_refusal(outcome).await
     }
 
@@ -270,7 +294,7 @@ impl Authenticator {
             source,
             fingerprint,
             verified,
-            "instance password",
+            CredentialKind::InstancePassword,
         )
         .await;
         let owner = match found {
@@ -370,7 +394,7 @@ impl Authenticator {
             source,
             fingerprint,
             accepted,
-            "client assertion",
+            CredentialKind::ClientAssertion,
         )
         .await;
         match found {
@@ -394,6 +418,9 @@ impl Authenticator {
         credentials: &TenantCredentialsPresented,
     ) -> Result<Arc<Tenant>, DomainError> {
         let outcome = self.check_tenant(credentials).await;
+        if let Ok(tenant) = &outcome {
+            crate::telemetry::record_tenant(tenant.id);
+        }
         self.slow_refusal(outcome).await
     }
 
@@ -424,7 +451,7 @@ impl Authenticator {
                 source,
                 fingerprint,
                 outcome.is_ok(),
-                "oauth_key_secret",
+                CredentialKind::TenantSecret,
             )
             .await;
         }
@@ -477,7 +504,7 @@ impl Authenticator {
             source,
             fingerprint,
             verified,
-            "admin password",
+            CredentialKind::AdminPassword,
         )
         .await;
         match account {
@@ -531,6 +558,16 @@ impl Authenticator {
     /// the miss only; its row (found by its `jti`) says whether it was revoked. Tokens of a
     /// disabled instance are refused.
     pub async fn bearer(&self, token: &Secret) -> Result<Arc<Entry>, DomainError> {
+        let outcome = self.find_bearer(token).await;
+        match &outcome {
+            Ok(entry) => crate::telemetry::record_tenant(entry.tenant.id),
+            Err(DomainError::InvalidToken) => metrics().credential_failed(CredentialKind::Token),
+            Err(_) => {}
+        }
+        outcome
+    }
+
+    async fn find_bearer(&self, token: &Secret) -> Result<Arc<Entry>, DomainError> {
         let token = token.expose();
         let is_jwt = jwt::looks_like_jwt(token);
         let longest = if is_jwt {
@@ -543,7 +580,9 @@ impl Authenticator {
         }
         let hash = self.inner.keys.token_hash(token);
         let now = clock::now();
-        let entry = match self.inner.tokens.get(&hash, now) {
+        let cached = self.inner.tokens.get(&hash, now);
+        metrics().token_cache(cached.is_some());
+        let entry = match cached {
             Some(entry) => entry,
             None => {
                 let generation = self.inner.tokens.generation();
@@ -656,6 +695,18 @@ impl Authenticator {
 
 /// Verified credentials may still not be used: the instance is disabled, or the password has
 /// expired. Worked out on every request, cached or not.
+/// How a failed credential is named in the audit log and the process log.
+fn audit_detail(kind: CredentialKind) -> &'static str {
+    match kind {
+        CredentialKind::InstancePassword => "instance password",
+        CredentialKind::TenantSecret => "oauth_key_secret",
+        CredentialKind::ClientAssertion => "client assertion",
+        CredentialKind::AdminPassword => "admin password",
+        CredentialKind::Token => "token",
+        CredentialKind::DpopProof => "DPoP proof",
+    }
+}
+
 fn usable(owner: Arc<InstanceCredentials>) -> Result<Arc<InstanceCredentials>, DomainError> {
     if owner.instance.disabled_at.is_some() {
         return Err(DomainError::InstanceDisabled);

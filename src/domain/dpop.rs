@@ -12,6 +12,7 @@
 //! [`super::jose`]) and thumbprints computed by it; `jti`s go through the
 //! [`ReplayGuard`], so a proof is accepted once across every replica.
 
+use crate::telemetry::metrics::{CredentialKind, metrics};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, ThumbprintHash};
@@ -281,6 +282,18 @@ impl Dpop {
     /// Checks a proof for `target` and records its `jti`: the thumbprint of its key, or why it
     /// was refused (a replay included). A database failure is an error of its own (503).
     pub async fn check(
+        &self,
+        proof: &str,
+        target: &ProofTarget<'_>,
+    ) -> Result<String, DpopRefusal> {
+        let outcome = self.check_fresh(proof, target).await;
+        if let Err(DpopRefusal::Proof(_)) = outcome {
+            metrics().credential_failed(CredentialKind::DpopProof);
+        }
+        outcome
+    }
+
+    async fn check_fresh(
         &self,
         proof: &str,
         target: &ProofTarget<'_>,

@@ -2,6 +2,7 @@
 //! api and a set of resources, created and updated with the `tenant_hash` and
 //! `oauth_key_secret` headers.
 
+use crate::telemetry::metrics::{Dialect, metrics};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -171,6 +172,7 @@ impl SecureApi {
             audit,
         };
         self.writer.issue(issue).await?;
+        metrics().token_issued(Dialect::SecureApi);
         Ok(token)
     }
 

@@ -11,7 +11,9 @@ pub mod forward_auth;
 pub mod guard;
 pub mod health;
 pub mod media_type;
+pub mod metrics;
 pub mod oauth;
+pub mod observe;
 pub mod openapi;
 pub mod postman;
 pub mod secure_api;
@@ -30,7 +32,6 @@ use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -64,6 +65,8 @@ pub struct Shared {
     pub openapi: Arc<utoipa::openapi::OpenApi>,
     /// Secrets the UI shows once, waiting for their page.
     pub ui_once: ui::once::OnceResults,
+    /// Whether `/metrics` answers on this listener.
+    pub metrics_here: metrics::MetricsHere,
 }
 
 impl std::ops::Deref for AppState {
@@ -99,6 +102,7 @@ pub fn documented_routes<V: guard::TokenVerifier>(
         .routes(routes!(openapi::document))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
+        .routes(routes!(metrics::scrape))
         .routes(routes!(admin::api::list_tenants, admin::api::create_tenant))
         .routes(routes!(admin::api::rotate_tenant_secret))
         .routes(routes!(admin::api::set_tenant_oauth))
@@ -184,13 +188,50 @@ pub struct PublicUrls {
     pub api_host_url: String,
 }
 
+/// What the outermost layer records of each request, and where `/metrics` answers.
+#[derive(Debug, Clone, Copy)]
+pub struct Observability {
+    /// Requests are counted in the metrics.
+    pub metrics: bool,
+    /// An access line per request.
+    pub access_log: bool,
+    /// `/metrics` answers on the main listener.
+    pub metrics_here: metrics::MetricsHere,
+}
+
+impl Observability {
+    /// From the telemetry settings: metrics on the main listener unless they are off or
+    /// have an address of their own.
+    pub fn from_settings(settings: &crate::telemetry::TelemetrySettings) -> Self {
+        Observability {
+            metrics: settings.metrics,
+            access_log: settings.access_log,
+            metrics_here: if settings.metrics && settings.metrics_listen.is_none() {
+                metrics::MetricsHere::Main
+            } else {
+                metrics::MetricsHere::Elsewhere
+            },
+        }
+    }
+}
+
+impl Default for Observability {
+    fn default() -> Self {
+        Observability {
+            metrics: true,
+            access_log: true,
+            metrics_here: metrics::MetricsHere::Main,
+        }
+    }
+}
+
 /// The OpenAPI document alone.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
     documented_routes(NoTokens, 1).split_for_parts().1
 }
 
 /// The whole HTTP surface.
-pub fn router(services: Services, urls: PublicUrls) -> Router {
+pub fn router(services: Services, urls: PublicUrls, observability: Observability) -> Router {
     let max_push_body = services.cdp.settings().max_push_body;
     let (routes, document) =
         documented_routes(services.authn.clone(), max_push_body).split_for_parts();
@@ -201,7 +242,12 @@ pub fn router(services: Services, urls: PublicUrls) -> Router {
         api_host_url: urls.api_host_url,
         openapi: Arc::new(document),
         ui_once: ui::once::OnceResults::default(),
+        metrics_here: observability.metrics_here,
     }));
+    let observe = observe::Observe {
+        metrics: observability.metrics,
+        access_log: observability.access_log,
+    };
     let ui = ui::routes(state.clone());
     routes
         .merge(ui)
@@ -221,7 +267,7 @@ pub fn router(services: Services, urls: PublicUrls) -> Router {
             header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; frame-ancestors 'none'",
         ))
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(observe)
         .with_state(state)
 }
 
@@ -237,13 +283,6 @@ pub fn no_store(mut response: Response) -> Response {
 /// A response header set on every answer that does not set its own.
 fn always(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
     SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
-}
-
-/// The span every request is logged in: method and path only. The query string is left out
-/// because a careless client may put a secret there (`?client_secret=…`), and nothing secret
-/// may reach a log line.
-fn request_span(request: &Request) -> tracing::Span {
-    tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
 }
 
 async fn not_found(uri: Uri) -> Response {
@@ -331,9 +370,11 @@ async fn json_errors(request: Request, next: Next) -> Response {
 pub async fn serve(
     services: Services,
     urls: PublicUrls,
+    observability: Observability,
     listener: TcpListener,
     limits: connections::ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    connections::serve(listener, router(services, urls), limits, shutdown).await;
+    let router = router(services, urls, observability);
+    connections::serve(listener, router, limits, shutdown).await;
 }

@@ -30,7 +30,7 @@ macro_rules! impl_admin_sql_store {
 
         /// Why a guarded admin change touched no row: no such admin, or the last enabled one.
         async fn admin_change_refused(
-            tx: &mut sqlx::Transaction<'_, $db>,
+            tx: &mut $crate::store::Tx<$db>,
             admin: AdminId,
         ) -> Result<AdminChange, StoreError> {
             let exists = query::<$db>("SELECT id FROM admins WHERE id = $1")
@@ -47,7 +47,7 @@ macro_rules! impl_admin_sql_store {
 
         /// Ends every live browser session of an admin.
         async fn end_admin_sessions(
-            tx: &mut sqlx::Transaction<'_, $db>,
+            tx: &mut $crate::store::Tx<$db>,
             admin: AdminId,
             now: UnixTime,
         ) -> Result<(), StoreError> {

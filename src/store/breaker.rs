@@ -6,11 +6,16 @@
 //! needs no restart.
 //!
 //! [`GuardedPool`] wraps a sqlx pool and is an [`Executor`] like the pool itself, so the
-//! shared SQL runs on it unchanged.
+//! shared SQL runs on it unchanged. Being the one way to the database, it is also where each
+//! database call gets its span: one per statement on the pool, one per transaction from
+//! `BEGIN` to its end ([`Traced`]).
 
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use tracing::Instrument;
 
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
@@ -70,6 +75,16 @@ impl<DB: Database> GuardedPool<DB> {
         &self.pool
     }
 
+    /// The pool's connections now, under `name`.
+    pub fn usage(&self, name: &'static str) -> super::PoolUsage {
+        super::PoolUsage {
+            name,
+            open: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+
     /// The breaker this pool reports to.
     pub fn breaker(&self) -> &Breaker {
         &self.breaker
@@ -112,20 +127,79 @@ impl<DB: Database> GuardedPool<DB> {
     }
 
     /// A transaction, unless the database is marked down.
-    pub async fn begin(&self) -> Result<Transaction<'static, DB>, Error> {
+    pub async fn begin(&self) -> Result<Traced<DB>, Error> {
         self.admit()?;
-        self.observe(self.pool.begin().await)
+        let span = db_span::<DB>("transaction");
+        let tx = self.observe(self.pool.begin().instrument(span.clone()).await)?;
+        Ok(Traced { tx, _span: span })
     }
 
     /// A transaction opened with `statement` (`BEGIN IMMEDIATE`), unless the database is
     /// marked down.
-    pub async fn begin_with(
-        &self,
-        statement: impl SqlSafeStr,
-    ) -> Result<Transaction<'static, DB>, Error> {
+    pub async fn begin_with(&self, statement: impl SqlSafeStr) -> Result<Traced<DB>, Error> {
         self.admit()?;
-        self.observe(self.pool.begin_with(statement).await)
+        let span = db_span::<DB>("transaction");
+        let tx = self.observe(
+            self.pool
+                .begin_with(statement)
+                .instrument(span.clone())
+                .await,
+        )?;
+        Ok(Traced { tx, _span: span })
     }
+}
+
+/// A transaction and its span, which ends when the transaction does (committed, rolled back
+/// or dropped). It derefs to the connection, as a sqlx transaction does, so statements run on
+/// `&mut *tx` as before.
+pub struct Traced<DB: Database> {
+    tx: Transaction<'static, DB>,
+    _span: tracing::Span,
+}
+
+impl<DB: Database> Traced<DB> {
+    /// Commits the transaction.
+    pub async fn commit(self) -> Result<(), Error> {
+        self.tx.commit().await
+    }
+
+    /// Rolls the transaction back.
+    pub async fn rollback(self) -> Result<(), Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl<DB: Database> Deref for Traced<DB> {
+    type Target = DB::Connection;
+
+    fn deref(&self) -> &DB::Connection {
+        &self.tx
+    }
+}
+
+impl<DB: Database> DerefMut for Traced<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        &mut self.tx
+    }
+}
+
+/// The span of one database call: `debug`, so the process log leaves it out unless asked,
+/// while the trace exporter takes it. It names the operation and the database system, never a
+/// bound value (the statements themselves are logged by sqlx at `debug` inside the span).
+fn db_span<DB: Database>(operation: &'static str) -> tracing::Span {
+    let system = match DB::NAME {
+        "PostgreSQL" => "postgresql",
+        "SQLite" => "sqlite",
+        other => other,
+    };
+    tracing::debug_span!(
+        target: crate::telemetry::DB_TARGET,
+        "db",
+        otel.name = operation,
+        otel.kind = "client",
+        "db.system.name" = system,
+        "db.operation.name" = operation,
+    )
 }
 
 /// Connects every [`PROBE_INTERVAL`] until a connection opens, then closes the breaker.
@@ -207,14 +281,22 @@ where
             return futures_util::stream::once(async move { Err(error) }).boxed();
         }
         let guard = self.clone();
-        self.pool
+        let span = db_span::<DB>("query");
+        let mut rows = self
+            .pool
             .fetch_many(query)
             .inspect(move |item| {
                 if let Err(error) = item {
                     guard.note(error);
                 }
             })
-            .boxed()
+            .boxed();
+        // Each poll inside the span, as `Instrument` does for a future.
+        futures_util::stream::poll_fn(move |cx| {
+            let _entered = span.enter();
+            rows.poll_next_unpin(cx)
+        })
+        .boxed()
     }
 
     fn fetch_optional<'e, 'q: 'e, E>(
@@ -230,6 +312,7 @@ where
             let outcome = guard.pool.fetch_optional(query).await;
             guard.observe(outcome)
         }
+        .instrument(db_span::<DB>("query"))
         .boxed()
     }
 

@@ -196,7 +196,7 @@ macro_rules! impl_cdp_sql_store {
 
             /// Keyed lookups of the customers that hold `emails` and `sources` now.
             async fn lookups(
-                tx: &mut sqlx::Transaction<'static, $db>,
+                tx: &mut $crate::store::Tx<$db>,
                 tenant: TenantId,
                 emails: &[String],
                 sources: &[String],

@@ -30,6 +30,7 @@ use crate::domain::model::{
     StoredToken, Tenant, TenantCredentials, TenantId, TokenFormat, TokenId, TokenListing,
 };
 
+pub use breaker::Traced as Tx;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -318,6 +319,19 @@ impl LockKey {
     }
 }
 
+/// One connection pool's connections, sampled for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUsage {
+    /// `read` and `write` on SQLite (one writer connection), `main` on PostgreSQL.
+    pub name: &'static str,
+    /// Connections open, idle or in use.
+    pub open: u32,
+    /// Open connections waiting in the pool.
+    pub idle: u32,
+    /// Most connections the pool opens.
+    pub max: u32,
+}
+
 /// Pool size and how long start-up keeps retrying an unreachable database.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -457,6 +471,8 @@ pub trait Store: AdminStore + cdp::CdpStore + cdp_copy::CdpTransfer {
     /// Whether the database answers, has every migration this build knows applied, and (on
     /// SQLite) takes a write; an error while it is out of reach or its disk is full.
     async fn ready(&self) -> Result<bool, StoreError>;
+    /// Each connection pool's connections, for the metrics; reads no database.
+    fn pool_usage(&self) -> Vec<PoolUsage>;
     /// Which server key the database expects and its sealed data key, if it has been set up.
     async fn key_record(&self) -> Result<Option<KeyRecord>, StoreError>;
     /// Records the keys of a new deployment, unless another process did first (then the

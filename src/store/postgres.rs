@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::{Postgres, Row, Transaction, query};
+use sqlx::{Postgres, Row, query};
 
 use super::breaker::{Breaker, GuardedPool};
 use super::{
@@ -37,6 +37,11 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
+    /// The one pool reads and writes share.
+    fn pools(&self) -> Vec<super::PoolUsage> {
+        vec![self.pool.usage("main")]
+    }
+
     /// Connects, waiting and retrying while the server is not reachable yet (a database that
     /// starts after us is normal in a deployment), then applies migrations. Concurrent
     /// replicas starting together are safe: sqlx serialises migrations with an advisory lock.
@@ -74,19 +79,13 @@ impl PostgresStore {
     }
 
     /// A transaction holding the advisory lock for `key` until it ends.
-    async fn begin_exclusive(
-        &self,
-        key: LockKey,
-    ) -> Result<Transaction<'static, Postgres>, StoreError> {
+    async fn begin_exclusive(&self, key: LockKey) -> Result<super::Tx<Postgres>, StoreError> {
         self.begin_locked(&[key]).await
     }
 
     /// A transaction holding the advisory locks for `keys` (in the order given: callers sort
     /// them, so two transactions never wait on each other in a circle).
-    async fn begin_locked(
-        &self,
-        keys: &[LockKey],
-    ) -> Result<Transaction<'static, Postgres>, StoreError> {
+    async fn begin_locked(&self, keys: &[LockKey]) -> Result<super::Tx<Postgres>, StoreError> {
         let mut tx = self.pool.begin().await?;
         for key in keys {
             query("SELECT pg_advisory_xact_lock($1)")

@@ -137,7 +137,7 @@ macro_rules! impl_sql_store {
         /// Inserts a signing key; `false` when its generation (or kid) is already taken, by a
         /// replica that rotated at the same moment.
         async fn insert_signing_key(
-            tx: &mut sqlx::Transaction<'_, $db>,
+            tx: &mut $crate::store::Tx<$db>,
             key: &SigningKeyRecord,
         ) -> Result<bool, StoreError> {
             let inserted = query::<$db>(
@@ -214,7 +214,7 @@ macro_rules! impl_sql_store {
         /// disabled or enabled instance, a new password or tenant secret): their verified
         /// caches drop what they hold. Runs in the change's transaction.
         async fn bump_token_epoch(
-            tx: &mut sqlx::Transaction<'static, $db>,
+            tx: &mut $crate::store::Tx<$db>,
         ) -> Result<(), StoreError> {
             query::<$db>("UPDATE token_epoch SET epoch = epoch + 1 WHERE id = 1")
                 .execute(&mut **tx)
@@ -244,6 +244,10 @@ macro_rules! impl_sql_store {
 
         #[async_trait]
         impl Store for $store {
+            fn pool_usage(&self) -> Vec<$crate::store::PoolUsage> {
+                self.pools()
+            }
+
             async fn ready(&self) -> Result<bool, StoreError> {
                 let applied: Option<i64> =
                     query::<$db>("SELECT MAX(version) AS v FROM _sqlx_migrations WHERE success")

@@ -9,7 +9,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, Transaction, query};
+use sqlx::{Row, Sqlite, query};
 
 use super::breaker::{Breaker, GuardedPool};
 use super::{
@@ -88,6 +88,11 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// The reading pool and the one writer connection.
+    fn pools(&self) -> Vec<super::PoolUsage> {
+        vec![self.pool.usage("read"), self.writer.usage("write")]
+    }
+
     /// Opens (creating if missing) the database, switches it to WAL, and applies migrations.
     ///
     /// `synchronous = NORMAL` in WAL mode keeps every committed transaction across a crash of
@@ -137,18 +142,12 @@ impl SqliteStore {
 
     /// SQLite has one writer at a time; `BEGIN IMMEDIATE` takes the write lock up front (waiting
     /// out `busy_timeout`), so a count-then-insert cannot race another writer.
-    async fn begin_exclusive(
-        &self,
-        key: LockKey,
-    ) -> Result<Transaction<'static, Sqlite>, StoreError> {
+    async fn begin_exclusive(&self, key: LockKey) -> Result<super::Tx<Sqlite>, StoreError> {
         self.begin_locked(&[key]).await
     }
 
     /// The same for several keys: SQLite's write lock covers them all.
-    async fn begin_locked(
-        &self,
-        _keys: &[LockKey],
-    ) -> Result<Transaction<'static, Sqlite>, StoreError> {
+    async fn begin_locked(&self, _keys: &[LockKey]) -> Result<super::Tx<Sqlite>, StoreError> {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 

@@ -324,7 +324,8 @@ pub fn json_of(output: &Output, what: &str) -> Value {
     })
 }
 
-/// Reads a server's stdout until its `listening on URL` line; `None` if it ends first.
+/// Reads a server's stdout until its `listening on URL` line (with JSON logs, the JSON line
+/// whose `message` says so); `None` if it ends first.
 pub fn listening_url(child: &mut Child) -> Option<String> {
     let mut lines = BufReader::new(child.stdout.take()?);
     let mut line = String::new();
@@ -333,7 +334,15 @@ pub fn listening_url(child: &mut Child) -> Option<String> {
         if lines.read_line(&mut line).ok()? == 0 {
             return None;
         }
-        if let Some(url) = line.trim().strip_prefix("listening on ") {
+        let message = match serde_json::from_str::<Value>(line.trim()) {
+            Ok(Value::Object(object)) => object
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            _ => line.trim().to_owned(),
+        };
+        if let Some(url) = message.strip_prefix("listening on ") {
             return Some(url.to_owned());
         }
     }
