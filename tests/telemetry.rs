@@ -333,6 +333,32 @@ async fn answers_carry_request_ids_and_json_logs_are_one_object_per_line() {
     }
 }
 
+#[test]
+fn with_json_logs_the_listening_line_on_stdout_is_json_too() {
+    use std::io::BufRead;
+    let deployment = Deployment::new();
+    let mut child = deployment
+        .serve_command()
+        .env("CDP_AUTH_LOG_FORMAT", "json")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("serve");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("a line");
+    let _ = child.kill();
+    let _ = child.wait();
+    let parsed: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(parsed["level"], "INFO", "{line}");
+    assert!(
+        parsed["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("listening on http://127.0.0.1:")),
+        "{line}"
+    );
+}
+
 #[tokio::test]
 async fn the_access_log_can_be_turned_off() {
     let deployment = Deployment::new();
