@@ -302,7 +302,7 @@ fn check_against_the_docs(exposition: &Exposition, postgres: bool) {
         (
             "cdp_auth_tokens_revoked_total",
             "dialect",
-            &["a1user", "secure_api", "oauth", "admin"],
+            &["a1user", "oauth", "admin"],
         ),
         (
             "cdp_auth_credential_failures_total",

@@ -2,7 +2,7 @@
 //! token create, extend and revoke. Each public method is one request of SPEC's table and does
 //! its own authentication, so a handler only parses and maps.
 
-use crate::telemetry::metrics::{Dialect, metrics};
+use crate::telemetry::metrics::{Dialect, Revoker, metrics};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -200,7 +200,7 @@ impl A1User {
             .revoke_instance_tokens(owner.instance.id, clock::now())
             .await?;
         self.authn.tokens_changed();
-        metrics().tokens_revoked(Dialect::A1User, revoked);
+        metrics().tokens_revoked(Revoker::A1User, revoked);
         self.record(
             AuditAction::TokensRevokedAll,
             &owner.instance,
@@ -260,7 +260,7 @@ impl A1User {
             .revoke_token(context.token.id, clock::now())
             .await?;
         self.authn.tokens_changed();
-        metrics().tokens_revoked(Dialect::A1User, revoked);
+        metrics().tokens_revoked(Revoker::A1User, revoked);
         if revoked > 0 {
             self.record(
                 AuditAction::TokenRevoked,

@@ -1,7 +1,7 @@
 //! Administration of tenants and instances: what the CLI (and later the admin API and UI) do.
 //! Generated secrets are returned once, in [`Secret`]s, and only their hashes are stored.
 
-use crate::telemetry::metrics::{Dialect, metrics};
+use crate::telemetry::metrics::{Revoker, metrics};
 use std::sync::Arc;
 
 use super::audit::{Actor, AuditAction, AuditEvent, AuditLog};
@@ -202,7 +202,7 @@ impl Admin {
             .await?
             .ok_or_else(|| DomainError::NotFound(format!("Tenant {key:?}")))?;
         self.tokens.changed();
-        metrics().tokens_revoked(Dialect::Admin, ended);
+        metrics().tokens_revoked(Revoker::Admin, ended);
         self.record_tenant(
             AuditAction::TenantSecretRotated,
             actor,
@@ -225,7 +225,7 @@ impl Admin {
             .revoke_tenant_tokens(tenant.id, clock::now())
             .await?;
         self.tokens.changed();
-        metrics().tokens_revoked(Dialect::Admin, revoked);
+        metrics().tokens_revoked(Revoker::Admin, revoked);
         self.record_tenant(
             AuditAction::TokensRevokedAll,
             actor,
@@ -550,7 +550,7 @@ impl Admin {
             .revoke_instance_token(instance.id, token, clock::now())
             .await?;
         self.tokens.changed();
-        metrics().tokens_revoked(Dialect::Admin, revoked);
+        metrics().tokens_revoked(Revoker::Admin, revoked);
         let Some(listing) = listing.filter(|_| revoked > 0) else {
             return Err(DomainError::NotFound(format!("Active token {token}")));
         };
@@ -571,7 +571,7 @@ impl Admin {
             .revoke_instance_tokens(instance.id, clock::now())
             .await?;
         self.tokens.changed();
-        metrics().tokens_revoked(Dialect::Admin, revoked);
+        metrics().tokens_revoked(Revoker::Admin, revoked);
         self.record_instance(
             AuditAction::TokensRevokedAll,
             actor,

@@ -2,7 +2,7 @@
 //! usernames and passwords as clients, introspection (RFC 7662) for tokens of every dialect,
 //! and revocation (RFC 7009).
 
-use crate::telemetry::metrics::{Dialect, metrics};
+use crate::telemetry::metrics::{Dialect, Revoker, metrics};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -306,7 +306,7 @@ impl OAuth {
             .revoke_token(context.token.id, clock::now())
             .await?;
         self.authn.tokens_changed();
-        metrics().tokens_revoked(Dialect::OAuth, revoked);
+        metrics().tokens_revoked(Revoker::OAuth, revoked);
         if revoked > 0 {
             let actor = Actor::new(caller.instance.username.clone(), caller_source);
             let mut event = AuditEvent::new(AuditAction::TokenRevoked, &actor)

@@ -28,33 +28,49 @@ const DURATION_BUCKETS: [f64; 14] = [
 /// The route label of requests no route matched: one value, whatever the path.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
-/// Which token dialect issued or revoked a token.
+/// Which dialect issued a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     /// The a1user token API.
     A1User,
     /// secureApi scoped tokens.
     SecureApi,
-    /// OAuth 2.0 (`/oauth/token`, `/oauth/revoke`).
+    /// OAuth 2.0 (`/oauth/token`).
     OAuth,
-    /// An administrator, through the admin API, the UI or the CLI.
-    Admin,
 }
 
 impl Dialect {
-    const ALL: [Dialect; 4] = [
-        Dialect::A1User,
-        Dialect::SecureApi,
-        Dialect::OAuth,
-        Dialect::Admin,
-    ];
+    const ALL: [Dialect; 3] = [Dialect::A1User, Dialect::SecureApi, Dialect::OAuth];
 
     fn label(self) -> &'static str {
         match self {
             Dialect::A1User => "a1user",
             Dialect::SecureApi => "secure_api",
             Dialect::OAuth => "oauth",
-            Dialect::Admin => "admin",
+        }
+    }
+}
+
+/// Who revoked tokens: a client through its dialect's revocation, or an administrator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoker {
+    /// `DELETE /token?scheme=a1user` (one token or all of the instance's).
+    A1User,
+    /// `/oauth/revoke` (RFC 7009).
+    OAuth,
+    /// An administrator, through the admin API or the web UI of this process (a rotated
+    /// tenant secret ends the secureApi tokens minted with it, and counts here too).
+    Admin,
+}
+
+impl Revoker {
+    const ALL: [Revoker; 3] = [Revoker::A1User, Revoker::OAuth, Revoker::Admin];
+
+    fn label(self) -> &'static str {
+        match self {
+            Revoker::A1User => "a1user",
+            Revoker::OAuth => "oauth",
+            Revoker::Admin => "admin",
         }
     }
 }
@@ -112,8 +128,8 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     durations: HistogramVec,
-    issued: [IntCounter; 4],
-    revoked: [IntCounter; 4],
+    issued: [IntCounter; 3],
+    revoked: [IntCounter; 3],
     failures: [IntCounter; 6],
     throttled: IntCounter,
     cache_hits: IntCounter,
@@ -162,7 +178,7 @@ impl Metrics {
             "cdp_auth_tokens_revoked_total",
             "Tokens revoked, by the dialect (or admin) that revoked them.",
             "dialect",
-            Dialect::ALL.map(Dialect::label),
+            Revoker::ALL.map(Revoker::label),
         );
         let failures = labelled(
             "cdp_auth_credential_failures_total",
@@ -321,8 +337,8 @@ impl Metrics {
     }
 
     /// `count` tokens were revoked.
-    pub fn tokens_revoked(&self, dialect: Dialect, count: u64) {
-        self.revoked[dialect as usize].inc_by(count);
+    pub fn tokens_revoked(&self, by: Revoker, count: u64) {
+        self.revoked[by as usize].inc_by(count);
     }
 
     /// A credential did not verify.
@@ -415,7 +431,8 @@ pub struct Sample {
 }
 
 /// The media type of the exposition.
-pub const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;
+/// (The crate's own constant leaves out the charset the text format is defined in.)
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// A counter family with a fixed list of label values, each value's counter resolved once.
 fn labelled<const N: usize>(
