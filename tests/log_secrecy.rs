@@ -7,8 +7,8 @@
 //!
 //! The flow covers the protected CDP API too: a DW Tracker push (with an `Idempotency-Key`),
 //! 360 Profiles pulls, a WebTag key and browser events carrying it in the query string (the
-//! `accessKey` is a secret: the request span logs the path only), secureApi profile reads and
-//! GDPR requests. The personal data pushed (email, names, phone) is searched for as well: the
+//! `accessKey` is a secret: the access line logs the route template only), secureApi profile
+//! reads and GDPR requests. The personal data pushed (email, names, phone) is searched for as well: the
 //! server logs none of it, not even from a pull's `fq=email:…` query or a GDPR request's
 //! `reqParamValue`.
 //!
