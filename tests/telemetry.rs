@@ -501,6 +501,17 @@ async fn spans_reach_an_otlp_receiver_continuing_the_callers_trace() {
     let stderr = stop(server);
 
     let spans = receiver.spans();
+    // Every request has its span, each request's own.
+    let logins = spans
+        .iter()
+        .filter(|s| s.name == "POST /authentication")
+        .count();
+    assert_eq!(
+        logins,
+        2,
+        "{:?}",
+        spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
     let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
     let login_span = spans
         .iter()
@@ -553,7 +564,12 @@ async fn spans_reach_an_otlp_receiver_continuing_the_callers_trace() {
     let pull = spans
         .iter()
         .find(|s| s.name == format!("GET {template}"))
-        .expect("the pull's span");
+        .unwrap_or_else(|| {
+            panic!(
+                "no pull span among {:?}",
+                spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+            )
+        });
     assert_ne!(
         hex(&pull.trace_id),
         trace_id,

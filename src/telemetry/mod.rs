@@ -167,31 +167,16 @@ pub fn init(
         )
     };
     JSON.store(settings.log_format == LogFormat::Json, Ordering::Relaxed);
-    // A filter of targets and levels alone (the usual kind) is checked as a `Targets`, which
-    // costs a span nothing on entry and exit; one with span or field directives needs an
-    // `EnvFilter`.
-    let log_layer = match filter.parse::<Targets>() {
-        Ok(targets) => log_layer(settings.log_format, writer, targets),
-        Err(_) => {
-            let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-            log_layer(settings.log_format, writer, filter)
-        }
-    };
+    let log_layer = log_layer(settings.log_format, writer);
+    let exporting = serving && settings.otlp_endpoint.is_some();
     let (trace_layer, provider) = match (&settings.otlp_endpoint, serving) {
         (Some(endpoint), true) => {
             let provider = tracer_provider(endpoint)?;
             let tracer = provider.tracer("cdp-auth");
-            // Requests, database calls and what is logged inside them; not the debug lines
-            // of the libraries underneath.
-            let spans = Targets::new()
-                .with_default(LevelFilter::INFO)
-                .with_target(DB_TARGET, LevelFilter::DEBUG);
             let layer = tracing_opentelemetry::layer()
                 .with_tracer(tracer)
                 .with_threads(false)
-                .with_location(false)
-                .with_filter(spans)
-                .boxed();
+                .with_location(false);
             opentelemetry::global::set_text_map_propagator(
                 opentelemetry_sdk::propagation::TraceContextPropagator::new(),
             );
@@ -200,33 +185,51 @@ pub fn init(
         }
         _ => (None, None),
     };
-    Registry::default()
-        .with(log_layer)
-        .with(trace_layer)
-        .try_init()
-        .map_err(|e| format!("cannot set up logging: {e}"))?;
+    // One filter for both layers (per-layer filters lost spans: a check of whether a
+    // statement is logged, as sqlx makes for each one, could leave the next span disabled).
+    // A filter of targets and levels alone (the usual kind) is checked as a `Targets`, which
+    // costs a span nothing on entry and exit; one with span or field directives needs an
+    // `EnvFilter`. While exporting, the database spans (at `debug`) pass too.
+    let subscriber = Registry::default().with(log_layer).with(trace_layer);
+    let installed = match filter.parse::<Targets>() {
+        Ok(targets) => {
+            let targets = if exporting {
+                targets.with_target(DB_TARGET, LevelFilter::DEBUG)
+            } else {
+                targets
+            };
+            subscriber.with(targets).try_init()
+        }
+        Err(_) => {
+            let mut filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+            if exporting {
+                filter = filter.add_directive(
+                    format!("{DB_TARGET}=debug")
+                        .parse()
+                        .map_err(|e| format!("{e}"))?,
+                );
+            }
+            subscriber.with(filter).try_init()
+        }
+    };
+    installed.map_err(|e| format!("cannot set up logging: {e}"))?;
     Ok(TelemetryGuard {
         _writer: writer_guard,
         provider,
     })
 }
 
-/// The layer writing log lines in `format` through `filter`.
-fn log_layer<F>(
+/// The layer writing log lines in `format`.
+fn log_layer(
     format: LogFormat,
     writer: tracing_subscriber::fmt::writer::BoxMakeWriter,
-    filter: F,
-) -> Box<dyn Layer<Registry> + Send + Sync>
-where
-    F: tracing_subscriber::layer::Filter<Registry> + Send + Sync + 'static,
-{
+) -> Box<dyn Layer<Registry> + Send + Sync> {
     use tracing_subscriber::fmt::format::{self, JsonFields};
     match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .event_format(WithRequestId::new(format::format(), format))
             .with_writer(writer)
             .with_ansi(std::io::stderr().is_terminal())
-            .with_filter(filter)
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .fmt_fields(JsonFields::new())
@@ -239,7 +242,6 @@ where
                 format,
             ))
             .with_writer(writer)
-            .with_filter(filter)
             .boxed(),
     }
 }
