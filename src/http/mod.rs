@@ -215,16 +215,6 @@ impl Observability {
     }
 }
 
-impl Default for Observability {
-    fn default() -> Self {
-        Observability {
-            metrics: true,
-            access_log: true,
-            metrics_here: metrics::MetricsHere::Main,
-        }
-    }
-}
-
 /// The OpenAPI document alone.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
     documented_routes(NoTokens, 1).split_for_parts().1
