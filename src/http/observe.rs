@@ -16,14 +16,13 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use axum::response::Response;
+use tokio::task::futures::TaskLocalFuture;
 use tower::{Layer, Service};
 use tracing::field::Empty;
 
-use tokio::task::futures::TaskLocalFuture;
-
+use crate::telemetry;
 use crate::telemetry::metrics::{UNMATCHED_ROUTE, metrics};
 use crate::telemetry::request_log::{self, Access};
-use crate::telemetry::{self};
 
 /// The header the request id travels in, both ways.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
