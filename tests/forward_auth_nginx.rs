@@ -14,7 +14,7 @@
 #[allow(clippy::zombie_processes)]
 mod support;
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -23,7 +23,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use serde_json::json;
 
 use support::http::{a1user_token, bearer, send};
-use support::{Deployment, Instance, Server};
+use support::{Deployment, Instance, Server, free_port};
 
 /// Where Debian's `nginx` package puts the binary.
 const NGINX: &str = "/usr/sbin/nginx";
@@ -91,14 +91,6 @@ fn documented_block() -> String {
         .split_once("\n```")
         .expect("the nginx block is closed");
     block.to_owned()
-}
-
-/// A free loopback port (free when asked; nginx binds it right after).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
 }
 
 /// A running nginx; killed when dropped.

@@ -21,7 +21,6 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,7 +29,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde_json::Value;
 
 use support::http::{Client, Reply, a1user_token, bearer, post_form, send, send_maybe_unavailable};
-use support::{Deployment, Server};
+use support::{Deployment, Server, free_port};
 
 /// Where Debian's `prometheus` package puts its binaries.
 const PROMETHEUS: &str = "/usr/bin/prometheus";
@@ -739,14 +738,6 @@ fn documented_alerts() -> BTreeSet<String> {
 
 // ---------------------------------------------------------------------------------------------
 // A real Prometheus
-
-/// A free loopback port (free when asked; Prometheus binds it right after).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
-}
 
 /// The one `yaml` block of docs/monitoring.md that configures Prometheus.
 fn documented_scrape_config() -> String {

@@ -18,7 +18,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
@@ -32,7 +31,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde_json::Value;
 
 use support::http::{a1user_token, bearer, login, login_as, send};
-use support::{Deployment, Server};
+use support::{Deployment, Server, free_port};
 
 /// The series of one scrape: `name{labels}` → value.
 type Scrape = BTreeMap<String, f64>;
@@ -235,15 +234,6 @@ async fn metrics_can_be_turned_off_or_served_on_their_own_address() {
         404,
         "only /metrics on the metrics address"
     );
-}
-
-/// A loopback port nothing listens on (the metrics listener binds it right after).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("address")
-        .port()
 }
 
 /// Stops the server with SIGTERM and returns its stderr.

@@ -278,7 +278,7 @@ pub fn listening_line(address: SocketAddr) -> String {
     let message = format!("listening on http://{address}");
     if JSON.load(Ordering::Relaxed) {
         serde_json::json!({
-            "timestamp": now_rfc3339(),
+            "timestamp": request_log::now_utc(),
             "level": "INFO",
             "message": message,
             "address": address.to_string(),
@@ -294,7 +294,7 @@ pub fn listening_line(address: SocketAddr) -> String {
 pub fn error_line(message: &str) -> String {
     if JSON.load(Ordering::Relaxed) {
         serde_json::json!({
-            "timestamp": now_rfc3339(),
+            "timestamp": request_log::now_utc(),
             "level": "ERROR",
             "message": message,
             "target": "cdp_auth",
@@ -308,12 +308,6 @@ pub fn error_line(message: &str) -> String {
 /// Says that lines are JSON before logging is set up (an error in the configuration itself).
 pub fn use_json_lines(json: bool) {
     JSON.store(json, Ordering::Relaxed);
-}
-
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

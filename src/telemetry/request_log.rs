@@ -159,7 +159,7 @@ fn json_string(text: &str) -> String {
 }
 
 /// Now, as the log lines write it: `2026-01-31T12:00:00.123456Z`.
-fn now_utc() -> String {
+pub(super) fn now_utc() -> String {
     const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
     );

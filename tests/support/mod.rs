@@ -324,6 +324,15 @@ pub fn json_of(output: &Output, what: &str) -> Value {
     })
 }
 
+/// A loopback port nothing listens on when asked (the caller, or a process it starts, binds
+/// it right after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
+
 /// Reads a server's stdout until its `listening on URL` line (with JSON logs, the JSON line
 /// whose `message` says so); `None` if it ends first.
 pub fn listening_url(child: &mut Child) -> Option<String> {
